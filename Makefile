@@ -1,0 +1,40 @@
+# StreamDesk — one obvious command for each job. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-fast lint format bench migrate clean-data
+
+help: ## list the targets with a one-line description
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## install uv (if missing) and the workspace into .venv (uses the system Python)
+	@bash scripts/bootstrap.sh
+
+run: install ## run the whole stack locally: Postgres, Redis, migrations, every service (Ctrl-C stops)
+	@bash scripts/run.sh
+
+test: install ## run the whole test-suite (unit, integration on real Postgres+Redis, e2e)
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-fast: install ## run only the unit tests
+	@$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy strict
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy shared/streamdesk services/*/streamdesk_*
+
+format: install ## apply ruff's formatting and autofixes
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+bench: install ## run the benchmarks in bench/ (ratios against in-run baselines)
+	@bash bench/run_all.sh
+
+migrate: install ## apply pending migrations to DATABASE_URL (default: the local stack's)
+	@$(UV) run --frozen streamdesk migrate
+
+clean-data: ## delete the local stack's data directory (.data/)
+	rm -rf .data

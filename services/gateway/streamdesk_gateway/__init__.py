@@ -1,0 +1,3 @@
+"""StreamDesk gateway service."""
+
+__version__ = "0.1.0"

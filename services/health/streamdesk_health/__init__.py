@@ -1,0 +1,3 @@
+"""StreamDesk health service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""StreamDesk indicators service."""
+
+__version__ = "0.1.0"

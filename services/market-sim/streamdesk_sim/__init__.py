@@ -1,0 +1,3 @@
+"""StreamDesk market-sim service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""StreamDesk streamer service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""Every Redis key and stream name StreamDesk uses, in one place.
+
+Keys are namespaced with ``sd:``. Streams are partitioned by symbol (see
+:func:`partition_for`) so that several consumers can share the work while each symbol
+stays ordered within one stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+PREFIX = "sd"
+
+#: Raw tick streams: ``sd:ticks:{partition}``; each entry carries a batch of ticks
+#: encoded with :mod:`streamdesk.codec` in the field :data:`TICK_FIELD`.
+TICK_STREAM_FMT = PREFIX + ":ticks:{partition}"
+TICK_FIELD = b"d"
+#: Consumer group of the indicators service on the tick streams.
+INDICATORS_GROUP = "indicators"
+
+#: Committed updates, one message per writer flush, for live fan-out (gateway websocket,
+#: Supabase Realtime broadcast). A stream, bounded by MAXLEN, plus a pub/sub channel.
+COMMITTED_STREAM = PREFIX + ":committed"
+COMMITTED_CHANNEL = PREFIX + ":committed:live"
+
+#: Heartbeats: ``sd:hb:{service}:{instance}`` JSON with a TTL (see heartbeat.py).
+HEARTBEAT_FMT = PREFIX + ":hb:{service}:{instance}"
+HEARTBEAT_PATTERN = PREFIX + ":hb:*"
+
+#: Latest quote per symbol (hash: last, bid, ask, ts), written by the streamer and read by
+#: risk checks for the price collar and quote freshness.
+LAST_QUOTE_FMT = PREFIX + ":quote:{symbol}"
+
+#: Streamer connection state (JSON: state, since, symbols, gap_open).
+STREAMER_STATE_KEY = PREFIX + ":streamer:state"
+
+#: Executor: NOTIFY channel on the ``trades`` table (Postgres, not Redis) and last
+#: reconciliation summary (Redis JSON).
+TRADES_NOTIFY_CHANNEL = "streamdesk_trades"
+EXECUTOR_RECONCILE_KEY = PREFIX + ":executor:reconcile"
+
+#: Health service: last overall status, for alert de-duplication across restarts.
+HEALTH_STATE_KEY = PREFIX + ":health:state"
+
+
+def tick_stream(partition: int) -> str:
+    """Name of the tick stream for ``partition``."""
+    return TICK_STREAM_FMT.format(partition=partition)
+
+
+def tick_streams(partitions: int) -> list[str]:
+    """Names of all tick streams for a configuration with ``partitions`` partitions."""
+    return [tick_stream(p) for p in range(partitions)]
+
+
+def partition_for(symbol: str, partitions: int) -> int:
+    """Stable partition of ``symbol`` (CRC32, the same in every process and language)."""
+    return zlib.crc32(symbol.encode()) % partitions
+
+
+def heartbeat_key(service: str, instance: str) -> str:
+    """Heartbeat key of one service instance."""
+    return HEARTBEAT_FMT.format(service=service, instance=instance)
+
+
+def last_quote_key(symbol: str) -> str:
+    """Key of the latest quote hash of ``symbol``."""
+    return LAST_QUOTE_FMT.format(symbol=symbol)

@@ -1,0 +1,129 @@
+"""Service heartbeats: a JSON value under a TTL key, refreshed periodically.
+
+The key is ``sd:hb:{service}:{instance}`` (see :mod:`streamdesk.constants`). Its value holds
+``service``, ``instance``, ``version``, ``pid``, ``started_at``, ``uptime_s``, ``ts`` (epoch
+seconds), ``status`` (``ok`` | ``degraded``), ``reason`` and ``counters``. When the process
+dies the key expires after ``ttl`` seconds and the health service reports the component
+``down``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from . import __version__
+from .constants import HEARTBEAT_PATTERN, heartbeat_key
+
+log = logging.getLogger(__name__)
+
+CountersFn = Callable[[], Mapping[str, Any]]
+
+
+class Heartbeat:
+    """Writes a service's heartbeat every ``interval`` seconds until stopped."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        service: str,
+        *,
+        interval: float = 5.0,
+        ttl: float = 15.0,
+        counters: CountersFn | None = None,
+        instance: str | None = None,
+        version: str = __version__,
+    ) -> None:
+        self.redis = redis
+        self.service = service
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        self.interval = interval
+        self.ttl = ttl
+        self.counters = counters
+        self.version = version
+        self.started = time.time()
+        self.status = "ok"
+        self.reason = ""
+        self._task: asyncio.Task[None] | None = None
+        self.key = heartbeat_key(service, self.instance)
+
+    def set_status(self, status: str, reason: str = "") -> None:
+        """Report ``ok`` or ``degraded`` (with a reason) in the next beat."""
+        self.status, self.reason = status, reason
+
+    def payload(self) -> dict[str, Any]:
+        """The heartbeat value as it will be written."""
+        now = time.time()
+        return {
+            "service": self.service,
+            "instance": self.instance,
+            "version": self.version,
+            "pid": os.getpid(),
+            "started_at": self.started,
+            "uptime_s": round(now - self.started, 3),
+            "ts": now,
+            "status": self.status,
+            "reason": self.reason,
+            "counters": dict(self.counters()) if self.counters else {},
+        }
+
+    async def beat(self) -> None:
+        """Write one heartbeat now."""
+        await self.redis.set(
+            self.key, json.dumps(self.payload(), default=str), px=int(self.ttl * 1000)
+        )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.beat(), timeout=max(1.0, self.interval))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed beat must not kill the service
+                log.warning("heartbeat write failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> asyncio.Task[None]:
+        """Start beating in a background task (returned, so the caller can await it)."""
+        self._task = asyncio.create_task(self._run(), name=f"heartbeat-{self.service}")
+        return self._task
+
+    async def stop(self, *, remove: bool = True) -> None:
+        """Stop beating; by default delete the key so health sees a clean stop at once."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await asyncio.wait_for(self._task, timeout=2.0)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            self._task = None
+        if remove:
+            try:
+                await asyncio.wait_for(self.redis.delete(self.key), timeout=2.0)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("could not remove heartbeat key: %s", exc)
+
+
+async def read_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
+    """All live heartbeats (expired ones are gone), parsed; unparsable ones are skipped."""
+    out: list[dict[str, Any]] = []
+    async for key in redis.scan_iter(match=HEARTBEAT_PATTERN, count=200):
+        raw = await redis.get(key)
+        if raw is None:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            log.warning("unparsable heartbeat at %r", key)
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out

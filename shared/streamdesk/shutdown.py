@@ -1,0 +1,85 @@
+"""Graceful shutdown: SIGTERM/SIGINT stop intake, in-flight work drains with a bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class GracefulShutdown:
+    """Collects the stop signal and runs drain steps, each under a deadline.
+
+    Usage::
+
+        shutdown = GracefulShutdown(timeout=10)
+        shutdown.install()
+        while not shutdown.requested:            # intake loop
+            ...
+        await shutdown.drain(writer.flush_all)   # bounded
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self.event = asyncio.Event()
+        self.signal_name: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        """True once a stop was requested."""
+        return self.event.is_set()
+
+    def request(self, reason: str = "requested") -> None:
+        """Ask the service to stop (what the signal handler calls)."""
+        if not self.event.is_set():
+            log.info("shutdown %s: stopping intake, draining (max %.1fs)", reason, self.timeout)
+            self.signal_name = reason
+            self.event.set()
+
+    def install(self) -> None:
+        """Install SIGTERM/SIGINT handlers on the running loop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request, sig.name)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
+                pass
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until stop is requested (or ``timeout``); return whether it was."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def drain(self, *steps: Callable[[], Awaitable[object]]) -> bool:
+        """Run drain steps in order within the overall timeout; return True if all finished."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        for step in steps:
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("drain deadline reached; skipping remaining steps")
+                return False
+            try:
+                await asyncio.wait_for(step(), left)
+            except TimeoutError:
+                log.warning("drain step %s exceeded the deadline", getattr(step, "__name__", step))
+                return False
+            except Exception:
+                log.exception("drain step %s failed", getattr(step, "__name__", step))
+                return False
+        return True
+
+
+def log_task_exception(task: asyncio.Task[object]) -> None:
+    """Done-callback for background tasks: log an exception instead of losing it."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("task %s failed", task.get_name(), exc_info=exc)
