@@ -25,7 +25,9 @@ class CodecError(ValueError):
     """A stream entry that cannot be decoded into ticks."""
 
 
-def encode_rows(equity_rows: Sequence[tuple[Any, ...]], option_rows: Sequence[tuple[Any, ...]]) -> bytes:
+def encode_rows(
+    equity_rows: Sequence[tuple[Any, ...]], option_rows: Sequence[tuple[Any, ...]]
+) -> bytes:
     """Encode pre-built row tuples (the fast path used by the streamer)."""
     return msgpack.packb([VERSION, equity_rows, option_rows], use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -62,8 +64,17 @@ def decode_ticks(payload: bytes) -> tuple[list[EquityTick], list[OptionTick]]:
             or not all(_num(v) for v in row[1:])
         ):
             raise CodecError(f"malformed equity row: {row!r:.200}")
-        equities.append(EquityTick(row[0], int(row[1]), float(row[2]), float(row[3]),
-                                   float(row[4]), int(row[5]), int(row[6])))
+        equities.append(
+            EquityTick(
+                row[0],
+                int(row[1]),
+                float(row[2]),
+                float(row[3]),
+                float(row[4]),
+                int(row[5]),
+                int(row[6]),
+            )
+        )
     options: list[OptionTick] = []
     for row in opt_raw:
         if (
@@ -76,10 +87,27 @@ def decode_ticks(payload: bytes) -> tuple[list[EquityTick], list[OptionTick]]:
             or not all(_num(v) for i, v in enumerate(row) if i not in (0, 7, 8, 10))
         ):
             raise CodecError(f"malformed option row: {row!r:.200}")
-        options.append(OptionTick(
-            row[0], int(row[1]), float(row[2]), float(row[3]), float(row[4]), int(row[5]),
-            int(row[6]), row[7], row[8], float(row[9]), row[10], float(row[11]),
-            float(row[12]), float(row[13]), float(row[14]), float(row[15]), float(row[16]),
-            int(row[17]), float(row[18]),
-        ))
+        options.append(
+            OptionTick(
+                row[0],
+                int(row[1]),
+                float(row[2]),
+                float(row[3]),
+                float(row[4]),
+                int(row[5]),
+                int(row[6]),
+                row[7],
+                row[8],
+                float(row[9]),
+                row[10],
+                float(row[11]),
+                float(row[12]),
+                float(row[13]),
+                float(row[14]),
+                float(row[15]),
+                float(row[16]),
+                int(row[17]),
+                float(row[18]),
+            )
+        )
     return equities, options

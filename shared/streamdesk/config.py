@@ -55,7 +55,9 @@ class CommonSettings(BaseSettings):
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:54329/streamdesk",
-        description="PostgreSQL/Supabase DSN (direct or session pooler, not the transaction pooler).",
+        description=(
+            "PostgreSQL/Supabase DSN (direct or session pooler; not the transaction pooler)."
+        ),
     )
     redis_url: str = Field(default="redis://127.0.0.1:63799/0", description="Redis URL.")
     tickers: Annotated[list[str], NoDecode] = Field(

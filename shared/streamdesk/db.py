@@ -41,7 +41,7 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
     """Close ``pool`` gracefully within ``timeout`` seconds, then terminate what is left."""
     try:
         await asyncio.wait_for(pool.close(), timeout)
-    except (TimeoutError, Exception) as exc:  # noqa: BLE001 - closing must not raise
+    except (TimeoutError, Exception) as exc:
         log.warning("pool close did not finish in %.1fs (%s); terminating", timeout, exc)
         pool.terminate()
 
@@ -55,5 +55,5 @@ async def close_connection(conn: asyncpg.Connection, timeout: float = 5.0) -> No
     """Close ``conn`` within ``timeout`` seconds, then terminate it."""
     try:
         await asyncio.wait_for(conn.close(), timeout)
-    except (TimeoutError, Exception):  # noqa: BLE001
+    except (TimeoutError, Exception):
         conn.terminate()

@@ -10,6 +10,7 @@ dies the key expires after ``ttl`` seconds and the health service reports the co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -87,7 +88,7 @@ class Heartbeat:
                 await asyncio.wait_for(self.beat(), timeout=max(1.0, self.interval))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a failed beat must not kill the service
+            except Exception as exc:
                 log.warning("heartbeat write failed: %s", exc)
             await asyncio.sleep(self.interval)
 
@@ -100,15 +101,13 @@ class Heartbeat:
         """Stop beating; by default delete the key so health sees a clean stop at once."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, timeout=2.0)
-            except (asyncio.CancelledError, TimeoutError):
-                pass
             self._task = None
         if remove:
             try:
                 await asyncio.wait_for(self.redis.delete(self.key), timeout=2.0)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("could not remove heartbeat key: %s", exc)
 
 

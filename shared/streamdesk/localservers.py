@@ -116,8 +116,15 @@ class PostgresServer:
         _chown_pg(self.datadir)
         self.datadir.chmod(0o700)
         self._run(
-            str(self.bin / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-            "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
         )
 
     def start(self, timeout: float = 30.0) -> None:
@@ -126,21 +133,39 @@ class PostgresServer:
         self.logfile.touch()
         _chown_pg(self.logfile)
         opts = [
-            f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.datadir}",
-            "-c max_connections=200", "-c shared_buffers=64MB",
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-k {self.datadir}",
+            "-c max_connections=200",
+            "-c shared_buffers=64MB",
         ]
         if not self.durable:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
-            "-o", " ".join(opts), "-w", "-t", str(int(timeout)), "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-o",
+            " ".join(opts),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
         )
         _wait_port(self.port, timeout)
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``, ``smart`` or ``immediate``)."""
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-m",
+            mode,
+            "-w",
+            "stop",
             check=False,
         )
 
@@ -169,9 +194,19 @@ class RedisServer:
         """Start the server and wait until it listens."""
         self.datadir.mkdir(parents=True, exist_ok=True)
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.datadir), "--daemonize", "no", "--protected-mode", "yes",
-            "--maxmemory-policy", "noeviction",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.datadir),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--maxmemory-policy",
+            "noeviction",
         ]
         if self.persist:
             args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "300 1"]

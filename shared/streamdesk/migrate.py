@@ -73,9 +73,7 @@ def load_migrations(directory: Path) -> list[Migration]:
             raise MigrationError(f"two migrations numbered {m[1]}: {seen[m[1]].name}, {path.name}")
         seen[m[1]] = path
         sql = path.read_text(encoding="utf-8")
-        migrations.append(
-            Migration(path.stem, path, sql, hashlib.sha256(sql.encode()).hexdigest())
-        )
+        migrations.append(Migration(path.stem, path, sql, hashlib.sha256(sql.encode()).hexdigest()))
     return migrations
 
 

@@ -48,7 +48,9 @@ async def ensure_partition(conn: asyncpg.Connection, table: str, day: date) -> b
 
 
 async def ensure_partitions(
-    conn: asyncpg.Connection, days_ahead: int = 3, today: date | None = None,
+    conn: asyncpg.Connection,
+    days_ahead: int = 3,
+    today: date | None = None,
     days_behind: int = 1,
 ) -> list[str]:
     """Create partitions from ``today - days_behind`` to ``today + days_ahead`` for every table."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 
-def create_redis(url: str, *, decode_responses: bool = False, **kwargs: object) -> aioredis.Redis:
+def create_redis(url: str, *, decode_responses: bool = False, **kwargs: Any) -> aioredis.Redis:
     """An asyncio Redis client with timeouts, health checks and bounded connections.
 
     Bytes responses by default: tick payloads are binary msgpack.
     """
-    return aioredis.Redis.from_url(  # type: ignore[no-any-return]
+    return aioredis.Redis.from_url(
         url,
         decode_responses=decode_responses,
         socket_timeout=kwargs.pop("socket_timeout", 10.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -43,10 +44,9 @@ class GracefulShutdown:
         """Install SIGTERM/SIGINT handlers on the running loop."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            # Not available off the main thread (tests running a service in a thread).
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request, sig.name)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
-                pass
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until stop is requested (or ``timeout``); return whether it was."""

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from streamdesk.migrate import MigrationError, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,9 @@ async def test_edited_applied_migration_is_refused(empty_db_url: str, tmp_path: 
         await migrate(conn, mdir)
         target = mdir / "0002_market_data.sql"
         target.write_text(target.read_text() + "\n-- sneaky edit\n")
-        with pytest.raises(MigrationError, match="0002_market_data was edited after it was applied"):
+        with pytest.raises(
+            MigrationError, match="0002_market_data was edited after it was applied"
+        ):
             await migrate(conn, mdir)
     finally:
         await conn.close()
@@ -67,30 +68,56 @@ def test_bad_file_name_is_refused(tmp_path: Path) -> None:
 
 SEED_COLUMNS = {
     "equity_data": {
-        "ticker": "text", "timestamp": "timestamp with time zone",
-        "price": "double precision", "volume": "bigint",
+        "ticker": "text",
+        "timestamp": "timestamp with time zone",
+        "price": "double precision",
+        "volume": "bigint",
     },
     "indicators": {
-        "ticker": "text", "timestamp": "timestamp with time zone",
-        "sma9": "double precision", "vwap": "double precision",
+        "ticker": "text",
+        "timestamp": "timestamp with time zone",
+        "sma9": "double precision",
+        "vwap": "double precision",
     },
     "option_prices": {
-        "ticker": "text", "timestamp": "timestamp with time zone", "option_type": "text",
-        "strike_price": "double precision", "expiration_date": "date",
-        "last_price": "double precision", "bid": "double precision", "ask": "double precision",
-        "delta": "double precision", "gamma": "double precision", "theta": "double precision",
+        "ticker": "text",
+        "timestamp": "timestamp with time zone",
+        "option_type": "text",
+        "strike_price": "double precision",
+        "expiration_date": "date",
+        "last_price": "double precision",
+        "bid": "double precision",
+        "ask": "double precision",
+        "delta": "double precision",
+        "gamma": "double precision",
+        "theta": "double precision",
         "vega": "double precision",
     },
     "trades": {
-        "id": "bigint", "created_at": "timestamp with time zone", "symbol": "text",
-        "asset_type": "text", "instruction": "text", "quantity": "numeric",
-        "order_type": "text", "limit_price": "numeric", "duration": "text", "status": "text",
-        "broker_order_id": "text", "filled_quantity": "numeric", "avg_fill_price": "numeric",
-        "error": "text", "updated_at": "timestamp with time zone", "user_id": "uuid",
+        "id": "bigint",
+        "created_at": "timestamp with time zone",
+        "symbol": "text",
+        "asset_type": "text",
+        "instruction": "text",
+        "quantity": "numeric",
+        "order_type": "text",
+        "limit_price": "numeric",
+        "duration": "text",
+        "status": "text",
+        "broker_order_id": "text",
+        "filled_quantity": "numeric",
+        "avg_fill_price": "numeric",
+        "error": "text",
+        "updated_at": "timestamp with time zone",
+        "user_id": "uuid",
     },
     "trade_events": {
-        "trade_id": "bigint", "from_status": "text", "to_status": "text", "reason": "text",
-        "detail": "jsonb", "at": "timestamp with time zone",
+        "trade_id": "bigint",
+        "from_status": "text",
+        "to_status": "text",
+        "reason": "text",
+        "detail": "jsonb",
+        "at": "timestamp with time zone",
     },
     "positions": {"account_hash": "text", "symbol": "text", "quantity": "numeric"},
     "account_balances": {"account_hash": "text", "cash": "numeric", "buying_power": "numeric"},
@@ -116,7 +143,9 @@ async def test_seed_columns_and_types(db_url: str) -> None:
                 table,
             )
             assert keys == 'PRIMARY KEY (ticker, "timestamp")'
-            kind = await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = $1", table)
+            kind = await conn.fetchval(
+                "SELECT relkind::text FROM pg_class WHERE relname = $1", table
+            )
             assert kind == "p", f"{table} is not partitioned"
         no_rls = await conn.fetch(
             "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
