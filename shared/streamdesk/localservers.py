@@ -104,9 +104,16 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [*_as_pg_user(), *args], check=check, capture_output=True, timeout=120
-        )
+        res = subprocess.run([*_as_pg_user(), *args], capture_output=True, timeout=120)
+        if check and res.returncode != 0:
+            tail = ""
+            if self.logfile.exists():
+                tail = "\n".join(self.logfile.read_text(errors="replace").splitlines()[-5:])
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({res.returncode}): "
+                f"{res.stderr.decode(errors='replace').strip()}\n{tail}"
+            )
+        return res
 
     def initdb(self) -> None:
         """Initialize the cluster if ``datadir`` has none."""
@@ -213,7 +220,10 @@ class RedisServer:
         else:
             args += ["--save", "", "--appendonly", "no"]
         log = open(self.datadir / "redis.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        # Own session: a terminal Ctrl-C reaches the runner, which stops Redis in order.
+        self.proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         _wait_port(self.port, timeout, self.proc)
 
