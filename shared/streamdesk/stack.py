@@ -22,6 +22,8 @@ from .localservers import PostgresServer, PrerequisiteError, RedisServer
 DATA = Path(".data")
 PG_PORT = 54329
 REDIS_PORT = 63799
+#: STACK_SERVICES: "all" (default), "none", or a comma list of Procfile names below.
+#: STACK_PG_PORT / STACK_REDIS_PORT override the local servers' ports.
 DB_NAME = "streamdesk"
 
 #: (Procfile name, python package, console script, waits for market-sim)
@@ -74,14 +76,16 @@ def main() -> int:
     redis: RedisServer | None = None
     try:
         if not env.get("DATABASE_URL"):
-            pg = PostgresServer(DATA / "pg", PG_PORT)
-            print(f"stack: starting PostgreSQL on 127.0.0.1:{PG_PORT} (data in {pg.datadir})")
+            pg = PostgresServer(DATA / "pg", int(env.get("STACK_PG_PORT", PG_PORT)))
+            print(f"stack: starting PostgreSQL on 127.0.0.1:{pg.port} (data in {pg.datadir})")
             pg.start()
             asyncio.run(_ensure_database(pg.url, DB_NAME))
             env["DATABASE_URL"] = pg.dsn(DB_NAME)
         if not env.get("REDIS_URL"):
-            redis = RedisServer(DATA / "redis", REDIS_PORT, persist=True)
-            print(f"stack: starting Redis on 127.0.0.1:{REDIS_PORT}")
+            redis = RedisServer(
+                DATA / "redis", int(env.get("STACK_REDIS_PORT", REDIS_PORT)), persist=True
+            )
+            print(f"stack: starting Redis on 127.0.0.1:{redis.port}")
             redis.start()
             env["REDIS_URL"] = redis.url
         env.setdefault("SCHWAB_TOKEN_PATH", str((DATA / "schwab-token.json").resolve()))
@@ -89,16 +93,22 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "streamdesk.cli", "migrate"], env=env, check=True)
 
         use_sim = env.get("TRADING_MODE", "paper") == "paper" and not env.get("SCHWAB_BASE_URL")
+        wanted = env.get("STACK_SERVICES", "all").strip().lower()
+        chosen = {n.strip() for n in wanted.split(",")} if wanted not in ("all", "") else None
         lines = []
         for name, pkg, script, waits in SERVICES:
             if not _installed(pkg) or (name == "market-sim" and not use_sim):
+                continue
+            if chosen is not None and name not in chosen:
                 continue
             cmd = script
             if waits and use_sim:
                 cmd = f"{sys.executable} -m streamdesk.waitfor 127.0.0.1:8090 -- {script}"
             lines.append(f"{name}: {cmd}")
         if not lines:
-            print("stack: no services installed yet; Postgres and Redis are up. Ctrl-C to stop.")
+            print(
+                "stack: no services to run; Postgres and Redis are up. Ctrl-C to stop.", flush=True
+            )
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
             return 0
         procfile = DATA / "Procfile"
