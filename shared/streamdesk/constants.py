@@ -66,3 +66,12 @@ def heartbeat_key(service: str, instance: str) -> str:
 def last_quote_key(symbol: str) -> str:
     """Key of the latest quote hash of ``symbol``."""
     return LAST_QUOTE_FMT.format(symbol=symbol)
+
+
+#: Indicators service: lease of one tick-stream partition (value = owner instance id, PX TTL).
+INDICATORS_LEASE_FMT = PREFIX + ":indicators:lease:{partition}"
+
+
+def indicators_lease_key(partition: int) -> str:
+    """Lease key of tick-stream ``partition`` for the indicators service."""
+    return INDICATORS_LEASE_FMT.format(partition=partition)
