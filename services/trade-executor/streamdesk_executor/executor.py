@@ -1,0 +1,810 @@
+"""The executor: claim trades, check risk, place orders once, reconcile, sync back.
+
+Exactly-once, in short (docs/trade-executor.md has the full argument):
+
+* at most once: ``place`` is called only by the worker whose transaction moved the row
+  ``pending -> submitting`` and committed; nothing ever moves a row back to ``pending``, and no
+  other code path places orders;
+* at least once / nothing lost: a row that may have reached the broker (``submitting`` whose
+  worker died or timed out, ``unknown``) is matched against the broker's order list; with at
+  most one unsettled order per (account, symbol) (a unique index) the match is unambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from streamdesk.constants import EXECUTOR_RECONCILE_KEY, TRADES_NOTIFY_CHANNEL, last_quote_key
+from streamdesk.db import close_connection, connect
+from streamdesk.models import TradeRequest
+from streamdesk.risk import (
+    Quote,
+    RiskContext,
+    RiskLimits,
+    check_trade,
+    day_start,
+    parse_request,
+    quote_from_mapping,
+)
+from streamdesk.schwab import TokenExpiredError
+
+from .broker import BrokerError, PlaceKind, PlaceResult, SchwabBroker
+from .config import QuoteSource, Settings
+from .orders import BrokerOrder, build_order
+from .store import Conn, raise_alert, resolve_alerts, transition
+
+log = logging.getLogger(__name__)
+
+_OPEN_IN_SYMBOL = """
+    (u.status IN ('submitting', 'working', 'unknown')
+     OR (u.status = 'cancel_requested' AND u.submitted_at IS NOT NULL))
+"""
+
+_CLAIM_SQL = f"""
+SELECT t.* FROM trades t
+WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
+  AND NOT EXISTS (
+      SELECT 1 FROM trades u
+      WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
+ORDER BY t.id
+LIMIT 1
+FOR UPDATE OF t SKIP LOCKED
+"""
+
+_CONTEXT_SQL = """
+SELECT
+  (SELECT count(*) FROM trades
+    WHERE account_hash = $1 AND submitted_at > now() - interval '1 minute') AS per_minute,
+  (SELECT coalesce(sum(notional), 0) FROM trades
+    WHERE account_hash = $1 AND submitted_at >= $2 AND status <> 'rejected') AS day_notional,
+  (SELECT buying_power FROM account_balances WHERE account_hash = $1) AS buying_power,
+  (SELECT coalesce(sum(notional), 0) FROM trades
+    WHERE account_hash = $1
+      AND status IN ('submitting', 'working', 'unknown', 'cancel_requested')
+      AND instruction IN ('BUY', 'BUY_TO_OPEN', 'BUY_TO_CLOSE', 'SELL_TO_OPEN')) AS open_buy,
+  (SELECT d.id FROM trades d
+    WHERE d.id < $3 AND d.symbol = $4 AND d.instruction = $5 AND d.quantity = $6
+      AND d.order_type = $7 AND d.limit_price IS NOT DISTINCT FROM $8
+      AND d.status <> 'rejected'
+      AND d.created_at >= $9 - make_interval(secs => $10) AND d.created_at <= $9
+    ORDER BY d.id DESC LIMIT 1) AS duplicate_of
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSummary:
+    """One reconciliation pass: rows checked, resolved, and still unknown."""
+
+    time: str
+    checked: int
+    resolved: int
+    still_unknown: int
+
+    def as_json(self, instance: str) -> str:
+        """The JSON written at :data:`EXECUTOR_RECONCILE_KEY`."""
+        return json.dumps(
+            {
+                "time": self.time,
+                "checked": self.checked,
+                "resolved": self.resolved,
+                "still_unknown": self.still_unknown,
+                "instance": instance,
+            }
+        )
+
+
+def match_orders(
+    trade: dict[str, Any], orders: list[BrokerOrder], linked: set[str], skew: float
+) -> list[BrokerOrder]:
+    """Broker orders that may be ``trade``'s: same symbol, instruction, quantity, type, price,
+    entered no earlier than ``skew`` seconds before the trade's ``submitted_at``, and not
+    already linked to another trade."""
+    submitted: datetime | None = trade["submitted_at"]
+    earliest = submitted - timedelta(seconds=skew) if submitted is not None else None
+    out = []
+    for o in orders:
+        if o.order_id in linked:
+            continue
+        if (
+            o.symbol != trade["symbol"]
+            or o.instruction != trade["instruction"]
+            or o.quantity != trade["quantity"]
+            or o.order_type != trade["order_type"]
+        ):
+            continue
+        if trade["order_type"] == "LIMIT" and o.price != trade["limit_price"]:
+            continue
+        if earliest is not None and o.entered is not None and o.entered < earliest:
+            continue
+        out.append(o)
+    return out
+
+
+class QuoteProvider:
+    """Quotes for risk checks: the streamer's Redis hash, else the broker (see QuoteSource)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        broker: SchwabBroker,
+        source: QuoteSource,
+        max_age: float,
+    ) -> None:
+        self.redis = redis
+        self.broker = broker
+        self.source = source
+        self.max_age = max_age
+        self.counters: Counter[str] = Counter()
+
+    async def get(self, symbol: str) -> Quote | None:
+        """Best available quote of ``symbol`` (None when there is none)."""
+        quote: Quote | None = None
+        if self.source is not QuoteSource.BROKER:
+            try:
+                raw = await asyncio.wait_for(self.redis.hgetall(last_quote_key(symbol)), 2.0)
+            except Exception as exc:
+                log.warning("quote read from Redis failed: %s", exc)
+                raw = {}
+            quote = quote_from_mapping(symbol, raw) if raw else None
+            if quote is not None:
+                self.counters["quotes_redis"] += 1
+            fresh = quote is not None and quote.age_seconds(datetime.now(UTC)) <= self.max_age
+            if fresh or self.source is QuoteSource.REDIS:
+                return quote
+        try:
+            broker_quote = await self.broker.quote(symbol)
+        except BrokerError as exc:
+            log.warning("broker quote for %s failed: %s", symbol, exc)
+            return quote
+        if broker_quote is not None:
+            self.counters["quotes_broker"] += 1
+            return broker_quote
+        return quote
+
+
+class Executor:
+    """One executor process's work: workers, NOTIFY listener and the maintenance loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        broker: SchwabBroker,
+        *,
+        instance: str,
+        live_broker: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.broker = broker
+        self.account = broker.account_hash
+        self.instance = instance
+        self.live_broker = live_broker
+        self.limits: RiskLimits = settings.risk_limits()
+        self.quotes = QuoteProvider(
+            redis, broker, settings.executor_quote_source, settings.risk_quote_max_age
+        )
+        self.counters: Counter[str] = Counter()
+        self.last_latency_ms: float | None = None
+        self.stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._maint_wake = asyncio.Event()
+        self._last_balance_sync = 0.0
+        self._balances_dirty = True
+        self._cancel_sent: dict[int, float] = {}
+        self._listen_conn: asyncpg.Connection | None = None
+        self.ready = asyncio.Event()
+        self.fatal: str | None = None
+
+    # ------------------------------------------------------------------ public
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the heartbeat."""
+        out: dict[str, Any] = dict(self.counters)
+        out.update(self.quotes.counters)
+        if self.last_latency_ms is not None:
+            out["last_submit_latency_ms"] = round(self.last_latency_ms, 2)
+        return out
+
+    async def run(self) -> None:
+        """Start-up reconciliation, then work until :attr:`stopping` is set."""
+        await self.startup()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._listen_loop(), name="executor-listen")
+            tg.create_task(self._maintenance_loop(), name="executor-maintenance")
+            for i in range(self.settings.executor_workers):
+                tg.create_task(self._worker(), name=f"executor-worker-{i}")
+
+    def stop(self) -> None:
+        """Stop taking new trades; loops finish their current step and return."""
+        self.stopping.set()
+        self._wake.set()
+        self._maint_wake.set()
+
+    async def startup(self) -> None:
+        """Sync balances and reconcile every open row before taking new trades."""
+        try:
+            await self.sync_balances()
+        except BrokerError as exc:
+            log.warning("initial balance sync failed: %s", exc)
+        summary = await self.maintenance_pass(startup=True)
+        log.info(
+            "start-up reconciliation done",
+            extra={
+                "checked": summary.checked,
+                "resolved": summary.resolved,
+                "still_unknown": summary.still_unknown,
+            },
+        )
+        self.ready.set()
+
+    # ------------------------------------------------------------------ intake
+
+    async def _listen_loop(self) -> None:
+        def on_notify(_c: object, _pid: int, _channel: str, payload: object) -> None:
+            status = str(payload).partition(":")[2]
+            if status == "cancel_requested":
+                self._maint_wake.set()
+            else:
+                self._wake.set()
+
+        while not self.stopping.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await connect(self.settings.database_url)
+                await conn.add_listener(TRADES_NOTIFY_CHANNEL, on_notify)
+                self._listen_conn = conn
+                self._wake.set()  # catch up on anything inserted while not listening
+                while not self.stopping.is_set() and not conn.is_closed():
+                    try:
+                        await asyncio.wait_for(self.stopping.wait(), 2.0)
+                    except TimeoutError:
+                        await asyncio.wait_for(conn.execute("SELECT 1"), 5.0)
+            except Exception as exc:
+                self.counters["listen_errors"] += 1
+                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                await self._sleep(1.0)
+            finally:
+                self._listen_conn = None
+                if conn is not None:
+                    await close_connection(conn, 2.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _worker(self) -> None:
+        while not self.stopping.is_set():
+            self._wake.clear()
+            try:
+                worked = await self.claim_and_submit()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.counters["db_errors"] += 1
+                log.warning("claim failed: %s", exc)
+                await self._sleep(1.0)
+                continue
+            if worked:
+                self._wake.set()  # there may be more
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.executor_poll_interval)
+
+    async def claim_and_submit(self) -> bool:
+        """Claim one pending trade, check it, and submit it. False if there was none."""
+        claimed = await self._claim()
+        if claimed is None:
+            return False
+        trade_id, req, t_claim = claimed
+        if req is None:
+            return True  # rejected during the claim
+        await self._submit(trade_id, req, t_claim)
+        return True
+
+    async def _claim(self) -> tuple[int, TradeRequest | None, float] | None:
+        t0 = time.perf_counter()
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Serialize claims per account so the rate, notional and duplicate rules see
+            # every concurrent executor's orders.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", "sd-exec:" + self.account
+            )
+            row = await conn.fetchrow(_CLAIM_SQL, self.account)
+            if row is None:
+                return None
+            trade = dict(row)
+            trade_id = int(trade["id"])
+            self.counters["claimed"] += 1
+            parsed = parse_request(trade)
+            if not isinstance(parsed, TradeRequest):
+                await transition(
+                    conn,
+                    trade_id,
+                    ("pending",),
+                    "rejected",
+                    parsed.reason,
+                    {"codes": [parsed.code]},
+                    error=parsed.reason,
+                    claimed_by=self.instance,
+                )
+                self.counters["rejected_risk"] += 1
+                return trade_id, None, t0
+            now = datetime.now(UTC)
+            quote = await self.quotes.get(parsed.symbol)
+            ctx_row = await conn.fetchrow(
+                _CONTEXT_SQL,
+                self.account,
+                day_start(now),
+                trade_id,
+                trade["symbol"],
+                trade["instruction"],
+                trade["quantity"],
+                trade["order_type"],
+                trade["limit_price"],
+                trade["created_at"],
+                float(self.limits.duplicate_window),
+            )
+            assert ctx_row is not None
+            ctx = RiskContext(
+                now=now,
+                quote=quote,
+                live_broker=self.live_broker,
+                orders_last_minute=int(ctx_row["per_minute"]),
+                day_notional=Decimal(ctx_row["day_notional"]),
+                duplicate_of=ctx_row["duplicate_of"],
+                buying_power=ctx_row["buying_power"],
+                open_buy_notional=Decimal(ctx_row["open_buy"]),
+            )
+            result = check_trade(parsed, ctx, self.limits)
+            quote_detail = (
+                {"bid": quote.bid, "ask": quote.ask, "last": quote.last, "ts": quote.ts}
+                if quote is not None
+                else None
+            )
+            if not result.ok:
+                await transition(
+                    conn,
+                    trade_id,
+                    ("pending",),
+                    "rejected",
+                    result.reason,
+                    {"codes": sorted(result.codes), "quote": quote_detail},
+                    error=result.reason,
+                    claimed_by=self.instance,
+                    account_hash=self.account,
+                )
+                self.counters["rejected_risk"] += 1
+                log.info("trade %s rejected by risk: %s", trade_id, result.reason)
+                return trade_id, None, t0
+            await transition(
+                conn,
+                trade_id,
+                ("pending",),
+                "submitting",
+                "risk checks passed",
+                {"instance": self.instance, "notional": result.notional, "quote": quote_detail},
+                submitted_at=now,
+                claimed_by=self.instance,
+                account_hash=self.account,
+                notional=result.notional,
+            )
+        return trade_id, parsed, t0
+
+    async def _submit(self, trade_id: int, req: TradeRequest, t0: float) -> None:
+        # The row is committed as `submitting`: from here on this order is never sent again.
+        spec = build_order(req)
+        result = await self.broker.place(spec)
+        self.counters["submitted"] += 1
+        latency_ms = (time.perf_counter() - t0) * 1000
+        async with self.pool.acquire() as conn:
+            await self._record_place(conn, trade_id, result, latency_ms)
+
+    async def _record_place(
+        self, conn: Conn, trade_id: int, result: PlaceResult, latency_ms: float
+    ) -> None:
+        detail = {
+            "instance": self.instance,
+            "http_status": result.http_status,
+            "accepted_at": result.accepted_at,
+            "latency_ms": round(latency_ms, 3),
+        }
+        if result.kind is PlaceKind.ACCEPTED:
+            self.last_latency_ms = latency_ms
+            self.counters["accepted"] += 1
+            detail["broker_order_id"] = result.order_id
+            reason = f"broker accepted order {result.order_id}"
+            try:
+                old = await transition(
+                    conn,
+                    trade_id,
+                    ("submitting", "unknown"),
+                    "working",
+                    reason,
+                    detail,
+                    broker_order_id=result.order_id,
+                )
+                if old is None:
+                    # The user asked to cancel while we were sending: keep the request, link
+                    # the order so the cancel can reach the broker.
+                    old = await transition(
+                        conn,
+                        trade_id,
+                        ("cancel_requested",),
+                        "cancel_requested",
+                        reason,
+                        detail,
+                        broker_order_id=result.order_id,
+                    )
+                    self._maint_wake.set()
+            except asyncpg.UniqueViolationError:
+                old = None
+            if old is None:
+                log.error(
+                    "trade %s: broker order %s could not be linked", trade_id, result.order_id
+                )
+                await raise_alert(
+                    conn,
+                    trade_id,
+                    "link_failed",
+                    f"broker order {result.order_id} could not be linked",
+                    detail,
+                )
+            self._balances_dirty = True
+        elif result.kind is PlaceKind.REJECTED:
+            self.counters["rejected_broker"] += 1
+            await transition(
+                conn,
+                trade_id,
+                ("submitting", "unknown", "cancel_requested"),
+                "rejected",
+                result.reason,
+                detail,
+                error=result.reason,
+            )
+            log.info("trade %s rejected by the broker: %s", trade_id, result.reason)
+        else:
+            self.counters["unknown"] += 1
+            await transition(
+                conn,
+                trade_id,
+                ("submitting",),
+                "unknown",
+                result.reason,
+                detail,
+                error=result.reason,
+            )
+            log.warning("trade %s outcome unknown (%s); reconciling", trade_id, result.reason)
+            self._maint_wake.set()
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def _maintenance_loop(self) -> None:
+        while not self.stopping.is_set():
+            self._maint_wake.clear()
+            try:
+                await self.maintenance_pass()
+            except (BrokerError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.counters["maintenance_errors"] += 1
+                log.warning("maintenance pass failed: %s", exc)
+            except TokenExpiredError as exc:
+                # Operational error: retrying is useless; stop and let health alert.
+                log.critical("Schwab token refused: %s", exc)
+                self.fatal = str(exc)
+                self.stop()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._maint_wake.wait(), self.settings.executor_sync_interval
+                )
+
+    async def maintenance_pass(self, *, startup: bool = False) -> ReconcileSummary:
+        """Cancels, orphan detection, status/fill sync, reconciliation, balances; one pass."""
+        s = self.settings
+        limit = s.executor_max_pending_batch
+        async with self.pool.acquire() as conn:
+            await self._cancel_unsent(conn)
+            orphan_age = s.executor_broker_timeout + s.executor_submit_grace
+            for row in await conn.fetch(
+                "SELECT id FROM trades WHERE status = 'submitting' AND account_hash = $1 "
+                "AND submitted_at < now() - make_interval(secs => $2) ORDER BY id LIMIT $3",
+                self.account,
+                orphan_age,
+                limit,
+            ):
+                if await transition(
+                    conn,
+                    row["id"],
+                    ("submitting",),
+                    "unknown",
+                    "executor stopped before the broker answered",
+                    {"instance": self.instance},
+                ):
+                    self.counters["orphans"] += 1
+            rows = [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT * FROM trades WHERE account_hash = $1 AND submitted_at IS NOT NULL "
+                    "AND status IN ('working', 'unknown', 'cancel_requested') "
+                    "ORDER BY (broker_order_id IS NULL) DESC, id LIMIT $2",
+                    self.account,
+                    limit,
+                )
+            ]
+        to_reconcile = [r for r in rows if r["broker_order_id"] is None]
+        linked_rows = [r for r in rows if r["broker_order_id"] is not None]
+        resolved = 0
+        still = 0
+        if rows:
+            since = min(r["submitted_at"] for r in rows) - timedelta(
+                seconds=s.executor_reconcile_skew
+            )
+            orders = await self.broker.list_orders(since)
+            by_id = {o.order_id: o for o in orders}
+            for r in linked_rows:
+                order = by_id.get(str(r["broker_order_id"]))
+                if order is None:
+                    order = await self.broker.get_order(str(r["broker_order_id"]))
+                if order is not None:
+                    await self._apply_order(r, order)
+                if r["status"] == "cancel_requested":
+                    await self._send_cancel(r, order)
+            for r in to_reconcile:
+                outcome = await self._reconcile_one(r, orders)
+                if outcome:
+                    resolved += 1
+                else:
+                    still += 1
+        summary = ReconcileSummary(
+            datetime.now(UTC).isoformat(), len(to_reconcile), resolved, still
+        )
+        self.counters["reconciled"] += resolved
+        try:
+            await asyncio.wait_for(
+                self.redis.set(EXECUTOR_RECONCILE_KEY, summary.as_json(self.instance)), 2.0
+            )
+        except Exception as exc:
+            log.warning("could not write the reconcile summary: %s", exc)
+        now = time.monotonic()
+        if (
+            startup
+            or self._balances_dirty
+            or now - self._last_balance_sync >= s.executor_balance_interval
+        ):
+            try:
+                await self.sync_balances()
+            except BrokerError as exc:
+                log.warning("balance sync failed: %s", exc)
+        return summary
+
+    async def _cancel_unsent(self, conn: Conn) -> None:
+        for row in await conn.fetch(
+            "SELECT id FROM trades WHERE status = 'cancel_requested' AND submitted_at IS NULL "
+            "AND (account_hash IS NULL OR account_hash = $1) ORDER BY id LIMIT $2",
+            self.account,
+            self.settings.executor_max_pending_batch,
+        ):
+            if await transition(
+                conn,
+                row["id"],
+                ("cancel_requested",),
+                "cancelled",
+                "cancelled before it was sent to the broker",
+                {"instance": self.instance},
+            ):
+                self.counters["cancelled"] += 1
+
+    async def _send_cancel(self, row: dict[str, Any], order: BrokerOrder | None) -> None:
+        trade_id = int(row["id"])
+        if order is not None and order.final_status is not None:
+            return  # _apply_order settled it
+        sent = self._cancel_sent.get(trade_id)
+        if sent is not None and time.monotonic() - sent < 5.0:
+            return
+        self._cancel_sent[trade_id] = time.monotonic()
+        ok, reason = await self.broker.cancel(str(row["broker_order_id"]))
+        self.counters["cancel_sent"] += 1
+        after = await self.broker.get_order(str(row["broker_order_id"]))
+        if after is not None and after.final_status is not None:
+            await self._apply_order(row, after)
+            self._cancel_sent.pop(trade_id, None)
+        elif not ok:
+            log.warning("trade %s: %s", trade_id, reason)
+
+    async def _apply_order(self, row: dict[str, Any], order: BrokerOrder) -> bool:
+        """Bring the row in line with the broker's view of its order; True if it moved."""
+        trade_id = int(row["id"])
+        final = order.final_status
+        detail = {"broker_status": order.status, "broker_order_id": order.order_id}
+        async with self.pool.acquire() as conn:
+            if final is not None:
+                reason = f"broker reports {order.status}"
+                if order.reason:
+                    reason += f": {order.reason}"
+                cols: dict[str, Any] = {
+                    "filled_quantity": order.filled_quantity,
+                    "avg_fill_price": order.avg_fill_price,
+                }
+                if final == "rejected":
+                    cols["error"] = order.reason or "rejected by the broker"
+                old = await transition(
+                    conn,
+                    trade_id,
+                    ("working", "cancel_requested", "unknown"),
+                    final,
+                    reason,
+                    detail,
+                    **cols,
+                )
+                if old is not None:
+                    self.counters[final] += 1
+                    if order.filled_quantity > 0:
+                        self._balances_dirty = True
+                    await resolve_alerts(conn, trade_id)
+                    self._cancel_sent.pop(trade_id, None)
+                return old is not None
+            if order.filled_quantity != row["filled_quantity"]:
+                status = str(row["status"])
+                old = await transition(
+                    conn,
+                    trade_id,
+                    (status,),
+                    status,
+                    "partial fill",
+                    detail,
+                    filled_quantity=order.filled_quantity,
+                    avg_fill_price=order.avg_fill_price,
+                )
+                if old is not None:
+                    self._balances_dirty = True
+                    self.counters["partial_fills"] += 1
+        return False
+
+    async def _reconcile_one(self, row: dict[str, Any], orders: list[BrokerOrder]) -> bool:
+        """Resolve one unlinked, possibly-sent row; True if it is settled or linked."""
+        s = self.settings
+        trade_id = int(row["id"])
+        status = str(row["status"])
+        candidates_all = [o.order_id for o in orders]
+        async with self.pool.acquire() as conn:
+            linked = {
+                str(r[0])
+                for r in await conn.fetch(
+                    "SELECT broker_order_id FROM trades WHERE broker_order_id = ANY($1::text[])",
+                    candidates_all,
+                )
+            }
+            matches = match_orders(row, orders, linked, s.executor_reconcile_skew)
+            age = (datetime.now(UTC) - row["submitted_at"]).total_seconds()
+            if len(matches) == 1:
+                order = matches[0]
+                detail = {
+                    "broker_order_id": order.order_id,
+                    "entered": order.entered,
+                    "broker_status": order.status,
+                    "instance": self.instance,
+                }
+                reason = f"reconciled: matched broker order {order.order_id}"
+                try:
+                    old = await transition(
+                        conn,
+                        trade_id,
+                        (status,),
+                        "working" if status == "unknown" else status,
+                        reason,
+                        detail,
+                        broker_order_id=order.order_id,
+                        error=None,
+                    )
+                except asyncpg.UniqueViolationError:
+                    return False
+                if old is None:
+                    return False
+                log.info("trade %s %s", trade_id, reason)
+                row = {
+                    **row,
+                    "status": "working" if status == "unknown" else status,
+                    "broker_order_id": order.order_id,
+                }
+                await resolve_alerts(conn, trade_id)
+                await self._apply_order(row, order)
+                if row["status"] == "cancel_requested":
+                    await self._send_cancel(row, order)
+                return True
+            if len(matches) > 1:
+                ids = [m.order_id for m in matches]
+                if await raise_alert(
+                    conn,
+                    trade_id,
+                    "ambiguous",
+                    f"trade {trade_id}: {len(ids)} broker orders match; settle it by hand",
+                    {"broker_order_ids": ids},
+                ):
+                    log.error("trade %s: ambiguous reconciliation %s", trade_id, ids)
+                return False
+            if age >= s.executor_absent_after:
+                reason = (
+                    f"reconciled: no such order at the broker {age:.0f}s after submission; "
+                    "it never reached the broker"
+                )
+                final = "cancelled" if status == "cancel_requested" else "rejected"
+                old = await transition(
+                    conn,
+                    trade_id,
+                    (status,),
+                    final,
+                    reason,
+                    {"instance": self.instance},
+                    error=reason,
+                )
+                if old is not None:
+                    await resolve_alerts(conn, trade_id)
+                    self.counters["absent"] += 1
+                    return True
+                return False
+            if age >= s.executor_alert_after and await raise_alert(
+                conn,
+                trade_id,
+                "unknown",
+                f"trade {trade_id} ({row['symbol']}) outcome unknown for {age:.0f}s",
+                {"submitted_at": row["submitted_at"], "error": row["error"]},
+            ):
+                log.error("trade %s outcome still unknown after %.0fs", trade_id, age)
+            return False
+
+    async def sync_balances(self) -> None:
+        """Copy balances and positions from the broker into Postgres."""
+        snap = await self.broker.account()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO account_balances (account_hash, cash, buying_power, "
+                "liquidation_value, updated_at) VALUES ($1, $2, $3, $4, now()) "
+                "ON CONFLICT (account_hash) DO UPDATE SET cash = EXCLUDED.cash, "
+                "buying_power = EXCLUDED.buying_power, "
+                "liquidation_value = EXCLUDED.liquidation_value, updated_at = now()",
+                self.account,
+                snap.cash,
+                snap.buying_power,
+                snap.liquidation_value,
+            )
+            await conn.executemany(
+                "INSERT INTO positions (account_hash, symbol, asset_type, quantity, "
+                "average_price, market_value, day_pnl, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, now()) "
+                "ON CONFLICT (account_hash, symbol) DO UPDATE SET "
+                "asset_type = EXCLUDED.asset_type, "
+                "quantity = EXCLUDED.quantity, average_price = EXCLUDED.average_price, "
+                "market_value = EXCLUDED.market_value, day_pnl = EXCLUDED.day_pnl, "
+                "updated_at = now()",
+                [
+                    (
+                        self.account,
+                        p.symbol,
+                        p.asset_type,
+                        p.quantity,
+                        p.average_price,
+                        p.market_value,
+                        p.day_pnl,
+                    )
+                    for p in snap.positions
+                ],
+            )
+            await conn.execute(
+                "DELETE FROM positions WHERE account_hash = $1 AND NOT symbol = ANY($2::text[])",
+                self.account,
+                [p.symbol for p in snap.positions],
+            )
+        self._balances_dirty = False
+        self._last_balance_sync = time.monotonic()
+        self.counters["balance_syncs"] += 1
