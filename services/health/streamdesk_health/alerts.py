@@ -1,0 +1,149 @@
+"""Webhook alerts: one JSON POST per state change, rate-limited, never blocking the checks.
+
+The monitor calls :meth:`AlertSender.notify` (non-blocking, bounded queue; the oldest alert is
+dropped when full). One sender task POSTs them; changes that arrive while the rate limit holds
+are coalesced into the next POST. The body carries ``text`` (Slack, ntfy-style JSON) and
+``content`` (Discord) with a readable summary, plus structured fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Change:
+    """One component (or the overall stack) moving from one status to another."""
+
+    component: str
+    previous: str
+    current: str
+    reason: str
+
+
+@dataclass
+class Alert:
+    """All changes seen in one check round."""
+
+    status: str
+    previous_status: str
+    changes: list[Change]
+    at: float = field(default_factory=time.time)
+
+
+def render(alerts: list[Alert], stack_url: str) -> dict[str, Any]:
+    """The JSON body of one POST for one or more coalesced alerts."""
+    changes = [c for a in alerts for c in a.changes]
+    status, previous = alerts[-1].status, alerts[0].previous_status
+    icon = {"ok": "OK", "degraded": "DEGRADED", "down": "DOWN"}.get(status, status.upper())
+    lines = [f"StreamDesk {icon} (was {previous})"]
+    lines += [
+        f"- {c.component}: {c.previous} -> {c.current}" + (f" ({c.reason})" if c.reason else "")
+        for c in changes
+    ]
+    text = "\n".join(lines)[:1900]  # Discord refuses content over 2000 characters
+    return {
+        "source": "streamdesk-health",
+        "status": status,
+        "previous_status": previous,
+        "at": datetime.fromtimestamp(alerts[-1].at, UTC).isoformat(),
+        "changes": [
+            {"component": c.component, "from": c.previous, "to": c.current, "reason": c.reason}
+            for c in changes
+        ],
+        "url": stack_url.rstrip("/") + "/health",
+        "text": text,
+        "content": text,
+    }
+
+
+class AlertSender:
+    """Bounded queue plus one sender task that POSTs alerts to a webhook."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_interval: float = 30.0,
+        timeout: float = 5.0,
+        stack_url: str = "",
+        maxsize: int = 64,
+    ) -> None:
+        self.url = url
+        self.min_interval = min_interval
+        self.timeout = timeout
+        self.stack_url = stack_url
+        self.queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=maxsize)
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+        self._last_post = -float("inf")
+        self._client: httpx.AsyncClient | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def notify(self, alert: Alert) -> None:
+        """Queue ``alert`` without waiting; drop the oldest one if the queue is full."""
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+            log.warning("alert queue full; dropped the oldest alert")
+        self.queue.put_nowait(alert)
+        self._idle.clear()
+
+    async def _post(self, body: dict[str, Any]) -> bool:
+        assert self._client is not None
+        for attempt in range(2):
+            try:
+                resp = await self._client.post(self.url, json=body)
+            except httpx.HTTPError as exc:
+                log.warning("webhook POST failed (attempt %d): %s", attempt + 1, type(exc).__name__)
+            else:
+                if resp.status_code < 300:
+                    return True
+                log.warning("webhook answered HTTP %d (attempt %d)", resp.status_code, attempt + 1)
+                if resp.status_code < 500 and resp.status_code != 429:
+                    return False  # a permanent refusal: retrying would not help
+            await asyncio.sleep(1.0)
+        return False
+
+    async def _send_batch(self, first: Alert) -> None:
+        wait = self._last_post + self.min_interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)  # bounded by min_interval
+        batch = [first]
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        self._last_post = time.monotonic()
+        if await self._post(render(batch, self.stack_url)):
+            self.sent += 1
+        else:
+            self.failed += 1
+
+    async def run(self) -> None:
+        """Send queued alerts until cancelled."""
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            self._client = client
+            try:
+                while True:
+                    first = await self.queue.get()
+                    await self._send_batch(first)
+                    if self.queue.empty():
+                        self._idle.set()
+            finally:
+                self._client = None
+
+    async def flush(self, timeout: float) -> None:
+        """Wait (bounded) until the queue is empty; used on shutdown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)

@@ -1,0 +1,415 @@
+"""The component checks. Each takes a :class:`CheckContext` and returns a ComponentResult.
+
+Checks only read: heartbeat keys, stream metadata, a handful of index-friendly queries and
+the token file. Ages are computed against the injected ``ctx.now`` so tests can freeze time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+from streamdesk import constants
+from streamdesk.market_calendar import current_session_open, is_market_open, next_open
+
+from .config import Settings
+from .status import ComponentResult, Problems, Status
+
+log = logging.getLogger(__name__)
+
+#: Streamer connection states that mean data can flow.
+STREAMER_OK_STATES = frozenset({"connected", "streaming", "subscribed", "live", "ok"})
+#: Keys of the executor's reconciliation summary that may hold its time.
+_RECONCILE_TIME_KEYS = (
+    "ts",
+    "at",
+    "time",
+    "finished_at",
+    "completed_at",
+    "reconciled_at",
+    "last_reconciled_at",
+    "last_run",
+    "last_run_at",
+)
+
+PoolGetter = Callable[[], Awaitable[asyncpg.Pool]]
+
+
+@dataclass
+class CheckContext:
+    """What every check needs: clients, settings and the frozen "now" of this round."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    get_pool: PoolGetter
+    now: datetime
+    heartbeats: list[dict[str, Any]]
+
+    @property
+    def now_s(self) -> float:
+        """``now`` as epoch seconds."""
+        return self.now.timestamp()
+
+    @property
+    def market_open(self) -> bool:
+        """Whether the market is open now under MARKET_HOURS."""
+        return is_market_open(self.now, self.settings.market_hours)
+
+
+def fmt_duration(seconds: float) -> str:
+    """A short human duration: ``45s``, ``12m``, ``3h 05m``, ``1d 04h``."""
+    s = abs(seconds)
+    if s < 120:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    if s < 86400:
+        return f"{int(s // 3600)}h {int(s % 3600 // 60):02d}m"
+    return f"{int(s // 86400)}d {int(s % 86400 // 3600):02d}h"
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a number (s or ms) or an ISO-8601 string; None if unparsable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        v = float(value)
+        return v / 1000.0 if v > 1e12 else v
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return _epoch(float(value))
+            except ValueError:
+                return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+async def _get_json(redis: aioredis.Redis, key: str) -> dict[str, Any] | None:
+    raw = await redis.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_unparsable": True}
+    return value if isinstance(value, dict) else {"_unparsable": True}
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+
+def heartbeat_result(ctx: CheckContext, service: str) -> ComponentResult:
+    """A service's heartbeat: down when absent or stale, degraded when it says so."""
+    stale_after = ctx.settings.heartbeat_stale_s
+    instances: list[dict[str, Any]] = []
+    for hb in ctx.heartbeats:
+        if hb.get("service") != service:
+            continue
+        ts = _epoch(hb.get("ts")) or 0.0
+        instances.append(
+            {
+                "instance": str(hb.get("instance", "?")),
+                "version": str(hb.get("version", "")),
+                "uptime_s": hb.get("uptime_s"),
+                "age_s": round(max(0.0, ctx.now_s - ts), 3),
+                "status": str(hb.get("status", "ok")),
+                "reason": str(hb.get("reason", "")),
+                "counters": hb.get("counters") or {},
+            }
+        )
+    instances.sort(key=lambda i: float(i["age_s"]))
+    live = [i for i in instances if i["age_s"] <= stale_after]
+    figures: dict[str, Any] = {"instances": instances, "live_instances": len(live)}
+    problems = Problems()
+    if not instances:
+        problems.add(Status.DOWN, "no heartbeat (not running?)")
+    elif not live:
+        problems.add(Status.DOWN, f"heartbeat stale for {fmt_duration(instances[0]['age_s'])}")
+    else:
+        for inst in live:
+            if inst["status"] != "ok":
+                reason = inst["reason"] or inst["status"]
+                problems.add(Status.DEGRADED, f"{inst['instance']}: {reason}")
+    return problems.result(service, figures, ok_reason=f"{len(live)} instance(s) alive")
+
+
+async def streamer_result(ctx: CheckContext) -> ComponentResult:
+    """Heartbeat of the streamer plus its connection state and open gaps."""
+    base = heartbeat_result(ctx, "streamer")
+    problems = Problems()
+    if base.status is not Status.OK:
+        problems.add(base.status, base.reason)
+    figures = dict(base.figures)
+    market_open = ctx.market_open
+    state = await _get_json(ctx.redis, constants.STREAMER_STATE_KEY)
+    if state is not None:
+        figures["connection"] = state
+        name = str(state.get("state", "unknown")).lower()
+        since = _epoch(state.get("since"))
+        if market_open and name not in STREAMER_OK_STATES:
+            for_how_long = f" for {fmt_duration(ctx.now_s - since)}" if since else ""
+            problems.add(Status.DEGRADED, f"connection {name}{for_how_long}")
+        if market_open and state.get("gap_open"):
+            problems.add(Status.DEGRADED, "data gap open")
+    pool = await ctx.get_pool()
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, min(started_at) AS oldest FROM stream_gaps WHERE ended_at IS NULL"
+    )
+    assert row is not None
+    gaps = int(row["n"])
+    figures["open_gaps"] = gaps
+    if gaps:
+        oldest: datetime = row["oldest"]
+        figures["oldest_gap_started_at"] = oldest.isoformat()
+        if market_open:
+            age = fmt_duration(ctx.now_s - oldest.timestamp())
+            problems.add(Status.DEGRADED, f"{gaps} open gap(s), oldest {age} old")
+    return problems.result("streamer", figures, ok_reason=base.reason)
+
+
+# --------------------------------------------------------------------------- redis
+
+
+async def redis_result(ctx: CheckContext) -> ComponentResult:
+    """Ping, memory, stream lengths and the indicators group's lag and pending count."""
+    redis = ctx.redis
+    await redis.ping()
+    info = await redis.info("memory")
+    used = int(info.get("used_memory", 0))
+    maxmem = int(info.get("maxmemory", 0))
+    figures: dict[str, Any] = {"used_memory_bytes": used, "maxmemory_bytes": maxmem}
+    problems = Problems()
+    if maxmem and used > 0.9 * maxmem:
+        problems.add(Status.DEGRADED, f"memory at {100 * used / maxmem:.0f}% of maxmemory")
+    streams: dict[str, Any] = {}
+    group = constants.INDICATORS_GROUP
+    for name in constants.tick_streams(ctx.settings.stream_partitions):
+        length = int(await redis.xlen(name))
+        entry: dict[str, Any] = {"length": length}
+        try:
+            groups = await redis.xinfo_groups(name)
+        except ResponseError:  # the stream does not exist yet
+            groups = []
+        for g in groups:
+            gname = g.get("name")
+            gname = gname.decode() if isinstance(gname, bytes) else gname
+            if gname != group:
+                continue
+            lag = g.get("lag")
+            entry["lag"] = int(lag) if lag is not None else None
+            entry["pending"] = int(g.get("pending", 0))
+        if "pending" not in entry and length:
+            problems.add(Status.DEGRADED, f"{name}: consumer group {group!r} missing")
+        lag_v = entry.get("lag")
+        if lag_v is not None and lag_v > ctx.settings.health_stream_lag_max:
+            problems.add(Status.DEGRADED, f"{name}: lag {lag_v} entries")
+        pending = entry.get("pending", 0)
+        if pending > ctx.settings.health_stream_pending_max:
+            problems.add(Status.DEGRADED, f"{name}: {pending} pending (unacked)")
+        streams[name] = entry
+    streams[constants.COMMITTED_STREAM] = {
+        "length": int(await redis.xlen(constants.COMMITTED_STREAM))
+    }
+    figures["streams"] = streams
+    return problems.result("redis", figures, ok_reason=f"{used / 2**20:.1f} MB used")
+
+
+# --------------------------------------------------------------------------- postgres
+
+#: Newest row per configured ticker, one index probe each (PK is (ticker, timestamp)).
+_LAST_PER_TICKER = """
+SELECT t.ticker, (SELECT max(x."timestamp") FROM {table} x WHERE x.ticker = t.ticker) AS last
+FROM unnest($1::text[]) AS t(ticker)
+"""
+
+
+async def last_rows_per_ticker(
+    pool: asyncpg.Pool, table: str, tickers: list[str]
+) -> dict[str, datetime | None]:
+    """Timestamp of the newest row of each ticker in ``table`` (equity_data or indicators)."""
+    if table not in {"equity_data", "indicators"}:
+        raise ValueError(f"unsupported table {table!r}")
+    rows = await pool.fetch(_LAST_PER_TICKER.format(table=table), tickers)
+    return {r["ticker"]: r["last"] for r in rows}
+
+
+async def postgres_result(ctx: CheckContext) -> ComponentResult:
+    """Ping, age of the newest row per table, database size against the budget."""
+    pool = await ctx.get_pool()
+    size = int(await pool.fetchval("SELECT pg_database_size(current_database())"))
+    budget = int(ctx.settings.health_db_budget_mb * 2**20)
+    tickers = ctx.settings.tickers
+    ages: dict[str, float | None] = {}
+    for table in ("equity_data", "indicators"):
+        last = [v for v in (await last_rows_per_ticker(pool, table, tickers)).values() if v]
+        ages[table] = round(ctx.now_s - max(last).timestamp(), 3) if last else None
+    # option_prices is keyed by contract, not ticker: the (timestamp) index of migration 0050.
+    opt_last = await pool.fetchval('SELECT max("timestamp") FROM option_prices')
+    ages["option_prices"] = round(ctx.now_s - opt_last.timestamp(), 3) if opt_last else None
+    figures: dict[str, Any] = {
+        "database_size_bytes": size,
+        "budget_bytes": budget,
+        "budget_used_pct": round(100 * size / budget, 1),
+        "last_row_age_s": ages,
+    }
+    problems = Problems()
+    if size > budget:
+        problems.add(
+            Status.DEGRADED,
+            f"database {size / 2**20:.0f} MB is over its {budget / 2**20:.0f} MB budget",
+        )
+    ok = f"{size / 2**20:.0f} MB of {budget / 2**20:.0f} MB budget"
+    return problems.result("postgres", figures, ok_reason=ok)
+
+
+# --------------------------------------------------------------------------- freshness
+
+
+async def freshness_result(ctx: CheckContext) -> ComponentResult:
+    """Age of each ticker's newest tick; alarmed only while the market is open.
+
+    While open, staleness is counted from the later of the last row and the session open,
+    so the first seconds after the bell are not an alarm.
+    """
+    s = ctx.settings
+    pool = await ctx.get_pool()
+    last = await last_rows_per_ticker(pool, "equity_data", s.tickers)
+    market_open = ctx.market_open
+    session_open = current_session_open(ctx.now, s.market_hours)
+    tickers: dict[str, Any] = {}
+    stale: list[str] = []
+    dead = 0
+    for ticker in s.tickers:
+        ts = last.get(ticker)
+        age = ctx.now_s - ts.timestamp() if ts else math.inf
+        ref = max(
+            ts.timestamp() if ts else -math.inf,
+            session_open.timestamp() if session_open else -math.inf,
+        )
+        effective = ctx.now_s - ref if ref > -math.inf else math.inf
+        tickers[ticker] = {
+            "last": ts.isoformat() if ts else None,
+            "age_s": round(age, 3) if math.isfinite(age) else None,
+        }
+        if effective > s.health_freshness_max_age_s:
+            stale.append(f"{ticker} {fmt_duration(age) if math.isfinite(age) else 'no data'}")
+        if effective > s.health_freshness_down_age_s:
+            dead += 1
+    figures: dict[str, Any] = {"market_open": market_open, "tickers": tickers}
+    problems = Problems()
+    if not market_open:
+        nxt = next_open(ctx.now, s.market_hours)
+        if nxt is not None:
+            figures["next_open"] = nxt.isoformat()
+        return problems.result("freshness", figures, ok_reason="market closed")
+    if stale and dead == len(s.tickers):
+        problems.add(Status.DOWN, "no fresh data for any ticker: " + ", ".join(stale))
+    elif stale:
+        problems.add(Status.DEGRADED, "stale: " + ", ".join(stale))
+    return problems.result("freshness", figures, ok_reason=f"{len(s.tickers)} ticker(s) fresh")
+
+
+# --------------------------------------------------------------------------- token
+
+
+def token_result(settings: Settings, now_s: float) -> ComponentResult:
+    """Age of the Schwab token file: degraded from day 5 with the time left, down once expired.
+
+    The refresh token lives ``HEALTH_TOKEN_LIFE_DAYS`` (7) from ``creation_timestamp``; the
+    access token (30 min) is refreshed by schwab-py itself and only reported.
+    """
+    path = Path(settings.schwab_token_path)
+    problems = Problems()
+    figures: dict[str, Any] = {"path": str(path)}
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if settings.token_required:
+            problems.add(Status.DOWN, "token file missing: run the Schwab login")
+            return problems.result("token", figures)
+        return problems.result("token", figures, ok_reason="no token file (paper mode)")
+    try:
+        data = json.loads(raw)
+        created = _epoch(data["creation_timestamp"])
+        if created is None:
+            raise ValueError("creation_timestamp")
+    except (ValueError, KeyError, TypeError):
+        problems.add(Status.DOWN, "token file unreadable (not schwab-py's format)")
+        return problems.result("token", figures)
+    life = settings.health_token_life_days * 86400
+    age = now_s - created
+    left = life - age
+    figures.update(
+        {
+            "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+            "age_s": round(age, 1),
+            "refresh_expires_in_s": round(left, 1),
+        }
+    )
+    token = data.get("token")
+    if isinstance(token, dict) and (exp := _epoch(token.get("expires_at"))) is not None:
+        figures["access_expires_in_s"] = round(exp - now_s, 1)
+    if left <= 0:
+        problems.add(Status.DOWN, f"refresh token expired {fmt_duration(-left)} ago: log in again")
+    elif age >= settings.health_token_warn_days * 86400:
+        problems.add(
+            Status.DEGRADED, f"refresh token expires in {fmt_duration(left)}: log in again soon"
+        )
+    return problems.result("token", figures, ok_reason=f"expires in {fmt_duration(left)}")
+
+
+# --------------------------------------------------------------------------- executor
+
+
+async def executor_result(ctx: CheckContext) -> ComponentResult:
+    """Orders whose outcome is unknown, and the executor's last reconciliation."""
+    s = ctx.settings
+    pool = await ctx.get_pool()
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, min(updated_at) AS oldest FROM trades WHERE status = 'unknown'"
+    )
+    assert row is not None
+    unknown = int(row["n"])
+    figures: dict[str, Any] = {"unknown_orders": unknown}
+    problems = Problems()
+    if unknown:
+        oldest_age = ctx.now_s - row["oldest"].timestamp()
+        figures["oldest_unknown_age_s"] = round(oldest_age, 1)
+        if oldest_age > s.health_unknown_grace_s:
+            problems.add(
+                Status.DEGRADED,
+                f"{unknown} order(s) with unknown outcome, oldest {fmt_duration(oldest_age)}",
+            )
+    rec = await _get_json(ctx.redis, constants.EXECUTOR_RECONCILE_KEY)
+    ok_reason = "no unknown orders"
+    if rec is None:
+        ok_reason += "; no reconciliation reported yet"
+    else:
+        figures["last_reconcile"] = rec
+        at = next((t for k in _RECONCILE_TIME_KEYS if (t := _epoch(rec.get(k))) is not None), None)
+        if at is None:
+            problems.add(Status.DEGRADED, "reconciliation record has no time")
+        else:
+            age = ctx.now_s - at
+            figures["last_reconcile_age_s"] = round(age, 1)
+            if age > s.health_reconcile_max_age_s:
+                problems.add(Status.DEGRADED, f"last reconciliation {fmt_duration(age)} ago")
+            ok_reason += f"; reconciled {fmt_duration(age)} ago"
+        errors = rec.get("errors") or rec.get("error")
+        if errors or rec.get("ok") is False:
+            problems.add(Status.DEGRADED, f"reconciliation reported errors: {errors}"[:200])
+    return problems.result("executor", figures, ok_reason=ok_reason)
