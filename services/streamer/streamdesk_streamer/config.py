@@ -1,0 +1,67 @@
+"""Settings of the streamer (environment variables = upper-case field names)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from streamdesk.config import CommonSettings
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip().upper() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(CommonSettings):
+    """Streamer settings; see docs/streamer.md for the table."""
+
+    option_underlyings: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["SPY"],
+        description="Underlyings whose option universe is streamed (empty: no options).",
+    )
+    option_strikes: int = Field(
+        default=6, ge=1, le=100, description="Strikes around the money per expiration."
+    )
+    option_expirations: int = Field(
+        default=2, ge=1, le=20, description="Next K expirations per underlying."
+    )
+    option_recenter_interval: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between universe re-centre checks."
+    )
+    chart_equity: bool = Field(default=False, description="Also subscribe CHART_EQUITY.")
+    queue_max_ticks: int = Field(
+        default=50_000, ge=100, le=5_000_000, description="Bound of the websocket->Redis queue."
+    )
+    publish_max_ticks_per_entry: int = Field(
+        default=2_000, ge=1, le=100_000, description="Ticks per Redis stream entry at most."
+    )
+    publish_linger: float = Field(
+        default=0.005, ge=0, le=1.0, description="Seconds the publisher waits to fill a batch."
+    )
+    stream_retention_seconds: float = Field(
+        default=900.0, gt=0, le=7 * 86400, description="Trim stream entries older than this."
+    )
+    stream_max_entries: int = Field(
+        default=200_000, ge=1_000, description="Hard cap per stream (abnormal operation only)."
+    )
+    trim_interval: float = Field(default=10.0, gt=0, le=3600)
+    heartbeat_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="No message for this long = dead connection."
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    backoff_initial: float = Field(default=0.2, gt=0, le=60)
+    backoff_max: float = Field(default=30.0, gt=0, le=3600)
+    token_warn_days: float = Field(default=5.0, gt=0, le=7)
+    token_poll_interval: float = Field(
+        default=30.0, gt=0, le=3600, description="How often a stopped streamer looks for a token."
+    )
+    market_hours_check_interval: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("option_underlyings", mode="before")
+    @classmethod
+    def _parse_underlyings(cls, value: Any) -> Any:
+        return _split_csv(value)

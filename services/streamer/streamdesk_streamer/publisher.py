@@ -1,0 +1,167 @@
+"""Tick rows -> Redis Streams (batched, partitioned, pipelined), latest quotes, trimming.
+
+Each publish call groups the rows by partition (``constants.partition_for``: one symbol always
+goes to the same stream, so each symbol stays ordered), encodes up to
+``max_ticks_per_entry`` ticks into one stream entry (``streamdesk.codec.encode_rows`` under
+``constants.TICK_FIELD``) and sends every XADD plus the latest-quote hashes in one pipeline
+round trip.
+
+Trimming policy (docs/streamer.md): every ``trim_interval`` seconds each stream is trimmed with
+``XTRIM MINID ~ <id>`` where ``<id>`` is the *lowest* of
+
+- the age cutoff (now - ``STREAM_RETENTION_SECONDS``),
+- for every consumer group on the stream: the oldest pending (delivered, unacknowledged)
+  entry, and the entry after the group's last-delivered id (entries never delivered).
+
+So entries a group has not acknowledged are never trimmed by age. A stream without any group
+is trimmed by age only. As a safety net against a consumer that is gone for good (abnormal
+operation) every XADD also carries ``MAXLEN ~ STREAM_MAX_ENTRIES``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from streamdesk.codec import encode_rows
+from streamdesk.constants import TICK_FIELD, last_quote_key, partition_for, tick_stream
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+_EQ_LEN = 7
+
+
+def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
+    s = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = s.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Publisher:
+    """Publishes tick rows; counts what it wrote."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        partitions: int,
+        max_ticks_per_entry: int = 2_000,
+        max_entries: int = 200_000,
+        retention_seconds: float = 900.0,
+    ) -> None:
+        self.redis = redis
+        self.partitions = partitions
+        self.max_ticks_per_entry = max_ticks_per_entry
+        self.max_entries = max_entries
+        self.retention_ms = int(retention_seconds * 1000)
+        self._stream_of: dict[str, int] = {}
+        self._quote_key: dict[str, str] = {}
+        self.entries = 0
+        self.ticks = 0
+        self.batches = 0
+        self.bytes = 0
+        self.trimmed = 0
+        self.last_publish_ts = 0.0
+
+    def _partition(self, symbol: str) -> int:
+        p = self._stream_of.get(symbol)
+        if p is None:
+            p = self._stream_of[symbol] = partition_for(symbol, self.partitions)
+        return p
+
+    async def publish(self, rows: list[Row]) -> None:
+        """Write ``rows`` (oldest first) in one pipeline; raise on Redis errors."""
+        if not rows:
+            return
+        by_part: list[tuple[list[Row], list[Row]]] = [([], []) for _ in range(self.partitions)]
+        latest: dict[str, Row] = {}
+        part_of = self._stream_of
+        for row in rows:
+            sym = row[0]
+            p = part_of.get(sym)
+            if p is None:
+                p = self._partition(sym)
+            if len(row) == _EQ_LEN:
+                by_part[p][0].append(row)
+            else:
+                by_part[p][1].append(row)
+            latest[sym] = row
+        pipe = self.redis.pipeline(transaction=False)
+        n_entries = 0
+        n_bytes = 0
+        step = self.max_ticks_per_entry
+        for p, (eq, opt) in enumerate(by_part):
+            if not eq and not opt:
+                continue
+            stream = tick_stream(p)
+            # Chunks keep per-symbol order: equities and options are disjoint symbol sets.
+            for i in range(0, max(len(eq), len(opt)), step):
+                payload = encode_rows(eq[i : i + step], opt[i : i + step])
+                pipe.execute_command(
+                    "XADD", stream, "MAXLEN", "~", self.max_entries, "*", TICK_FIELD, payload
+                )
+                n_entries += 1
+                n_bytes += len(payload)
+        qk = self._quote_key
+        for sym, row in latest.items():
+            key = qk.get(sym)
+            if key is None:
+                key = qk[sym] = last_quote_key(sym)
+            pipe.execute_command(
+                "HSET", key, "last", row[2], "bid", row[3], "ask", row[4], "ts", row[1]
+            )
+        await pipe.execute()
+        self.entries += n_entries
+        self.ticks += len(rows)
+        self.bytes += n_bytes
+        self.batches += 1
+        self.last_publish_ts = time.time()
+
+    async def trim_once(self, now_ms: int | None = None) -> int:
+        """Trim every tick stream by age without passing unacknowledged entries."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        age_cutoff = (now_ms - self.retention_ms, 0)
+        removed = 0
+        for p in range(self.partitions):
+            stream = tick_stream(p)
+            cutoff = await self.safe_trim_id(stream, age_cutoff)
+            if cutoff is None:
+                continue
+            n = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                "XTRIM", stream, "MINID", "~", f"{cutoff[0]}-{cutoff[1]}"
+            )
+            removed += int(n or 0)
+        self.trimmed += removed
+        return removed
+
+    async def safe_trim_id(
+        self, stream: str, age_cutoff: tuple[int, int]
+    ) -> tuple[int, int] | None:
+        """The MINID below which ``stream`` may be trimmed (``None``: stream absent)."""
+        try:
+            groups: list[dict[Any, Any]] = await self.redis.xinfo_groups(stream)
+        except aioredis.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return None
+            raise
+        cutoff = age_cutoff
+        for g in groups:
+            name = str(g.get("name", g.get(b"name", b"")))
+            last = g.get("last-delivered-id", g.get(b"last-delivered-id", b"0-0"))
+            ld = _id_tuple(last)
+            after_last = (ld[0], ld[1] + 1)
+            if after_last < cutoff:
+                cutoff = after_last
+            pending = int(g.get("pending", g.get(b"pending", 0)) or 0)
+            if pending:
+                summary = await self.redis.xpending(stream, name)
+                low = summary.get("min")
+                if low is not None:
+                    lo = _id_tuple(low)
+                    if lo < cutoff:
+                        cutoff = lo
+        return cutoff

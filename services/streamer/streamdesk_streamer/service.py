@@ -1,0 +1,665 @@
+"""The streamer service: supervise the Schwab stream, publish ticks, never stall silently.
+
+Tasks (all owned by :meth:`Streamer.run`, none fire-and-forget):
+
+- the *supervisor* connects, logs in, subscribes and pumps frames; on any disconnect, timeout,
+  protocol error or missing heartbeat it records a gap and reconnects with exponential backoff
+  and full jitter, logging in with a freshly loaded token and resubscribing everything;
+- the *publisher* drains the bounded :class:`~.tickqueue.ConflatingQueue` into Redis;
+- the *trimmer* trims the tick streams by age (see ``publisher.py``);
+- the *state writer* refreshes ``constants.STREAMER_STATE_KEY``;
+- the shared :class:`~streamdesk.heartbeat.Heartbeat` publishes the counters.
+
+Error kinds: temporary (network, protocol, refused login, Redis or database down) are retried
+with backoff; operational (refresh token expired or missing) stop streaming with a clear
+message and wait - without a crash loop - for a new token file (``streamdesk auth``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from streamdesk.config import TradingMode
+from streamdesk.constants import STREAMER_STATE_KEY
+from streamdesk.db import close_pool, create_pool
+from streamdesk.schwab import (
+    REFRESH_TOKEN_MAX_AGE,
+    TokenExpiredError,
+    TokenMissingError,
+    TokenStore,
+    ensure_paper_token,
+    force_token_refresh,
+    make_client,
+)
+from streamdesk.shutdown import GracefulShutdown
+
+from . import fields as F
+from .client import FastStreamClient, StreamProtocolError, StreamTimeoutError
+from .config import Settings
+from .decode import Decoder, Row
+from .gaps import GapRecorder
+from .hours import MarketHours
+from .publisher import Publisher
+from .tickqueue import ConflatingQueue
+from .universe import Chain, Universe, resolve_chain
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from schwab.streaming import UnexpectedResponse, UnexpectedResponseCode, UnparsableMessage
+    from websockets.exceptions import WebSocketException
+
+log = logging.getLogger(__name__)
+
+#: Subscribe in chunks of this many symbols per request (Schwab's request size limits).
+SUBSCRIBE_CHUNK = 300
+#: Largest batch one publish call takes from the queue.
+PUBLISH_BATCH = 20_000
+
+ClientFactory = Callable[[], Awaitable[Any]]
+
+
+class MarketClosed(Exception):
+    """The market closed while streaming: log out and idle."""
+
+
+class _AuthStop(Exception):
+    pass
+
+
+class Streamer:
+    """One streamer process: see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        *,
+        shutdown: GracefulShutdown | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.shutdown = shutdown or GracefulShutdown(settings.shutdown_timeout)
+        self.client_factory = client_factory or self._default_client
+        self.tickers = list(dict.fromkeys(settings.tickers))
+        self._tickers_set = frozenset(self.tickers)
+        self.universe = Universe()
+        self._subscribed_options: set[str] = set()
+        self.decoder = Decoder(known_symbols=self._is_subscribed)
+        self.queue = ConflatingQueue(settings.queue_max_ticks)
+        self.publisher = Publisher(
+            redis,
+            partitions=settings.stream_partitions,
+            max_ticks_per_entry=settings.publish_max_ticks_per_entry,
+            max_entries=settings.stream_max_entries,
+            retention_seconds=settings.stream_retention_seconds,
+        )
+        self.gaps = GapRecorder(None)
+        self.hours = MarketHours(settings.market_hours)
+        self.stream: FastStreamClient | None = None
+        self.state = "starting"
+        self.state_since = time.time()
+        self.state_reason = ""
+        # counters
+        self.reconnects = 0
+        self.login_refused = 0
+        self.connect_errors = 0
+        self.publish_errors = 0
+        self.auth_stops = 0
+        self.recenters = 0
+        self.chart_bars = 0
+        self._frames_total = 0
+        self._ticks_in_total = 0
+        self._rate_at = time.monotonic()
+        self._rate_frames = 0
+        self._rate_ticks = 0
+        self._last_msg_at = 0.0
+        self._token_warned_at = 0.0
+        self._force_refresh = False
+        self._state_dirty = asyncio.Event()
+        self._first_data = asyncio.Event()
+
+    # ------------------------------------------------------------------ helpers
+    def _is_subscribed(self, symbol: str) -> bool:
+        return symbol in self._tickers_set or symbol in self._subscribed_options
+
+    async def _default_client(self) -> Any:
+        settings = self.settings
+
+        def build() -> Any:
+            if settings.trading_mode is TradingMode.PAPER:
+                ensure_paper_token(settings)
+            return make_client(settings, asyncio=True, timeout=settings.connect_timeout)
+
+        return await asyncio.wait_for(asyncio.to_thread(build), settings.connect_timeout + 5)
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        if state != self.state or reason != self.state_reason:
+            log.info("streamer state %s -> %s %s", self.state, state, reason)
+            self.state = state
+            self.state_since = time.time()
+            self.state_reason = reason
+            self._state_dirty.set()
+
+    def state_payload(self) -> dict[str, Any]:
+        """The JSON written at ``STREAMER_STATE_KEY``."""
+        return {
+            "state": self.state,
+            "since": self.state_since,
+            "reason": self.state_reason,
+            "symbols": self.tickers,
+            "options": len(self._subscribed_options),
+            "gap_open": self.gaps.is_open,
+            "ts": time.time(),
+        }
+
+    def _sink(self, rows: list[Row]) -> None:
+        self._ticks_in_total += len(rows)
+        self.queue.put_many(rows)
+        if not self._first_data.is_set():
+            self._first_data.set()
+
+    def token_age_seconds(self) -> float | None:
+        """Age of the token file (since the original login), or None without one."""
+        try:
+            return TokenStore(self.settings.schwab_token_path).age_seconds()
+        except OSError:
+            return None
+
+    def counters(self) -> dict[str, Any]:
+        """Heartbeat counters (rates are over the interval since the previous call)."""
+        now = time.monotonic()
+        stream = self.stream
+        frames = self._frames_total + (stream.frames if stream is not None else 0)
+        dt = max(now - self._rate_at, 1e-6)
+        msg_rate = (frames - self._rate_frames) / dt
+        tick_rate = (self._ticks_in_total - self._rate_ticks) / dt
+        self._rate_at, self._rate_frames, self._rate_ticks = now, frames, self._ticks_in_total
+        dc = self.decoder.counters
+        last_frame = stream.last_frame if stream is not None else self._last_msg_at
+        age = self.token_age_seconds()
+        return {
+            "state": self.state,
+            "messages_per_s": round(msg_rate, 1),
+            "ticks_per_s": round(tick_rate, 1),
+            "messages": frames,
+            "ticks_in": self._ticks_in_total,
+            "ticks_published": self.publisher.ticks,
+            "entries_published": self.publisher.entries,
+            "reconnects": self.reconnects,
+            "last_message_age_s": round(now - last_frame, 3) if last_frame else None,
+            "queue_depth": len(self.queue),
+            "queue_high_water": self.queue.high_water,
+            "conflated": self.queue.conflated,
+            "malformed": dc.malformed,
+            "unexpected": stream.unexpected if stream is not None else 0,
+            "unknown_symbol": dc.unknown_symbol,
+            "incomplete": dc.incomplete,
+            "refused_selfcheck": dc.refused,
+            "login_refused": self.login_refused,
+            "connect_errors": self.connect_errors,
+            "publish_errors": self.publish_errors,
+            "gaps_recorded": self.gaps.recorded,
+            "gap_open": self.gaps.is_open,
+            "trimmed": self.publisher.trimmed,
+            "equities": len(self.tickers),
+            "options": len(self._subscribed_options),
+            "token_age_days": round(age / 86400, 3) if age is not None else None,
+        }
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> int:
+        """Run until shutdown; return the exit code."""
+        F.check_against_schwab_py()
+        await self._connect_db()
+        await self.gaps.adopt_open()
+        tasks = [
+            asyncio.create_task(self._supervise(), name="streamer-supervisor"),
+            asyncio.create_task(self._publish_loop(), name="streamer-publisher"),
+            asyncio.create_task(self._trim_loop(), name="streamer-trimmer"),
+            asyncio.create_task(self._state_loop(), name="streamer-state"),
+        ]
+        stopper = asyncio.create_task(self.shutdown.event.wait(), name="streamer-stop")
+        try:
+            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stopper and not t.cancelled() and t.exception() is not None:
+                    log.error("task %s failed", t.get_name(), exc_info=t.exception())
+                    self.shutdown.request(f"task {t.get_name()} failed")
+        finally:
+            # Stop intake first, then drain what is queued, then the rest.
+            supervisor = tasks[0]
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+            await self._close_stream()
+            tasks[1].cancel()
+            await asyncio.gather(tasks[1], return_exceptions=True)
+            ok = await self.shutdown.drain(self._drain_queue)
+            await self.gaps.open("streamer stopped", self._all_symbols())
+            self._set_state("stopped", self.shutdown.signal_name or "")
+            for t in (*tasks[2:], stopper):
+                t.cancel()
+            await asyncio.gather(*tasks[2:], stopper, return_exceptions=True)
+            await self._write_state()
+            if self.gaps.pool is not None:
+                await close_pool(self.gaps.pool)
+        return 0 if ok else 1
+
+    async def _connect_db(self) -> None:
+        if self.gaps.pool is not None:
+            return
+        try:
+            self.gaps.pool = await asyncio.wait_for(
+                create_pool(
+                    self.settings.database_url,
+                    min_size=1,
+                    max_size=2,
+                    application_name="streamer",
+                ),
+                self.settings.connect_timeout,
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("database unavailable (%s); gaps are kept in memory until it is", exc)
+
+    def _all_symbols(self) -> list[str]:
+        return [*self.tickers, *sorted(self._subscribed_options)]
+
+    async def _drain_queue(self) -> None:
+        while len(self.queue):
+            await self.publisher.publish(self.queue.drain(PUBLISH_BATCH))
+
+    # ------------------------------------------------------------------ supervisor
+    def _backoff(self, attempt: int) -> float:
+        s = self.settings
+        cap = min(s.backoff_max, s.backoff_initial * (2**attempt))
+        return random.uniform(s.backoff_initial / 2, max(cap, s.backoff_initial))
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while True:
+            client: Any = None
+            try:
+                if not await self._wait_market_open():
+                    continue
+                self._set_state("connecting" if attempt == 0 else "reconnecting")
+                client = await self.client_factory()
+                if self._force_refresh:
+                    force_token_refresh(client)
+                    self._force_refresh = False
+                await self._session(client)
+            except (TokenExpiredError, TokenMissingError) as exc:
+                await self._close_client(client)
+                client = None
+                await self._auth_stop(exc)
+                attempt = 0
+                continue
+            except MarketClosed:
+                log.info("market closed: logging out and idling")
+                await self._logout()
+                attempt = 0
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = self._describe(exc)
+                self.reconnects += 1
+                if self._first_data.is_set():
+                    attempt = 0  # it was streaming: start the backoff over
+                await self.gaps.open(reason, self._all_symbols())
+                delay = self._backoff(attempt)
+                attempt += 1
+                self._set_state("reconnecting", reason)
+                log.warning(
+                    "stream lost (%s); reconnect #%d in %.2fs", reason, self.reconnects, delay
+                )
+                await self._close_stream()
+                await self._close_client(client)
+                client = None
+                await asyncio.sleep(delay)
+            finally:
+                await self._close_stream()
+                await self._close_client(client)
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, UnexpectedResponseCode):
+            text = str(exc)
+            if "LOGIN" in json.dumps(getattr(exc, "response", ""), default=str):
+                self.login_refused += 1
+                self._force_refresh = True
+                log.error("streamer login refused: %s", text)
+                return f"login refused: {text}"
+            return f"request refused: {text}"
+        if isinstance(exc, StreamTimeoutError):
+            return f"missing heartbeat: {exc}"
+        if isinstance(exc, httpx.HTTPStatusError):
+            self.connect_errors += 1
+            if exc.response.status_code == 401:
+                self._force_refresh = True
+            return f"HTTP {exc.response.status_code} from {exc.request.url.path}"
+        if isinstance(exc, (OSError, httpx.HTTPError, TimeoutError)):
+            self.connect_errors += 1
+            return f"connection error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, WebSocketException):
+            return f"websocket closed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, (StreamProtocolError, UnexpectedResponse, UnparsableMessage)):
+            return f"protocol error: {exc}"
+        log.error("unexpected streamer failure", exc_info=exc)
+        return f"error: {type(exc).__name__}: {exc}"
+
+    async def _session(self, client: Any) -> None:
+        s = self.settings
+        self._first_data.clear()
+        stream = FastStreamClient(client, self.decoder, self._sink, on_chart=self._on_chart)
+        self.stream = stream
+        await asyncio.wait_for(
+            stream.login(
+                websocket_connect_args={
+                    "open_timeout": s.connect_timeout,
+                    "close_timeout": 2,
+                    "ping_interval": 20,
+                    "ping_timeout": 20,
+                    "max_size": 16 * 2**20,
+                    "max_queue": 64,
+                }
+            ),
+            s.connect_timeout,
+        )
+        await self._resolve_universe(client)
+        await asyncio.wait_for(self._subscribe(stream), s.connect_timeout * 3)
+        self._set_state("subscribed")
+        log.info(
+            "logged in and subscribed: %d equities, %d options",
+            len(self.tickers),
+            len(self._subscribed_options),
+        )
+        pump = asyncio.create_task(self._pump(stream), name="streamer-pump")
+        maint = asyncio.create_task(self._maintain(client, stream), name="streamer-maintain")
+        try:
+            done, _ = await asyncio.wait([pump, maint], return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                exc = t.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            for t in (pump, maint):
+                t.cancel()
+            await asyncio.gather(pump, maint, return_exceptions=True)
+
+    async def _pump(self, stream: FastStreamClient) -> None:
+        timeout = self.settings.heartbeat_timeout
+        pump = stream.pump
+        while True:
+            await pump(timeout)
+
+    async def _subscribe(self, stream: FastStreamClient) -> None:
+        tickers = self.tickers
+        for i in range(0, len(tickers), SUBSCRIBE_CHUNK):
+            chunk = tickers[i : i + SUBSCRIBE_CHUNK]
+            if i == 0:
+                await stream.level_one_equity_subs(chunk, fields=F.equity_fields())
+            else:
+                await stream.level_one_equity_add(chunk, fields=F.equity_fields())
+        options = self.universe.symbols()
+        for i in range(0, len(options), SUBSCRIBE_CHUNK):
+            chunk = options[i : i + SUBSCRIBE_CHUNK]
+            if i == 0:
+                await stream.level_one_option_subs(chunk, fields=F.option_fields())
+            else:
+                await stream.level_one_option_add(chunk, fields=F.option_fields())
+        self._subscribed_options = set(options)
+        if self.settings.chart_equity and tickers:
+            await stream.chart_equity_subs(tickers)
+
+    def _on_chart(self, content: list[Any]) -> None:
+        self.chart_bars += len(content)
+
+    async def _resolve_universe(self, client: Any) -> None:
+        s = self.settings
+        for underlying in s.option_underlyings:
+            try:
+                chain = await resolve_chain(
+                    client, underlying, s.option_strikes, s.option_expirations, s.connect_timeout
+                )
+            except (TokenExpiredError, TokenMissingError):
+                raise
+            except Exception as exc:
+                log.warning(
+                    "option chain of %s unavailable (%s); keeping previous", underlying, exc
+                )
+                continue
+            self.universe.chains[underlying] = chain
+
+    async def _maintain(self, client: Any, stream: FastStreamClient) -> None:
+        s = self.settings
+        flowing = False
+        next_hours = time.monotonic() + s.market_hours_check_interval
+        next_recenter = time.monotonic() + s.option_recenter_interval
+        while True:
+            if not flowing:
+                # The gap ends when data flows again (not merely when subscribed).
+                try:
+                    await asyncio.wait_for(self._first_data.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                else:
+                    flowing = True
+                    self._set_state("streaming")
+                    await self.gaps.close()
+                    self._state_dirty.set()
+            else:
+                await asyncio.sleep(1.0)
+            now = time.monotonic()
+            await self.gaps.flush()
+            self._check_token_age()
+            if now >= next_hours:
+                next_hours = now + s.market_hours_check_interval
+                if not await self.hours.is_open(client, datetime.now(UTC)):
+                    raise MarketClosed
+            if now >= next_recenter and s.option_underlyings:
+                next_recenter = now + s.option_recenter_interval
+                await self._recenter(client, stream)
+
+    async def _recenter(self, client: Any, stream: FastStreamClient) -> None:
+        s = self.settings
+        changed: list[Chain] = []
+        for underlying in s.option_underlyings:
+            spot = self.decoder.last_price(underlying)
+            if not self.universe.needs_recenter(underlying, spot):
+                continue
+            try:
+                chain = await resolve_chain(
+                    client, underlying, s.option_strikes, s.option_expirations, s.connect_timeout
+                )
+            except Exception as exc:
+                log.warning("re-centre of %s failed (%s)", underlying, exc)
+                continue
+            old = self.universe.chains.get(underlying)
+            if old is None or old.symbols != chain.symbols:
+                self.universe.chains[underlying] = chain
+                changed.append(chain)
+        if not changed:
+            return
+        wanted = set(self.universe.symbols())
+        add = sorted(wanted - self._subscribed_options)
+        remove = sorted(self._subscribed_options - wanted)
+        timeout = s.connect_timeout
+        if add:
+            had = bool(self._subscribed_options)
+            self._subscribed_options |= set(add)
+            if had:
+                await asyncio.wait_for(
+                    stream.level_one_option_add(add, fields=F.option_fields()), timeout
+                )
+            else:
+                await asyncio.wait_for(
+                    stream.level_one_option_subs(add, fields=F.option_fields()), timeout
+                )
+        if remove:
+            await asyncio.wait_for(stream.level_one_option_unsubs(remove), timeout)
+            self._subscribed_options -= set(remove)
+            for sym in remove:
+                self.decoder.forget(sym)
+        self.recenters += 1
+        self._state_dirty.set()
+        log.info("option universe re-centred: +%d -%d contracts", len(add), len(remove))
+
+    def _check_token_age(self) -> None:
+        age = self.token_age_seconds()
+        if age is None:
+            return
+        warn = self.settings.token_warn_days * 86400
+        now = time.monotonic()
+        if age >= warn and now - self._token_warned_at > 3600:
+            self._token_warned_at = now
+            left = (REFRESH_TOKEN_MAX_AGE - age) / 86400
+            log.warning(
+                "Schwab token is %.1f days old; it expires in %.1f days: run `streamdesk auth`",
+                age / 86400,
+                left,
+            )
+
+    async def _auth_stop(self, exc: Exception) -> None:
+        self.auth_stops += 1
+        reason = str(exc)
+        await self.gaps.open(f"authentication: {reason}", self._all_symbols())
+        self._set_state("auth_expired", reason)
+        log.critical(
+            "STREAMING STOPPED: %s. Run `streamdesk auth` to log in again; the streamer "
+            "resumes by itself once a new token file appears.",
+            reason,
+        )
+        path = self.settings.schwab_token_path
+        store = TokenStore(path)
+        before = store.read()
+        before_ts = before.get("creation_timestamp") if before else None
+        before_access = before["token"].get("access_token") if before else None
+        while True:
+            await asyncio.sleep(self.settings.token_poll_interval)
+            data = store.read()
+            if data is None:
+                continue
+            if (
+                data.get("creation_timestamp") != before_ts
+                or data["token"].get("access_token") != before_access
+            ):
+                log.info("new token file found; resuming")
+                return
+
+    async def _wait_market_open(self) -> bool:
+        if self.settings.market_hours.value == "always":
+            return True
+        client: Any = None
+        try:
+            client = await self.client_factory()
+            is_open = await self.hours.is_open(client, datetime.now(UTC))
+        except (TokenExpiredError, TokenMissingError):
+            raise
+        except Exception as exc:
+            log.warning("market hours check failed: %s", exc)
+            is_open = True
+        finally:
+            await self._close_client(client)
+        if is_open:
+            return True
+        self._set_state("idle", "market closed")
+        await asyncio.sleep(self.settings.market_hours_check_interval)
+        return False
+
+    async def _logout(self) -> None:
+        stream = self.stream
+        if stream is not None and stream._socket is not None:
+            try:
+                await asyncio.wait_for(stream.logout(), 3.0)
+            except Exception as exc:
+                log.debug("logout: %s", exc)
+        await self._close_stream()
+
+    async def _close_stream(self) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        self._frames_total += stream.frames
+        self._last_msg_at = stream.last_frame
+        self.stream = None
+        await stream.close()
+
+    @staticmethod
+    async def _close_client(client: Any) -> None:
+        if client is None:
+            return
+        close = getattr(client, "close_async_session", None)
+        if close is None:
+            return
+        try:
+            await asyncio.wait_for(close(), 2.0)
+        except Exception as exc:
+            log.debug("closing HTTP session: %s", exc)
+
+    # ------------------------------------------------------------------ publisher & co
+    async def _publish_loop(self) -> None:
+        s = self.settings
+        queue = self.queue
+        pending: list[Row] = []
+        failures = 0
+        while True:
+            if not pending:
+                if not await queue.wait(1.0):
+                    continue
+                if s.publish_linger and len(queue) < PUBLISH_BATCH // 4:
+                    await asyncio.sleep(s.publish_linger)
+                pending = queue.drain(PUBLISH_BATCH)
+            try:
+                await asyncio.wait_for(self.publisher.publish(pending), 10.0)
+            except (aioredis.RedisError, OSError, TimeoutError) as exc:
+                self.publish_errors += 1
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning("publish to Redis failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            pending = []
+
+    async def _trim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.trim_interval)
+            try:
+                removed = await asyncio.wait_for(self.publisher.trim_once(), 10.0)
+                if removed:
+                    log.debug("trimmed %d stream entries", removed)
+            except (aioredis.RedisError, OSError, TimeoutError) as exc:
+                log.warning("stream trim failed: %s", exc)
+
+    async def _state_loop(self) -> None:
+        interval = self.settings.heartbeat_interval
+        while True:
+            await self._write_state()
+            self._state_dirty.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_dirty.wait(), interval)
+            if self.gaps.pool is None:
+                await self._connect_db()
+                if self.gaps.pool is not None:
+                    await self.gaps.flush()
+
+    async def _write_state(self) -> None:
+        ttl = max(60, int(self.settings.heartbeat_ttl * 4))
+        try:
+            await asyncio.wait_for(
+                self.redis.set(STREAMER_STATE_KEY, json.dumps(self.state_payload()), ex=ttl), 5.0
+            )
+        except (aioredis.RedisError, OSError, TimeoutError) as exc:
+            log.warning("could not write streamer state: %s", exc)
