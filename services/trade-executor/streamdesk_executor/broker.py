@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+
 from streamdesk.risk import Quote
 from streamdesk.schwab import schwab
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY, TRADES_NOTIFY_CHANNEL, last_quote_key
 from streamdesk.db import close_connection, connect
 from streamdesk.models import TradeRequest
@@ -222,6 +223,8 @@ class Executor:
     async def run(self) -> None:
         """Start-up reconciliation, then work until :attr:`stopping` is set."""
         await self.startup()
+        if self.stopping.is_set():
+            return
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._listen_loop(), name="executor-listen")
             tg.create_task(self._maintenance_loop(), name="executor-maintenance")
@@ -235,21 +238,36 @@ class Executor:
         self._maint_wake.set()
 
     async def startup(self) -> None:
-        """Sync balances and reconcile every open row before taking new trades."""
-        try:
-            await self.sync_balances()
-        except BrokerError as exc:
-            log.warning("initial balance sync failed: %s", exc)
-        summary = await self.maintenance_pass(startup=True)
-        log.info(
-            "start-up reconciliation done",
-            extra={
-                "checked": summary.checked,
-                "resolved": summary.resolved,
-                "still_unknown": summary.still_unknown,
-            },
-        )
-        self.ready.set()
+        """Sync balances and reconcile every open row before taking new trades.
+
+        Retries (with backoff) until it succeeds: taking trades before knowing what happened
+        to the open ones would break the one-unsettled-order-per-symbol rule's guarantees.
+        """
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                summary = await self.maintenance_pass(startup=True)
+            except TokenExpiredError as exc:
+                log.critical("Schwab token refused: %s", exc)
+                self.fatal = str(exc)
+                self.stop()
+                return
+            except Exception as exc:
+                self.counters["startup_retries"] += 1
+                log.warning("start-up reconciliation failed (%s); retrying in %.1fs", exc, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            log.info(
+                "start-up reconciliation done",
+                extra={
+                    "checked": summary.checked,
+                    "resolved": summary.resolved,
+                    "still_unknown": summary.still_unknown,
+                },
+            )
+            self.ready.set()
+            return
 
     # ------------------------------------------------------------------ intake
 
@@ -294,6 +312,13 @@ class Executor:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.counters["db_errors"] += 1
                 log.warning("claim failed: %s", exc)
+                await self._sleep(1.0)
+                continue
+            except Exception:
+                # A bug must not take the other workers down; the row, if claimed, is
+                # `submitting` and will be reconciled like any orphan.
+                self.counters["worker_errors"] += 1
+                log.exception("worker step failed")
                 await self._sleep(1.0)
                 continue
             if worked:
@@ -504,6 +529,9 @@ class Executor:
                 self.fatal = str(exc)
                 self.stop()
                 return
+            except Exception:
+                self.counters["maintenance_errors"] += 1
+                log.exception("maintenance pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._maint_wake.wait(), self.settings.executor_sync_interval
