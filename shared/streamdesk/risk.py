@@ -216,7 +216,7 @@ def parse_request(row: dict[str, Any]) -> TradeRequest | Violation:
         if row.get(k) is not None
     }
     try:
-        return TradeRequest(**fields)
+        return TradeRequest.model_validate(fields)
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
