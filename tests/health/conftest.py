@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from streamdesk.config import load_settings
 from streamdesk_health.config import Settings
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+
 from streamdesk import constants
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.partitions import ensure_partition
+from streamdesk_health.config import Settings
 from streamdesk_health.monitor import HealthMonitor
 from streamdesk_health.status import Status
-
-from streamdesk_health.config import Settings
 
 SettingsFactory = Callable[..., Settings]
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from streamdesk.config import MarketHoursMode
 from streamdesk.market_calendar import (
     current_session_open,
@@ -78,4 +79,4 @@ def test_session_open_and_next_open() -> None:
 
 def test_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        is_market_open(datetime(2026, 3, 11, 10, 0), REG)  # noqa: DTZ001
+        is_market_open(datetime(2026, 3, 11, 10, 0), REG)

@@ -9,6 +9,7 @@ import logging
 import sys
 
 import uvicorn
+
 from streamdesk.config import ConfigError, load_settings
 from streamdesk.log import setup_logging
 

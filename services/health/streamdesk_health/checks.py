@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+
 from streamdesk import constants
 from streamdesk.market_calendar import current_session_open, is_market_open, next_open
 
@@ -26,8 +27,10 @@ from .status import ComponentResult, Problems, Status
 
 log = logging.getLogger(__name__)
 
-#: Streamer connection states that mean data can flow.
+#: Streamer connection states that mean data can flow (see the streamer's state writer).
 STREAMER_OK_STATES = frozenset({"connected", "streaming", "subscribed", "live", "ok"})
+#: States that mean no data can flow until an operator acts.
+STREAMER_DOWN_STATES = frozenset({"auth_expired"})
 #: Keys of the executor's reconciliation summary that may hold its time.
 _RECONCILE_TIME_KEYS = (
     "ts",
@@ -160,9 +163,12 @@ async def streamer_result(ctx: CheckContext) -> ComponentResult:
         figures["connection"] = state
         name = str(state.get("state", "unknown")).lower()
         since = _epoch(state.get("since"))
-        if market_open and name not in STREAMER_OK_STATES:
-            for_how_long = f" for {fmt_duration(ctx.now_s - since)}" if since else ""
-            problems.add(Status.DEGRADED, f"connection {name}{for_how_long}")
+        for_how_long = f" for {fmt_duration(ctx.now_s - since)}" if since else ""
+        detail = f" ({state['reason']})" if state.get("reason") else ""
+        if name in STREAMER_DOWN_STATES:
+            problems.add(Status.DOWN, f"connection {name}{for_how_long}{detail}")
+        elif market_open and name not in STREAMER_OK_STATES:
+            problems.add(Status.DEGRADED, f"connection {name}{for_how_long}{detail}")
         if market_open and state.get("gap_open"):
             problems.add(Status.DEGRADED, "data gap open")
     pool = await ctx.get_pool()

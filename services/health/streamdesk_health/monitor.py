@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+
 from streamdesk.constants import HEALTH_STATE_KEY
 from streamdesk.db import close_pool, create_pool
 from streamdesk.heartbeat import read_heartbeats
