@@ -1,0 +1,85 @@
+"""Live fan-out: one Redis subscription to committed updates, many websocket clients.
+
+Each client has a bounded queue; a slow client loses its oldest messages (counted) instead
+of slowing the others or growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis.asyncio as aioredis
+
+from streamdesk.constants import COMMITTED_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class Client:
+    """One websocket subscriber's bounded queue."""
+
+    def __init__(self, bound: int) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(bound)
+        self.dropped = 0
+
+    def offer(self, message: str) -> None:
+        """Enqueue ``message``, dropping the oldest one when full."""
+        while True:
+            try:
+                self.queue.put_nowait(message)
+                return
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+                    self.dropped += 1
+
+
+class Fanout:
+    """Reads ``COMMITTED_CHANNEL`` and broadcasts each message to every client."""
+
+    def __init__(self, redis: aioredis.Redis, bound: int) -> None:
+        self.redis = redis
+        self.bound = bound
+        self.clients: set[Client] = set()
+        self.messages = 0
+        self.errors = 0
+
+    def add(self) -> Client:
+        """Register a new client."""
+        client = Client(self.bound)
+        self.clients.add(client)
+        return client
+
+    def remove(self, client: Client) -> None:
+        """Forget ``client``."""
+        self.clients.discard(client)
+
+    async def run(self) -> None:
+        """Subscribe and broadcast until cancelled; reconnect with backoff on errors."""
+        delay = 0.5
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(COMMITTED_CHANNEL)
+                delay = 0.5
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    data = msg["data"]
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    self.messages += 1
+                    for client in list(self.clients):
+                        client.offer(text)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.errors += 1
+                log.warning("live feed subscription failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), 2.0)  # type: ignore[no-untyped-call]
