@@ -1,0 +1,62 @@
+"""Settings of the indicators service (environment variables = upper-case field names)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field
+
+from streamdesk.config import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Configuration of ``indicators``; see docs/indicators.md for the full table."""
+
+    batch_size: int = Field(
+        default=5000,
+        ge=1,
+        le=1_000_000,
+        description="Flush as soon as this many output rows are buffered.",
+    )
+    batch_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Flush at least every this many seconds."
+    )
+    max_buffer_rows: int = Field(
+        default=50_000,
+        ge=100,
+        le=10_000_000,
+        description="Back-pressure: stop reading Redis while this many rows wait for a commit.",
+    )
+    read_count: int = Field(
+        default=200, ge=1, le=10_000, description="Stream entries per XREADGROUP call."
+    )
+    read_block_ms: int = Field(
+        default=100, ge=1, le=10_000, description="XREADGROUP block time (ms)."
+    )
+    indicator_bar_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="Bar length of SMA9/EMA9 (seconds)."
+    )
+    session_timezone: str = Field(default="America/New_York")
+    session_open: str = Field(default="09:30", description="Regular-session open (HH:MM).")
+    session_close: str = Field(default="16:00", description="Regular-session close (HH:MM).")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Consumer name and lease owner; stable across restarts of one instance.",
+    )
+    lease_ttl: float = Field(
+        default=10.0, gt=0.5, le=300, description="Partition lease TTL in Redis (seconds)."
+    )
+    max_partitions: int = Field(
+        default=0, ge=0, le=256, description="Partitions one process may own (0 = no limit)."
+    )
+    committed_maxlen: int = Field(
+        default=10_000, ge=10, le=1_000_000, description="MAXLEN of the committed stream."
+    )
+    committed_max_options: int = Field(
+        default=500, ge=0, le=100_000, description="Option rows per committed message (cap)."
+    )
+    retry_max_delay: float = Field(
+        default=5.0, gt=0, le=300, description="Maximum back-off between DB retries (seconds)."
+    )
+    #: Test-only: SIGKILL this process right after its N-th COMMIT, before XACK (0 = off).
+    test_crash_after_commit: int = Field(default=0, ge=0)

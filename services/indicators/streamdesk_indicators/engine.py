@@ -1,0 +1,367 @@
+"""The per-partition engine: ticks in, conflated per-second rows and indicator values out.
+
+Deterministic by construction: the rows it produces depend only on the order of the ticks in
+the partition's stream, never on when flushes happen. That is what makes the transactional
+checkpoint (rows + engine state + stream offset in one COMMIT) sufficient for exactly-once
+output and for restart equivalence. See docs/indicators.md.
+
+Rules, per symbol:
+
+* Event time is made monotonic: a tick older than the symbol's latest tick is folded into the
+  symbol's current second (``ts = max(ts, last_ts)``).
+* A second is *closed* when a tick of a later second arrives for the same symbol; its final
+  row is emitted then. At each flush the still-open second is emitted *provisionally* (and
+  overwritten in place later if more ticks arrive in it), so every tick reaches the database
+  within one ``BATCH_INTERVAL``.
+* ``volume`` of a second = sum over its ticks of the increase of the cumulative volume:
+  ``cum - prev`` when ``cum >= prev``; ``cum`` when it went down (the feed's counter was reset,
+  e.g. a new trading day); ``0`` for the very first tick of a symbol (no baseline).
+* Option contracts get a row for a second only if some tick in that second changed any field.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import msgpack
+
+from streamdesk.models import EquityTick, OptionTick
+
+from .indicators import REGISTRY, Indicator
+from .sessions import SessionCalendar
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+
+#: (ticker, second_ms, price, volume, bid, ask, cum_volume, *indicator values, update)
+SecRow = tuple[Any, ...]
+#: (ticker, second_ms, underlying, option_type, strike, expiration, last, bid, ask, delta,
+#:  gamma, theta, vega, rho, iv, volume, open_interest, underlying_price, update)
+OptRow = tuple[Any, ...]
+#: (ticker, bucket_ms, open, high, low, close, volume, vwap)
+BarRow = tuple[str, int, float, float, float, float, int, float | None]
+
+
+class EquityState:
+    """Everything the engine knows about one equity symbol."""
+
+    __slots__ = (
+        "ask",
+        "bar_c",
+        "bar_dirty",
+        "bar_h",
+        "bar_l",
+        "bar_min",
+        "bar_o",
+        "bar_pv",
+        "bar_v",
+        "bid",
+        "cum",
+        "dirty",
+        "inds",
+        "last_ts",
+        "price",
+        "sec",
+        "symbol",
+        "vol",
+        "written",
+    )
+
+    def __init__(self, symbol: str, bar_ms: int) -> None:
+        self.symbol = symbol
+        self.sec = -1  # start of the open second (ms); -1 = none
+        self.last_ts = -1
+        self.price = self.bid = self.ask = 0.0
+        self.cum = -1  # last cumulative volume; -1 = no baseline yet
+        self.vol = 0  # shares traded in the open second
+        self.written = False  # the open second was written provisionally
+        self.dirty = False  # the open second changed since it was last written
+        self.inds: list[Indicator] = [cls(bar_ms) for cls in REGISTRY]
+        self.bar_min = -1  # open 1-minute bar (ms)
+        self.bar_o = self.bar_h = self.bar_l = self.bar_c = 0.0
+        self.bar_v = 0
+        self.bar_pv = 0.0
+        self.bar_dirty = False
+
+    def get_state(self) -> list[Any]:
+        return [
+            self.sec,
+            self.last_ts,
+            self.price,
+            self.bid,
+            self.ask,
+            self.cum,
+            self.vol,
+            self.written,
+            self.bar_min,
+            self.bar_o,
+            self.bar_h,
+            self.bar_l,
+            self.bar_c,
+            self.bar_v,
+            self.bar_pv,
+            {i.column: i.get_state() for i in self.inds},
+        ]
+
+    def set_state(self, s: list[Any]) -> None:
+        (
+            self.sec,
+            self.last_ts,
+            self.price,
+            self.bid,
+            self.ask,
+            self.cum,
+            self.vol,
+            self.written,
+            self.bar_min,
+            self.bar_o,
+            self.bar_h,
+            self.bar_l,
+            self.bar_c,
+            self.bar_v,
+            self.bar_pv,
+        ) = s[:15]
+        for ind in self.inds:
+            if ind.column in s[15]:
+                ind.set_state(s[15][ind.column])
+        self.dirty = self.bar_dirty = False
+
+
+class OptionState:
+    """Everything the engine knows about one option contract."""
+
+    __slots__ = (
+        "changed",
+        "dirty",
+        "exp",
+        "last_ts",
+        "meta",
+        "sec",
+        "symbol",
+        "vals",
+        "written",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.sec = -1
+        self.last_ts = -1
+        self.vals: tuple[Any, ...] | None = None
+        self.meta: tuple[str, str, float, str] = ("", "CALL", 0.0, "1970-01-01")
+        self.exp = date(1970, 1, 1)
+        self.changed = False  # some tick of the open second changed a field
+        self.written = False
+        self.dirty = False
+
+    def get_state(self) -> list[Any]:
+        return [
+            self.sec,
+            self.last_ts,
+            list(self.vals) if self.vals else None,
+            list(self.meta),
+            self.changed,
+            self.written,
+        ]
+
+    def set_state(self, s: list[Any]) -> None:
+        self.sec, self.last_ts = s[0], s[1]
+        self.vals = tuple(s[2]) if s[2] is not None else None
+        self.meta = (s[3][0], s[3][1], float(s[3][2]), s[3][3])
+        self.exp = date.fromisoformat(self.meta[3])
+        self.changed, self.written = s[4], s[5]
+        self.dirty = False
+
+
+@dataclass
+class Output:
+    """Rows produced since the last batch was taken."""
+
+    seconds: list[SecRow] = field(default_factory=list)
+    options: list[OptRow] = field(default_factory=list)
+    bars: list[BarRow] = field(default_factory=list)
+    days: set[int] = field(default_factory=set)  # UTC day numbers (ms // DAY_MS)
+
+    def __len__(self) -> int:
+        return len(self.seconds) + len(self.options) + len(self.bars)
+
+
+class Engine:
+    """Conflation and indicators for the symbols of one stream partition."""
+
+    def __init__(self, calendar: SessionCalendar, bar_seconds: int = 60) -> None:
+        self.calendar = calendar
+        self.bar_ms = bar_seconds * 1000
+        self.equities: dict[str, EquityState] = {}
+        self.options: dict[str, OptionState] = {}
+        self.out = Output()
+        self._touched_eq: set[EquityState] = set()
+        self._touched_opt: set[OptionState] = set()
+        self.ticks = 0
+
+    # -- restore -----------------------------------------------------------------------
+
+    def load_state(self, symbol: str, kind: str, blob: bytes) -> None:
+        """Restore one symbol from its committed checkpoint."""
+        state = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+        if kind == "equity":
+            st = EquityState(symbol, self.bar_ms)
+            st.set_state(state)
+            self.equities[symbol] = st
+        else:
+            ost = OptionState(symbol)
+            ost.set_state(state)
+            self.options[symbol] = ost
+
+    # -- ticks -------------------------------------------------------------------------
+
+    def on_equity(self, t: EquityTick) -> None:
+        """Process one equity tick."""
+        st = self.equities.get(t.symbol)
+        if st is None:
+            st = self.equities[t.symbol] = EquityState(t.symbol, self.bar_ms)
+        ts = t.ts if t.ts > st.last_ts else st.last_ts
+        sec = ts - ts % 1000
+        if sec != st.sec:
+            if st.sec >= 0:
+                self._close_second(st)
+            st.sec, st.vol, st.written = sec, 0, False
+        cum = t.volume
+        prev = st.cum
+        shares = 0 if prev < 0 else (cum - prev if cum >= prev else cum)
+        st.cum = cum
+        st.vol += shares
+        price = t.last
+        st.price, st.bid, st.ask, st.last_ts = price, t.bid, t.ask, ts
+        day = self.calendar.day_of(ts)
+        for ind in st.inds:
+            ind.update(ts, price, shares, day)
+        minute = ts - ts % MINUTE_MS
+        if minute != st.bar_min:
+            if st.bar_min >= 0 and st.bar_dirty:
+                self._emit_bar(st)
+            st.bar_min = minute
+            st.bar_o = st.bar_h = st.bar_l = price
+            st.bar_v, st.bar_pv = 0, 0.0
+        elif price > st.bar_h:
+            st.bar_h = price
+        elif price < st.bar_l:
+            st.bar_l = price
+        st.bar_c = price
+        st.bar_v += shares
+        st.bar_pv += price * shares
+        st.dirty = st.bar_dirty = True
+        self._touched_eq.add(st)
+        self.ticks += 1
+
+    def on_option(self, t: OptionTick) -> None:
+        """Process one option tick."""
+        st = self.options.get(t.symbol)
+        if st is None:
+            st = self.options[t.symbol] = OptionState(t.symbol)
+        ts = t.ts if t.ts > st.last_ts else st.last_ts
+        sec = ts - ts % 1000
+        if sec != st.sec:
+            if st.sec >= 0:
+                self._close_option(st)
+            st.sec, st.changed, st.written = sec, False, False
+        st.last_ts = ts
+        vals = (
+            t.last,
+            t.bid,
+            t.ask,
+            t.delta,
+            t.gamma,
+            t.theta,
+            t.vega,
+            t.rho,
+            t.iv,
+            t.volume,
+            t.open_interest,
+            t.underlying_price,
+        )
+        if vals != st.vals:
+            st.vals = vals
+            st.changed = st.dirty = True
+            meta = (t.underlying, "CALL" if t.put_call == "C" else "PUT", t.strike, t.expiration)
+            if meta != st.meta:
+                st.meta = meta
+                st.exp = date.fromisoformat(t.expiration)
+        self._touched_opt.add(st)
+        self.ticks += 1
+
+    # -- output ------------------------------------------------------------------------
+
+    def _sec_row(self, st: EquityState) -> SecRow:
+        self.out.days.add(st.sec // DAY_MS)
+        return (
+            st.symbol,
+            st.sec,
+            st.price,
+            st.vol,
+            st.bid,
+            st.ask,
+            st.cum,
+            *[i.value() for i in st.inds],
+            st.written,
+        )
+
+    def _close_second(self, st: EquityState) -> None:
+        if st.dirty:  # else the provisional row already holds the final values
+            self.out.seconds.append(self._sec_row(st))
+            st.dirty = False
+
+    def _opt_row(self, st: OptionState) -> OptRow:
+        assert st.vals is not None
+        self.out.days.add(st.sec // DAY_MS)
+        u, typ, strike, _ = st.meta
+        return (st.symbol, st.sec, u, typ, strike, st.exp, *st.vals, st.written)
+
+    def _close_option(self, st: OptionState) -> None:
+        if st.changed and st.dirty:
+            self.out.options.append(self._opt_row(st))
+            st.dirty = False
+
+    def _emit_bar(self, st: EquityState) -> None:
+        vwap = st.bar_pv / st.bar_v if st.bar_v > 0 else None
+        self.out.bars.append(
+            (st.symbol, st.bar_min, st.bar_o, st.bar_h, st.bar_l, st.bar_c, st.bar_v, vwap)
+        )
+        st.bar_dirty = False
+
+    def pending_rows(self) -> int:
+        """Rows waiting for the next batch."""
+        return len(self.out)
+
+    def take(self) -> tuple[Output, list[tuple[str, str, bytes]]]:
+        """Emit provisional rows for open seconds/bars; return the rows and touched states.
+
+        Must run without awaiting in between, so the rows and states form one consistent
+        snapshot with the stream offset the caller records.
+        """
+        for st in self._touched_eq:
+            if st.dirty:
+                self.out.seconds.append(self._sec_row(st))
+                st.written, st.dirty = True, False
+            if st.bar_dirty:
+                self._emit_bar(st)
+        for ost in self._touched_opt:
+            if ost.changed and ost.dirty:
+                self.out.options.append(self._opt_row(ost))
+                ost.written, ost.dirty = True, False
+        states = [
+            (st.symbol, "equity", msgpack.packb(st.get_state(), use_bin_type=True))
+            for st in self._touched_eq
+        ]
+        states += [
+            (ost.symbol, "option", msgpack.packb(ost.get_state(), use_bin_type=True))
+            for ost in self._touched_opt
+        ]
+        self._touched_eq.clear()
+        self._touched_opt.clear()
+        out, self.out = self.out, Output()
+        return out, states
