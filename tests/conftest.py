@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
 

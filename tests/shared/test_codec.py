@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+
 from streamdesk.codec import CodecError, decode_ticks, encode_ticks
 from streamdesk.constants import partition_for, tick_stream
 from streamdesk.models import EquityTick, OptionTick, TradeRequest, format_occ, parse_occ

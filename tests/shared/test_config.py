@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from streamdesk.config import CommonSettings, ConfigError, TradingMode, load_settings
 
 pytestmark = pytest.mark.unit

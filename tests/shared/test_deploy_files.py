@@ -41,7 +41,8 @@ def test_every_service_is_bounded_restartable_and_known(compose: dict) -> None:
 def test_default_stack_fits_the_vm(compose: dict) -> None:
     # Live production: no simulator, no bundled Postgres (Supabase), one-shot migrate exits.
     always = [
-        svc for name, svc in compose["services"].items()
+        svc
+        for name, svc in compose["services"].items()
         if not svc.get("profiles") and name != "migrate"
     ]
     total = sum(_mb(svc["mem_limit"]) for svc in always)

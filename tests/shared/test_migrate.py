@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from streamdesk.migrate import MigrationError, load_migrations, migrate
 
 pytestmark = pytest.mark.integration

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
+
 from streamdesk.cli import main as cli_main
 from streamdesk.partitions import (
     drop_expired_partitions,
