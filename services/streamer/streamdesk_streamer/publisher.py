@@ -150,7 +150,8 @@ class Publisher:
             raise
         cutoff = age_cutoff
         for g in groups:
-            name = str(g.get("name", g.get(b"name", b"")))
+            raw_name = g.get("name", g.get(b"name", b""))
+            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
             last = g.get("last-delivered-id", g.get(b"last-delivered-id", b"0-0"))
             ld = _id_tuple(last)
             after_last = (ld[0], ld[1] + 1)

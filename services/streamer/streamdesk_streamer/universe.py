@@ -60,7 +60,9 @@ def parse_chain(underlying: str, body: Any, strikes: int, expirations: int) -> C
     spot_f = float(spot) if isinstance(spot, (int, float)) and not isinstance(spot, bool) else None
     by_exp: dict[str, dict[float, list[str]]] = {}
     for map_name in ("callExpDateMap", "putExpDateMap"):
-        exp_map = body.get(map_name) or {}
+        exp_map = body.get(map_name)
+        if exp_map is None:
+            continue
         if not isinstance(exp_map, dict):
             raise ValueError(f"{map_name} is not an object")
         for exp_key, strikes_map in exp_map.items():

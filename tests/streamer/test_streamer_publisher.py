@@ -1,0 +1,111 @@
+"""Publisher against a real Redis: batching, partitions, latest quotes, safe trimming."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamdesk.codec import decode_ticks
+from streamdesk.constants import (
+    INDICATORS_GROUP,
+    TICK_FIELD,
+    last_quote_key,
+    partition_for,
+    tick_stream,
+)
+from streamdesk.redisutil import create_redis
+from streamdesk_streamer.publisher import Publisher
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_764_000_000_000
+OCC = "SPY   251219C00600000"
+
+
+def eq(sym: str, i: int) -> tuple[object, ...]:
+    return (sym, T0 + i, 100.0 + i, 99.9 + i, 100.1 + i, 1000 + i, 10)
+
+
+def opt(i: int) -> tuple[object, ...]:
+    return (OCC, T0 + i, 3.0, 2.9, 3.1, i, 1, "SPY", "C", 600.0, "2025-12-19",
+            0.5, 0.02, -0.05, 0.1, 0.01, 20.0, 100, 598.0)  # fmt: skip
+
+
+async def read_all(redis: object, partitions: int) -> dict[str, list[tuple[object, ...]]]:
+    got: dict[str, list[tuple[object, ...]]] = {}
+    for p in range(partitions):
+        for _id, fields in await redis.xrange(tick_stream(p)):  # type: ignore[attr-defined]
+            eqs, opts = decode_ticks(fields[TICK_FIELD])
+            for t in [*eqs, *opts]:
+                assert partition_for(t.symbol, partitions) == p
+                got.setdefault(t.symbol, []).append(t)
+    return got
+
+
+async def test_publish_batches_partitions_and_quotes(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    try:
+        pub = Publisher(redis, partitions=4, max_ticks_per_entry=50)
+        syms = ["AAPL", "MSFT", "SPY", "QQQ", "NVDA", "TSLA"]
+        rows = [eq(s, i) for i in range(100) for s in syms] + [opt(i) for i in range(30)]
+        await pub.publish(rows)
+        got = await read_all(redis, 4)
+        for s in syms:
+            assert [t.ts for t in got[s]] == [T0 + i for i in range(100)]
+        assert [t.volume for t in got[OCC]] == list(range(30))
+        assert pub.ticks == len(rows)
+        # One entry carries many ticks: far fewer entries than ticks.
+        assert pub.entries < len(rows) / 20
+        quote = await redis.hgetall(last_quote_key("AAPL"))
+        assert float(quote[b"last"]) == 199.0
+        assert int(quote[b"ts"]) == T0 + 99
+        assert set(quote) == {b"last", b"bid", b"ask", b"ts"}
+        assert await redis.exists(last_quote_key(OCC))
+    finally:
+        await redis.aclose()
+
+
+async def test_trim_by_age_never_passes_unacknowledged_entries(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    try:
+        pub = Publisher(redis, partitions=1, retention_seconds=60)
+        stream = tick_stream(0)
+        # Old entries with explicit ids (ms timestamps), so age is under our control.
+        old = [f"{T0 + i}-0" for i in range(10)]
+        for entry_id in old:
+            await redis.xadd(stream, {TICK_FIELD: b"x"}, id=entry_id)
+        await redis.xgroup_create(stream, INDICATORS_GROUP, id="0")
+        # The consumer reads 6 and acknowledges only the first 3.
+        resp = await redis.xreadgroup(INDICATORS_GROUP, "c1", {stream: ">"}, count=6)
+        ids = [i for i, _ in resp[0][1]]
+        await redis.xack(stream, INDICATORS_GROUP, *ids[:3])
+        now = T0 + 3_600_000  # everything is an hour old
+        cutoff = await pub.safe_trim_id(stream, (now - 60_000, 0))
+        assert cutoff == (T0 + 3, 0)  # oldest pending entry
+        await redis.execute_command("XTRIM", stream, "MINID", f"{cutoff[0]}-{cutoff[1]}")
+        left = [i.decode() for i, _ in await redis.xrange(stream)]
+        assert left == old[3:]
+        # After everything is acknowledged, entries never delivered still stay.
+        await redis.xack(stream, INDICATORS_GROUP, *ids[3:])
+        cutoff = await pub.safe_trim_id(stream, (now - 60_000, 0))
+        assert cutoff == (T0 + 5, 1)  # just after last-delivered-id
+        removed = await pub.trim_once(now_ms=now)
+        remaining = [i.decode() for i, _ in await redis.xrange(stream)]
+        assert set(remaining) >= set(old[6:])  # undelivered entries are kept
+        assert removed == 10 - 3 - len(remaining)
+    finally:
+        await redis.aclose()
+
+
+async def test_trim_without_group_is_by_age_only(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    try:
+        pub = Publisher(redis, partitions=2, retention_seconds=60)
+        for i in range(5):
+            await redis.xadd(tick_stream(0), {TICK_FIELD: b"x"}, id=f"{T0 + i * 30_000}-0")
+        cutoff = await pub.safe_trim_id(tick_stream(0), (T0 + 70_000, 0))
+        assert cutoff == (T0 + 70_000, 0)
+        assert await pub.safe_trim_id(tick_stream(1), (T0, 0)) is None  # no stream
+        await redis.execute_command("XTRIM", tick_stream(0), "MINID", f"{T0 + 70_000}-0")
+        assert await redis.xlen(tick_stream(0)) == 2
+    finally:
+        await redis.aclose()
