@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from streamdesk.models import TradeRequest
 from streamdesk_executor.executor import match_orders
 from streamdesk_executor.orders import build_order, parse_order, parse_time

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from streamdesk.config import MarketHoursMode, TradingMode
 from streamdesk.models import TradeRequest
 from streamdesk.risk import (

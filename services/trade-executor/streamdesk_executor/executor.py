@@ -70,10 +70,15 @@ SELECT
   (SELECT coalesce(sum(notional), 0) FROM trades
     WHERE account_hash = $1 AND submitted_at >= $2 AND status <> 'rejected') AS day_notional,
   (SELECT buying_power FROM account_balances WHERE account_hash = $1) AS buying_power,
-  (SELECT coalesce(sum(notional), 0) FROM trades
-    WHERE account_hash = $1
-      AND status IN ('submitting', 'working', 'unknown', 'cancel_requested')
-      AND instruction IN ('BUY', 'BUY_TO_OPEN', 'BUY_TO_CLOSE', 'SELL_TO_OPEN')) AS open_buy,
+  -- The broker's buying power already holds cash for the open orders it knew at the last
+  -- sync; hold it here for the ones sent since.
+  (SELECT coalesce(sum(t.notional), 0) FROM trades t
+    WHERE t.account_hash = $1
+      AND t.status IN ('submitting', 'working', 'unknown', 'cancel_requested')
+      AND t.instruction IN ('BUY', 'BUY_TO_OPEN', 'BUY_TO_CLOSE', 'SELL_TO_OPEN')
+      AND t.submitted_at > coalesce(
+          (SELECT b.updated_at FROM account_balances b WHERE b.account_hash = $1),
+          '-infinity'::timestamptz)) AS open_buy,
   (SELECT d.id FROM trades d
     WHERE d.id < $3 AND d.symbol = $4 AND d.instruction = $5 AND d.quantity = $6
       AND d.order_type = $7 AND d.limit_price IS NOT DISTINCT FROM $8
@@ -793,18 +798,21 @@ class Executor:
 
     async def sync_balances(self) -> None:
         """Copy balances and positions from the broker into Postgres."""
+        # Taken before asking: orders submitted after it are not in the broker's holds.
+        asked_at = datetime.now(UTC)
         snap = await self.broker.account()
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO account_balances (account_hash, cash, buying_power, "
-                "liquidation_value, updated_at) VALUES ($1, $2, $3, $4, now()) "
+                "liquidation_value, updated_at) VALUES ($1, $2, $3, $4, $5) "
                 "ON CONFLICT (account_hash) DO UPDATE SET cash = EXCLUDED.cash, "
                 "buying_power = EXCLUDED.buying_power, "
-                "liquidation_value = EXCLUDED.liquidation_value, updated_at = now()",
+                "liquidation_value = EXCLUDED.liquidation_value, updated_at = EXCLUDED.updated_at",
                 self.account,
                 snap.cash,
                 snap.buying_power,
                 snap.liquidation_value,
+                asked_at,
             )
             await conn.executemany(
                 "INSERT INTO positions (account_hash, symbol, asset_type, quantity, "
