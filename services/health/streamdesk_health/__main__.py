@@ -7,11 +7,13 @@ import contextlib
 import ctypes
 import logging
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
 from streamdesk.config import ConfigError, load_settings
 from streamdesk.log import setup_logging
+from streamdesk.shutdown import GracefulShutdown
 
 from .app import create_app
 from .config import Settings
@@ -25,8 +27,20 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-async def serve(settings: Settings) -> None:
-    """Run uvicorn until SIGTERM/SIGINT; uvicorn drains, then the lifespan stops the monitor."""
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: SIGTERM goes through GracefulShutdown, so a
+    requested stop exits 0 instead of re-raising the signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings) -> int:
+    """Run uvicorn until SIGTERM/SIGINT; uvicorn drains, then the lifespan stops the monitor.
+
+    Returns the exit code: 0 after a requested stop, 1 if the server could not start.
+    """
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -40,7 +54,9 @@ async def serve(settings: Settings) -> None:
         http="h11",
         ws="none",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    shutdown = GracefulShutdown(settings.shutdown_timeout)
+    shutdown.install()
     log.info(
         "health listening on %s:%d (expected services: %s)",
         settings.health_host,
@@ -48,7 +64,21 @@ async def serve(settings: Settings) -> None:
         ",".join(settings.health_expected_services),
     )
     _trim_heap()
-    await server.serve()
+    serve_task = asyncio.create_task(server.serve(), name="uvicorn")
+    stop_task = asyncio.create_task(shutdown.wait(), name="stop-signal")
+    await asyncio.wait({serve_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stop_task.cancel()
+    try:
+        await asyncio.wait_for(serve_task, settings.shutdown_timeout)
+    except TimeoutError:
+        log.warning("server did not stop within %.1fs", settings.shutdown_timeout)
+        return 1
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+        return int(exc.code or 1)
+    finally:
+        await asyncio.gather(stop_task, return_exceptions=True)
+    return 0 if server.started else 1
 
 
 def main() -> int:
@@ -59,8 +89,7 @@ def main() -> int:
         print(f"health: {exc}", file=sys.stderr)
         return 2
     setup_logging("health", settings.log_level, settings.log_format)
-    asyncio.run(serve(settings))
-    return 0
+    return asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":  # pragma: no cover
