@@ -333,14 +333,9 @@ class IndicatorsService:
         group = constants.INDICATORS_GROUP
         start: Any = "0-0"
         while True:  # move dead consumers' pending entries to us (we hold the lease)
+            # (not JUSTID: redis-py then drops the cursor from the reply)
             res = await self.redis.xautoclaim(
-                w.stream,
-                group,
-                self.consumer,
-                min_idle_time=0,
-                start_id=start,
-                count=1000,
-                justid=True,
+                w.stream, group, self.consumer, min_idle_time=0, start_id=start, count=200
             )
             start = res[0]
             if parse_id(start) == (0, 0):
