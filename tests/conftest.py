@@ -182,3 +182,173 @@ def redis_url(redis_server: RedisHandle) -> Iterator[str]:
     finally:
         client.close()
     yield redis_server.url
+
+
+# --------------------------------------------------------------------------- market-sim
+# Appended by the market-sim area. Importing streamdesk.schwab here imports schwab-py once
+# with its dependencies' import-time deprecation warnings silenced (pytest runs with
+# filterwarnings=error), so any test may then import schwab modules directly.
+import json as _json  # noqa: E402
+import sys as _sys  # noqa: E402
+import time as _time  # noqa: E402
+import urllib.request as _urlrequest  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+import streamdesk.schwab  # noqa: E402, F401
+
+
+class MarketSim:
+    """A running market-sim subprocess: ``base_url``, ``port`` and admin helpers.
+
+    ``settings_overrides(tmp_path)`` gives the kwargs a service's ``load_settings`` needs to
+    talk to this simulator in paper mode (base URL, a token path in ``tmp_path``, app key and
+    secret); call ``streamdesk.schwab.ensure_paper_token(settings)`` to log in.
+    """
+
+    def __init__(self, port: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+
+    def settings_overrides(self, tmp_path: Path) -> dict[str, _Any]:
+        return {
+            "schwab_base_url": self.base_url,
+            "schwab_token_path": tmp_path / "schwab-token.json",
+            "schwab_api_key": "streamdesk-sim-key",
+            "schwab_app_secret": "streamdesk-sim-secret",
+            "trading_mode": "paper",
+        }
+
+    def _call(self, method: str, path: str, body: dict[str, _Any] | None = None) -> _Any:
+        data = None if body is None else _json.dumps(body).encode()
+        req = _urlrequest.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with _urlrequest.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return _json.loads(raw) if raw else None
+
+    def admin_get(self, path: str) -> _Any:
+        """GET ``/admin/<path>``."""
+        return self._call("GET", "/admin/" + path.lstrip("/"))
+
+    def admin_post(self, path: str, body: dict[str, _Any] | None = None) -> _Any:
+        """POST JSON to ``/admin/<path>``."""
+        return self._call("POST", "/admin/" + path.lstrip("/"), body or {})
+
+    def state(self) -> _Any:
+        return self.admin_get("state")
+
+    def sent(self, symbol: str, service: str = "LEVELONE_EQUITIES", since: int = 0) -> _Any:
+        """What the sim sent for ``symbol`` (see docs/market-sim.md, /admin/sent)."""
+        return self.admin_get(f"sent/{service}/{symbol}?since={since}")
+
+    def clear_faults(self) -> None:
+        self.admin_post("faults/clear")
+
+    def drop_websockets(self) -> int:
+        return int(self.admin_post("faults/ws/drop")["dropped"])
+
+    def pause_stream(self, seconds: float | None = None) -> None:
+        self.admin_post("faults/ws/pause", {"seconds": seconds})
+
+    def resume_stream(self) -> None:
+        self.admin_post("faults/ws/resume")
+
+    def order_fault(self, mode: str, count: int | None = 1) -> None:
+        """mode: 500_after_accept | no_location | drop_after_accept | hang_after_accept."""
+        self.admin_post("faults/orders", {"mode": mode, "count": count})
+
+    def http_fault(
+        self,
+        *,
+        delay: float = 0.0,
+        hang: bool = False,
+        path_prefix: str = "",
+        count: int | None = None,
+    ) -> None:
+        self.admin_post(
+            "faults/http",
+            {"delay": delay, "hang": hang, "path_prefix": path_prefix, "count": count},
+        )
+
+    def expire_tokens(self, *, access: bool = True, refresh: bool = False) -> None:
+        self.admin_post("faults/tokens/expire", {"access": access, "refresh": refresh})
+
+    def set_price(self, symbol: str, price: float) -> _Any:
+        return self.admin_post(f"market/{symbol}/price", {"price": price})
+
+    def reset_broker(self, cash: float | None = None) -> None:
+        self.admin_post("broker/reset", {"cash": cash})
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_market_sim(tmp_dir: Path, **env: _Any) -> MarketSim:
+    """Start ``market-sim`` on a free port with ``SIM_*`` settings given as kwargs.
+
+    Example: ``start_market_sim(tmp, seed=7, tick_interval=0.05)``. Waits until it answers.
+    """
+    from streamdesk.localservers import free_port
+
+    port = free_port()
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("SIM_")}
+    child_env.update({"SIM_PORT": str(port), "SIM_HOST": "127.0.0.1", "SIM_LOG_FORMAT": "text"})
+    for key, value in env.items():
+        child_env[f"SIM_{key.upper()}"] = (
+            ",".join(value) if isinstance(value, list | tuple) else str(value)
+        )
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    log_path = tmp_dir / f"market-sim-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [_sys.executable, "-m", "streamdesk_sim"],
+        env=child_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_dir,
+    )
+    log_file.close()
+    sim = MarketSim(port, proc, log_path)
+    deadline = _time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"market-sim exited: {log_path.read_text()[-2000:]}")
+        try:
+            sim.admin_get("health")
+            return sim
+        except OSError as exc:
+            if _time.monotonic() > deadline:
+                sim.stop()
+                raise RuntimeError(
+                    f"market-sim did not start: {log_path.read_text()[-2000:]}"
+                ) from exc
+            _time.sleep(0.1)
+
+
+@pytest.fixture
+def market_sim(tmp_path: Path) -> Iterator[MarketSim]:
+    """A fresh market-sim (seed 1, fast 50 ms market steps) for one test."""
+    sim = start_market_sim(
+        tmp_path / "market-sim",
+        seed=1,
+        tick_interval=0.05,
+        option_interval=0.2,
+        heartbeat_interval=2,
+    )
+    try:
+        yield sim
+    finally:
+        sim.stop()

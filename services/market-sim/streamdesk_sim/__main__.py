@@ -1,0 +1,51 @@
+"""``market-sim``: run the Schwab-compatible simulator (REST + streamer websocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from streamdesk.config import ConfigError, load_settings
+from streamdesk.log import setup_logging
+from streamdesk_sim.app import create_app
+from streamdesk_sim.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn handles the signals and a bounded shutdown)."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    await server.serve()
+
+
+def main() -> int:
+    """Entry point of the ``market-sim`` console script."""
+    try:
+        settings = load_settings(Settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    setup_logging("market-sim", settings.log_level, settings.log_format)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    log.info("starting market-sim on %s:%s", settings.host, settings.port)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

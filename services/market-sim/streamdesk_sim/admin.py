@@ -1,0 +1,170 @@
+"""Admin and fault-injection endpoints under ``/admin`` (tests, demos, benchmarks)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from streamdesk_sim.faults import OrderFault
+
+if TYPE_CHECKING:
+    from streamdesk_sim.engine import Sim
+
+
+class HttpFault(BaseModel):
+    """Delay or hang REST responses (optionally only under ``path_prefix``, ``count`` times)."""
+
+    delay: float = Field(default=0.0, ge=0, le=300)
+    hang: bool = False
+    path_prefix: str = ""
+    count: int | None = Field(default=None, ge=1)
+
+
+class OrderFaultBody(BaseModel):
+    """Misbehave on the next ``count`` order placements (None = until cleared)."""
+
+    mode: OrderFault
+    count: int | None = Field(default=1, ge=1)
+
+
+class PauseBody(BaseModel):
+    """Stop sending on every websocket for ``seconds`` (None = until resumed)."""
+
+    seconds: float | None = Field(default=None, gt=0)
+
+
+class ExpireBody(BaseModel):
+    """Which tokens to revoke."""
+
+    access: bool = True
+    refresh: bool = False
+
+
+class PriceBody(BaseModel):
+    """Move an equity's market to ``price``."""
+
+    price: float = Field(gt=0)
+
+
+class ResetBody(BaseModel):
+    """Reset the paper account (orders, positions, cash)."""
+
+    cash: float | None = Field(default=None, ge=0)
+
+
+def register_admin(app: FastAPI, sim: Sim) -> None:
+    """Add the /admin routes to ``app``."""
+
+    @app.get("/admin/health")
+    async def health() -> Any:
+        return {"status": "ok", "connections": len(sim.connections)}
+
+    @app.get("/admin/state")
+    async def state() -> Any:
+        return {
+            "seed": sim.settings.seed,
+            "clock": sim.settings.clock.value,
+            "sim_time_ms": sim.clock.now_ms(),
+            "market_open": sim.clock.is_open(),
+            "account_hash": sim.account_hash,
+            "account_number": sim.settings.account_number,
+            "connections": [
+                {
+                    "id": c.id,
+                    "logged_in": c.logged_in,
+                    "subscriptions": {k: len(v) for k, v in c.subs.items()},
+                    "queued": c.queue.qsize(),
+                }
+                for c in sim.connections.values()
+            ],
+            "equity_steps": sim.equity_steps,
+            "simulated_equities": len(sim.market.equities),
+            "simulated_options": len(sim.market.options),
+            "stats": sim.stats,
+            "faults": sim.faults.snapshot(),
+        }
+
+    @app.get("/admin/sent")
+    async def sent_summary(service: str | None = None) -> Any:
+        return sim.sent.summary(service)
+
+    @app.get("/admin/sent/{service}/{symbol}")
+    async def sent_symbol(service: str, symbol: str, since: int = 0) -> Any:
+        return sim.sent.entries(service.upper(), symbol, since)
+
+    @app.post("/admin/sent/reset")
+    async def sent_reset() -> Any:
+        sim.sent.reset()
+        return {"ok": True}
+
+    @app.post("/admin/faults/clear")
+    async def clear() -> Any:
+        sim.faults.clear()
+        return sim.faults.snapshot()
+
+    @app.post("/admin/faults/ws/drop")
+    async def ws_drop() -> Any:
+        return {"dropped": sim.drop_websockets(1011)}
+
+    @app.post("/admin/faults/ws/pause")
+    async def ws_pause(body: PauseBody) -> Any:
+        sim.faults.ws_paused_until = (
+            float("inf") if body.seconds is None else time.monotonic() + body.seconds
+        )
+        return sim.faults.snapshot()
+
+    @app.post("/admin/faults/ws/resume")
+    async def ws_resume() -> Any:
+        sim.faults.ws_paused_until = 0.0
+        return sim.faults.snapshot()
+
+    @app.post("/admin/faults/http")
+    async def http_fault(body: HttpFault) -> Any:
+        f = sim.faults
+        f.http_delay, f.http_hang = body.delay, body.hang
+        f.http_path_prefix, f.http_remaining = body.path_prefix, body.count
+        return f.snapshot()
+
+    @app.post("/admin/faults/orders")
+    async def order_fault(body: OrderFaultBody) -> Any:
+        sim.faults.order_fault, sim.faults.order_remaining = body.mode, body.count
+        return sim.faults.snapshot()
+
+    @app.post("/admin/faults/tokens/expire")
+    async def expire(body: ExpireBody) -> Any:
+        sim.tokens.revoke(access=body.access, refresh=body.refresh)
+        return {"access_revoked": body.access, "refresh_revoked": body.refresh}
+
+    @app.post("/admin/market/{symbol}/price")
+    async def set_price(symbol: str, body: PriceBody) -> Any:
+        eq = sim.market.equity(symbol.upper())
+        changes = eq.set_price(body.price, sim.clock.now_ms())
+        sim.fan_out_equities({eq.symbol: changes})
+        sim.broker.on_market({eq.symbol: changes})
+        return {"symbol": eq.symbol, "bid": eq.bid, "ask": eq.ask}
+
+    @app.post("/admin/market/step")
+    async def step() -> Any:
+        return {"changed": len(sim.equity_step())}
+
+    @app.post("/admin/broker/reset")
+    async def broker_reset(body: ResetBody) -> Any:
+        sim.broker.reset(body.cash)
+        return {"cash": sim.broker.cash}
+
+    @app.get("/admin/broker")
+    async def broker_state() -> Any:
+        return JSONResponse(
+            {
+                "cash": sim.broker.cash,
+                "positions": {
+                    p.symbol: {"quantity": p.quantity, "average_price": p.average_price}
+                    for p in sim.broker.positions.values()
+                },
+                "orders": len(sim.broker.orders),
+            }
+        )
