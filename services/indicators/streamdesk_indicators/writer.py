@@ -208,7 +208,12 @@ class Writer:
             self.dsn,
             timeout=self.connect_timeout,
             command_timeout=self.command_timeout,
-            server_settings={"application_name": "streamdesk-indicators"},
+            # XACK follows COMMIT, so a COMMIT must be durable when it returns, whatever the
+            # server default (synchronous_commit=off could lose acknowledged ticks in a crash)
+            server_settings={
+                "application_name": "streamdesk-indicators",
+                "synchronous_commit": "on",
+            },
         )
         try:
             await conn.execute(_setup_sql())
