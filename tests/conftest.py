@@ -352,3 +352,19 @@ def market_sim(tmp_path: Path) -> Iterator[MarketSim]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture(scope="module")
+def market_sim_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketSim]:
+    """One market-sim shared by a test module (reset its broker/faults between tests)."""
+    sim = start_market_sim(
+        tmp_path_factory.mktemp("market-sim"),
+        seed=1,
+        tick_interval=0.05,
+        option_interval=0.2,
+        heartbeat_interval=2,
+    )
+    try:
+        yield sim
+    finally:
+        sim.stop()
