@@ -273,8 +273,8 @@ class SchwabBroker:
         q = entry.get("quote") or {}
         ts = q.get("quoteTime") or q.get("tradeTime")
         bid, ask, last = _d(q.get("bidPrice")), _d(q.get("askPrice")), _d(q.get("lastPrice"))
-        if ts is None or last is None:
-            return None
+        if not ts or last is None:
+            return None  # a symbol the broker has never quoted (quoteTime 0)
         return Quote(symbol, bid or Decimal(0), ask or Decimal(0), last, int(ts))
 
 

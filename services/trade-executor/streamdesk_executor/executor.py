@@ -83,7 +83,8 @@ SELECT
     WHERE d.id < $3 AND d.symbol = $4 AND d.instruction = $5 AND d.quantity = $6
       AND d.order_type = $7 AND d.limit_price IS NOT DISTINCT FROM $8
       AND d.status <> 'rejected'
-      AND d.created_at >= $9 - make_interval(secs => $10) AND d.created_at <= $9
+      AND d.created_at >= $9::timestamptz - make_interval(secs => $10::float8)
+      AND d.created_at <= $9::timestamptz
     ORDER BY d.id DESC LIMIT 1) AS duplicate_of
 """
 
