@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import httpx
 
 from streamdesk_executor.config import Settings
 from streamdesk_executor.executor import Executor
@@ -37,18 +35,6 @@ TEST_DEFAULTS: dict[str, Any] = {
 }
 
 SettingsFactory = Callable[..., Settings]
-
-
-@dataclass
-class SimHandle:
-    """A running market-sim: base URL and admin calls."""
-
-    url: str
-
-    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        resp = httpx.post(f"{self.url}/admin/{path}", json=body or {}, timeout=10.0)
-        resp.raise_for_status()
-        return resp.json()
 
 
 @contextlib.asynccontextmanager
