@@ -2,7 +2,9 @@
 
 The monitor calls :meth:`AlertSender.notify` (non-blocking, bounded queue; the oldest alert is
 dropped when full). One sender task POSTs them; changes that arrive while the rate limit holds
-are coalesced into the next POST. The body carries ``text`` (Slack, ntfy-style JSON) and
+are coalesced into the next POST. The POST itself is the standard library's blocking client
+run in a worker thread: it keeps httpx (and its CLI dependencies) out of this small process.
+The body carries ``text`` (Slack, ntfy-style JSON) and
 ``content`` (Discord) with a readable summary, plus structured fields.
 """
 
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import httpx
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,6 @@ class AlertSender:
         self.failed = 0
         self.dropped = 0
         self._last_post = -float("inf")
-        self._client: httpx.AsyncClient | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -101,18 +103,33 @@ class AlertSender:
         self.queue.put_nowait(alert)
         self._idle.clear()
 
+    def _post_blocking(self, data: bytes) -> int:
+        req = urllib.request.Request(  # noqa: S310 - the scheme is validated in Settings
+            self.url,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "streamdesk-health"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
     async def _post(self, body: dict[str, Any]) -> bool:
-        assert self._client is not None
+        data = json.dumps(body).encode()
         for attempt in range(2):
             try:
-                resp = await self._client.post(self.url, json=body)
-            except httpx.HTTPError as exc:
+                status = await asyncio.wait_for(
+                    asyncio.to_thread(self._post_blocking, data), self.timeout + 1
+                )
+            except (OSError, TimeoutError) as exc:
                 log.warning("webhook POST failed (attempt %d): %s", attempt + 1, type(exc).__name__)
             else:
-                if resp.status_code < 300:
+                if status < 300:
                     return True
-                log.warning("webhook answered HTTP %d (attempt %d)", resp.status_code, attempt + 1)
-                if resp.status_code < 500 and resp.status_code != 429:
+                log.warning("webhook answered HTTP %d (attempt %d)", status, attempt + 1)
+                if status < 500 and status != 429:
                     return False  # a permanent refusal: retrying would not help
             await asyncio.sleep(1.0)
         return False
@@ -132,16 +149,11 @@ class AlertSender:
 
     async def run(self) -> None:
         """Send queued alerts until cancelled."""
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            self._client = client
-            try:
-                while True:
-                    first = await self.queue.get()
-                    await self._send_batch(first)
-                    if self.queue.empty():
-                        self._idle.set()
-            finally:
-                self._client = None
+        while True:
+            first = await self.queue.get()
+            await self._send_batch(first)
+            if self.queue.empty():
+                self._idle.set()
 
     async def flush(self, timeout: float) -> None:
         """Wait (bounded) until the queue is empty; used on shutdown."""

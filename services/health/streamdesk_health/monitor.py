@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import time
@@ -186,6 +187,7 @@ class HealthMonitor:
         )
         self.snapshot = snap
         await self._track_changes(snap)
+        _trim_heap()
         return snap
 
     # ------------------------------------------------------------------ alerts
@@ -292,6 +294,23 @@ class HealthMonitor:
             await asyncio.wait_for(self.redis.aclose(), timeout)
         except Exception as exc:
             log.debug("redis close: %s", exc)
+
+
+def _load_trim() -> Callable[[int], object] | None:
+    try:
+        trim: Callable[[int], object] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_trim()
+
+
+def _trim_heap() -> None:
+    """Return the round's freed memory to the OS (glibc); a round allocates a few MB."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _describe(exc: BaseException) -> str:
