@@ -98,9 +98,21 @@ def test_item_without_tracked_fields_is_not_a_tick() -> None:
     d = dec()
     out: list[tuple[object, ...]] = []
     d.equities([full_eq()], out)
-    d.equities([{"key": "AAPL", "33": 190.1, "34": T0 + 1}], out)
+    d.equities([{"key": "AAPL", "33": 190.1, "delayed": False}], out)
     assert len(out) == 1
     assert d.counters.unchanged == 1
+    # A new quote time alone is an update (Schwab sent it): one more tick with the new time.
+    d.equities([{"key": "AAPL", "34": T0 + 1}], out)
+    assert out[-1] == ("AAPL", T0 + 1, 190.1, 190.0, 190.2, 1_000, 100)
+
+
+def test_snapshot_without_times_uses_the_message_timestamp() -> None:
+    d = dec()
+    out: list[tuple[object, ...]] = []
+    d.equities([full_eq(**{"34": 0, "35": 0})], out, T0 + 50)
+    assert out == [("AAPL", T0 + 50, 190.1, 190.0, 190.2, 1_000, 100)]
+    d.equities([full_eq("MSFT", **{"34": 0, "35": 0})], out)  # and no message time either
+    assert len(out) == 1 and d.counters.incomplete == 1
 
 
 @pytest.mark.parametrize(

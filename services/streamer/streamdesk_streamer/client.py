@@ -99,7 +99,9 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
                 if self._socket is None:
                     raise StreamProtocolError("not logged in")
                 try:
-                    raw = await asyncio.wait_for(self._socket.recv(), timeout)
+                    # asyncio.timeout, not wait_for: a cancel must never be swallowed here.
+                    async with asyncio.timeout(timeout):
+                        raw = await self._socket.recv()
                 except TimeoutError:
                     raise StreamTimeoutError(
                         f"no message or heartbeat for {timeout:.0f}s"
@@ -132,9 +134,9 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
                         continue
                     service = d.get("service")
                     if service == F.LEVELONE_EQUITIES:
-                        dec.equities(d.get("content"), out)
+                        dec.equities(d.get("content"), out, d.get("timestamp", 0))
                     elif service == F.LEVELONE_OPTIONS:
-                        dec.options(d.get("content"), out)
+                        dec.options(d.get("content"), out, d.get("timestamp", 0))
                     elif service == F.CHART_EQUITY:
                         if self.on_chart is not None:
                             content = d.get("content")
@@ -149,6 +151,9 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
                     if type(n) is dict and "heartbeat" in n:
                         self.heartbeats += 1
                         self.last_heartbeat = time.monotonic()
+                    elif type(n) is dict and n.get("service") == "ADMIN":
+                        # e.g. code 30: another login for this user closed this session.
+                        self._response([n])
                     else:
                         self._unexpected("notify", n)
             else:

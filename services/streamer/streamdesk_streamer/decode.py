@@ -9,9 +9,14 @@ path.
 
 Rules (documented in docs/streamer.md):
 
-- ``ts`` is the event time: the later of Schwab's quote time and trade time fields.
-- A symbol emits nothing until it has last, bid, ask, cumulative volume and a time; such
-  updates are counted as ``incomplete``. Volume is never fabricated.
+- ``ts`` is the event time: the later of Schwab's quote time and trade time fields; while a
+  symbol has neither (a snapshot before its first trade), the data message's timestamp.
+- Every content item that carries at least one of the fields we use (prices, volume, sizes,
+  greeks, quote/trade time) is one tick; items with none of them are counted ``unchanged``.
+- A symbol emits nothing until it has bid, ask, cumulative volume, a time and (equities) a
+  last price; such updates are counted as ``incomplete``. Volume is never fabricated. An
+  option that has not traded yet has ``last`` NaN (Schwab sends no last price for it);
+  greeks, IV and underlying price are NaN and open interest 0 until first received.
 - A value of the wrong type makes the whole content item ``malformed`` (counted, skipped,
   state unchanged).
 - Self-check: the first complete update of every symbol is checked against invariants (epoch
@@ -124,8 +129,12 @@ class Decoder:
         self._opt_static.clear()
 
     # ------------------------------------------------------------------ equities
-    def equities(self, content: Any, out: list[Row]) -> None:
-        """Decode a LEVELONE_EQUITIES ``content`` list; append complete rows to ``out``."""
+    def equities(self, content: Any, out: list[Row], msg_ts: Any = 0) -> None:
+        """Decode a LEVELONE_EQUITIES ``content`` list; append complete rows to ``out``.
+
+        ``msg_ts`` is the data message's own timestamp, the event time of a symbol that has
+        no quote or trade time yet (e.g. a snapshot before the first trade of the session).
+        """
         c = self.counters
         if type(content) is not list:
             self._malformed(F.LEVELONE_EQUITIES, content, "content is not a list")
@@ -187,8 +196,10 @@ class Decoder:
                 changed = True
             if qt is not None:
                 st[5] = qt
+                changed = True
             if tt is not None:
                 st[6] = tt
+                changed = True
             if not changed:
                 c.unchanged += 1
                 continue
@@ -197,8 +208,10 @@ class Decoder:
                 continue
             ts = st[5] if st[5] >= st[6] else st[6]
             if ts == 0:
-                c.incomplete += 1
-                continue
+                if type(msg_ts) is not int or msg_ts <= 0:
+                    c.incomplete += 1
+                    continue
+                ts = msg_ts
             if not st[7]:
                 reason = self._check_equity(key, st, ts)
                 if reason:
@@ -235,7 +248,7 @@ class Decoder:
             self._opt_static[key] = s
         return s
 
-    def options(self, content: Any, out: list[Row]) -> None:
+    def options(self, content: Any, out: list[Row], msg_ts: Any = 0) -> None:
         """Decode a LEVELONE_OPTIONS ``content`` list; append complete rows to ``out``."""
         c = self.counters
         service = F.LEVELONE_OPTIONS
@@ -301,25 +314,26 @@ class Decoder:
                         log.warning("update for unsubscribed option %r ignored", key)
                     continue
                 st = states[key] = [
-                    None, None, None, None, 0, 0, 0,
+                    _NAN, None, None, None, 0, 0, 0,
                     _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, 0, _NAN, False,
                 ]  # fmt: skip
             changed = False
             for i, v in enumerate(vals):
                 if v is not None:
                     st[i] = v
-                    if i != 5 and i != 6:
-                        changed = True
+                    changed = True
             if not changed:
                 c.unchanged += 1
                 continue
-            if st[0] is None or st[1] is None or st[2] is None or st[3] is None:
+            if st[1] is None or st[2] is None or st[3] is None:
                 c.incomplete += 1
                 continue
             ts = st[5] if st[5] >= st[6] else st[6]
             if ts == 0:
-                c.incomplete += 1
-                continue
+                if type(msg_ts) is not int or msg_ts <= 0:
+                    c.incomplete += 1
+                    continue
+                ts = msg_ts
             if not st[15]:
                 reason = self._check_option(key, static, st, ts)
                 if reason:
@@ -339,8 +353,10 @@ class Decoder:
             c.ticks += 1
 
     def _check_option_static(self, key: str, s: _OptStatic, item: dict[str, Any]) -> str:
-        strike = item.get(F.OPT_STRIKE)
-        if strike is not None and (type(strike) not in _NUM or abs(strike - s.strike) > 1e-6):
+        strike: Any = item.get(F.OPT_STRIKE)
+        # Only a numeric field 20 can be checked: market-sim (following schwab-py's
+        # STRIKE_TYPE label) sends a letter there; Schwab documents the strike price.
+        if type(strike) in _NUM and abs(strike - s.strike) > 1e-6:
             return f"{key}: strike field {F.OPT_STRIKE} is {strike!r}, OCC symbol says {s.strike}"
         ctype = item.get(F.OPT_CONTRACT_TYPE)
         if ctype is not None and ctype != s.put_call:
@@ -358,9 +374,11 @@ class Decoder:
     def _check_option(self, key: str, s: _OptStatic, st: list[Any], ts: int) -> str:
         if not self._check_ts(ts):
             return f"{key}: event time {ts} is not epoch milliseconds"
-        for name, v in (("last", st[0]), ("bid", st[1]), ("ask", st[2])):
+        for name, v in (("bid", st[1]), ("ask", st[2])):
             if not math.isfinite(v) or v < 0:
                 return f"{key}: {name} {v!r} is not a price"
+        if not math.isnan(st[0]) and (not math.isfinite(st[0]) or st[0] < 0):
+            return f"{key}: last {st[0]!r} is not a price"
         delta = st[7]
         if not math.isnan(delta):
             if s.put_call == "C" and not (-1e-9 <= delta <= 1 + 1e-9):

@@ -71,6 +71,29 @@ PUBLISH_BATCH = 20_000
 ClientFactory = Callable[[], Awaitable[Any]]
 
 
+def _http_error_types() -> tuple[type[Exception], ...]:
+    # authlib's sessions raise httpx2's errors when httpx2 is installed, else httpx's.
+    types: list[type[Exception]] = [httpx.HTTPError]
+    try:
+        import httpx2
+    except ImportError:  # pragma: no cover - depends on the installed authlib stack
+        pass
+    else:
+        types.append(httpx2.HTTPError)
+    return tuple(types)
+
+
+_HTTP_ERRORS = _http_error_types()
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an httpx/httpx2 ``HTTPStatusError``, else None."""
+    if type(exc).__name__ != "HTTPStatusError":
+        return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 class MarketClosed(Exception):
     """The market closed while streaming: log out and idle."""
 
@@ -130,6 +153,9 @@ class Streamer:
         self._token_warned_at = 0.0
         self._force_refresh = False
         self._state_dirty = asyncio.Event()
+        #: Set when stopping: background loops end on their own (cancellation of a
+        #: ``wait_for`` can be swallowed in Python 3.11 when the inner wait completes at once).
+        self._closing = False
         self._first_data = asyncio.Event()
 
     # ------------------------------------------------------------------ helpers
@@ -248,6 +274,7 @@ class Streamer:
             tasks[1].cancel()
             await asyncio.gather(tasks[1], return_exceptions=True)
             ok = await self.shutdown.drain(self._drain_queue)
+            self._closing = True
             await self.gaps.open("streamer stopped", self._all_symbols())
             self._set_state("stopped", self.shutdown.signal_name or "")
             for t in (*tasks[2:], stopper):
@@ -344,12 +371,16 @@ class Streamer:
             return f"request refused: {text}"
         if isinstance(exc, StreamTimeoutError):
             return f"missing heartbeat: {exc}"
-        if isinstance(exc, httpx.HTTPStatusError):
+        status = _http_status(exc)
+        if status is not None:
             self.connect_errors += 1
-            if exc.response.status_code == 401:
+            if status == 401:
+                # The access token was refused: a refused login too; refresh before retrying.
+                self.login_refused += 1
                 self._force_refresh = True
-            return f"HTTP {exc.response.status_code} from {exc.request.url.path}"
-        if isinstance(exc, (OSError, httpx.HTTPError, TimeoutError)):
+                log.error("Schwab API refused the access token (HTTP 401); refreshing it")
+            return f"HTTP {status} from the Schwab API"
+        if isinstance(exc, (OSError, *_HTTP_ERRORS, TimeoutError)):
             self.connect_errors += 1
             return f"connection error: {type(exc).__name__}: {exc}"
         if isinstance(exc, WebSocketException):
@@ -634,7 +665,7 @@ class Streamer:
             pending = []
 
     async def _trim_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.settings.trim_interval)
             try:
                 removed = await asyncio.wait_for(self.publisher.trim_once(), 10.0)
@@ -645,11 +676,12 @@ class Streamer:
 
     async def _state_loop(self) -> None:
         interval = self.settings.heartbeat_interval
-        while True:
+        while not self._closing:
             await self._write_state()
             self._state_dirty.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._state_dirty.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._state_dirty.wait()
             if self.gaps.pool is None:
                 await self._connect_db()
                 if self.gaps.pool is not None:

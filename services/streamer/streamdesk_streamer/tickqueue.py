@@ -92,7 +92,8 @@ class ConflatingQueue:
         if self._fifo or self._latest:
             return True
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         except TimeoutError:
             return False
         return True
