@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -105,3 +106,14 @@ async def events_of(conn: asyncpg.Connection, trade_id: int) -> list[tuple[str |
         trade_id,
     )
     return [(r["from_status"], r["to_status"], r["reason"]) for r in rows]
+
+
+async def broker_quote(executor: Any, symbol: str) -> tuple[Decimal, Decimal]:
+    """Bid and ask of ``symbol`` (market-sim starts quoting a symbol when first asked)."""
+    deadline = time.monotonic() + 5
+    while True:
+        q = await executor.broker.quote(symbol)
+        if q is not None:
+            return q.bid, q.ask
+        assert time.monotonic() < deadline, f"no quote for {symbol}"
+        await asyncio.sleep(0.05)

@@ -12,22 +12,19 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from executor_helpers import FINAL, SettingsFactory, events_of, insert_trade, running, wait_status
+from executor_helpers import (
+    FINAL,
+    SettingsFactory,
+    broker_quote,
+    events_of,
+    insert_trade,
+    running,
+    wait_status,
+)
 
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY, last_quote_key
 
 pytestmark = pytest.mark.integration
-
-
-async def broker_quote(executor: Any, symbol: str) -> tuple[Decimal, Decimal]:
-    """Bid and ask of ``symbol`` (market-sim starts quoting a symbol when first asked)."""
-    deadline = time.monotonic() + 5
-    while True:
-        q = await executor.broker.quote(symbol)
-        if q is not None:
-            return q.bid, q.ask
-        assert time.monotonic() < deadline, f"no quote for {symbol}"
-        await asyncio.sleep(0.05)
 
 
 async def option_symbol(executor: Any, underlying: str = "SPY") -> str:

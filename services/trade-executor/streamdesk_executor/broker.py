@@ -31,6 +31,22 @@ from .orders import BrokerOrder, parse_order
 log = logging.getLogger(__name__)
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    # schwab-py's session comes from authlib, which may run on httpx2 (a fork with its own
+    # exception classes) rather than httpx: a dropped connection must be caught either way.
+    errors: list[type[BaseException]] = [httpx.HTTPError]
+    try:
+        import httpx2
+    except ImportError:  # pragma: no cover - depends on authlib's version
+        pass
+    else:
+        errors.append(httpx2.HTTPError)
+    return tuple(errors)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+
+
 class PlaceKind(StrEnum):
     """Outcome class of a place-order call."""
 
@@ -119,7 +135,7 @@ class SchwabBroker:
             resp: httpx.Response = await asyncio.wait_for(coro, self.timeout)
         except TimeoutError as exc:
             raise BrokerError(f"broker call timed out after {self.timeout:g}s") from exc
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise BrokerError(f"broker transport error: {type(exc).__name__}: {exc}") from exc
         return resp
 
@@ -137,7 +153,7 @@ class SchwabBroker:
                 None,
                 time.time(),
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             return PlaceResult(
                 PlaceKind.UNKNOWN,
                 None,

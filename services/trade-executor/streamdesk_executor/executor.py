@@ -580,26 +580,36 @@ class Executor:
         linked_rows = [r for r in rows if r["broker_order_id"] is not None]
         resolved = 0
         still = 0
+        broker_error: BrokerError | None = None
         if rows:
             since = min(r["submitted_at"] for r in rows) - timedelta(
                 seconds=s.executor_reconcile_skew
             )
-            orders = await self.broker.list_orders(since)
-            by_id = {o.order_id: o for o in orders}
-            for r in linked_rows:
-                order = by_id.get(str(r["broker_order_id"]))
-                if order is None:
-                    order = await self.broker.get_order(str(r["broker_order_id"]))
-                if order is not None:
-                    await self._apply_order(r, order)
-                if r["status"] == "cancel_requested":
-                    await self._send_cancel(r, order)
-            for r in to_reconcile:
-                outcome = await self._reconcile_one(r, orders)
-                if outcome:
-                    resolved += 1
-                else:
-                    still += 1
+            try:
+                orders: list[BrokerOrder] | None = await self.broker.list_orders(since)
+            except BrokerError as exc:
+                broker_error = exc
+                orders = None
+            if orders is None:
+                # Cannot reconcile now; still raise the alerts that are due.
+                for r in to_reconcile:
+                    await self._alert_if_stuck(r, f"broker unreachable: {broker_error}")
+                still = len(to_reconcile)
+            else:
+                by_id = {o.order_id: o for o in orders}
+                for r in linked_rows:
+                    order = by_id.get(str(r["broker_order_id"]))
+                    if order is None:
+                        order = await self.broker.get_order(str(r["broker_order_id"]))
+                    if order is not None:
+                        await self._apply_order(r, order)
+                    if r["status"] == "cancel_requested":
+                        await self._send_cancel(r, order)
+                for r in to_reconcile:
+                    if await self._reconcile_one(r, orders):
+                        resolved += 1
+                    else:
+                        still += 1
         summary = ReconcileSummary(
             datetime.now(UTC).isoformat(), len(to_reconcile), resolved, still
         )
@@ -610,6 +620,8 @@ class Executor:
             )
         except Exception as exc:
             log.warning("could not write the reconcile summary: %s", exc)
+        if broker_error is not None:
+            raise broker_error
         now = time.monotonic()
         if (
             startup
@@ -787,15 +799,25 @@ class Executor:
                     self.counters["absent"] += 1
                     return True
                 return False
-            if age >= s.executor_alert_after and await raise_alert(
+            await self._alert_if_stuck(row, "no matching order at the broker yet")
+            return False
+
+    async def _alert_if_stuck(self, row: dict[str, Any], why: str) -> None:
+        """Raise the `unknown` alert of a row unresolved for longer than the alert delay."""
+        trade_id = int(row["id"])
+        age = (datetime.now(UTC) - row["submitted_at"]).total_seconds()
+        if age < self.settings.executor_alert_after:
+            return
+        async with self.pool.acquire() as conn:
+            if await raise_alert(
                 conn,
                 trade_id,
                 "unknown",
-                f"trade {trade_id} ({row['symbol']}) outcome unknown for {age:.0f}s",
+                f"trade {trade_id} ({row['symbol']}) outcome unknown for {age:.0f}s: {why}",
                 {"submitted_at": row["submitted_at"], "error": row["error"]},
             ):
-                log.error("trade %s outcome still unknown after %.0fs", trade_id, age)
-            return False
+                self.counters["alerts"] += 1
+                log.error("trade %s outcome still unknown after %.0fs (%s)", trade_id, age, why)
 
     async def sync_balances(self) -> None:
         """Copy balances and positions from the broker into Postgres."""
