@@ -22,6 +22,7 @@ Rules, per symbol:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,6 +31,7 @@ import msgpack
 
 from streamdesk.models import EquityTick, OptionTick
 
+from .decode import EqRow
 from .indicators import REGISTRY, Indicator
 from .sessions import SessionCalendar
 
@@ -66,8 +68,10 @@ class EquityState:
         "inds",
         "last_ts",
         "price",
+        "pv",
         "sec",
         "symbol",
+        "touched",
         "vol",
         "written",
     )
@@ -79,8 +83,10 @@ class EquityState:
         self.price = self.bid = self.ask = 0.0
         self.cum = -1  # last cumulative volume; -1 = no baseline yet
         self.vol = 0  # shares traded in the open second
+        self.pv = 0.0  # sum of price x shares in the open second
         self.written = False  # the open second was written provisionally
         self.dirty = False  # the open second changed since it was last written
+        self.touched = False  # changed since the last snapshot
         self.inds: list[Indicator] = [cls(bar_ms) for cls in REGISTRY]
         self.bar_min = -1  # open 1-minute bar (ms)
         self.bar_o = self.bar_h = self.bar_l = self.bar_c = 0.0
@@ -97,6 +103,7 @@ class EquityState:
             self.ask,
             self.cum,
             self.vol,
+            self.pv,
             self.written,
             self.bar_min,
             self.bar_o,
@@ -117,6 +124,7 @@ class EquityState:
             self.ask,
             self.cum,
             self.vol,
+            self.pv,
             self.written,
             self.bar_min,
             self.bar_o,
@@ -125,11 +133,11 @@ class EquityState:
             self.bar_c,
             self.bar_v,
             self.bar_pv,
-        ) = s[:15]
+        ) = s[:16]
         for ind in self.inds:
-            if ind.column in s[15]:
-                ind.set_state(s[15][ind.column])
-        self.dirty = self.bar_dirty = False
+            if ind.column in s[16]:
+                ind.set_state(s[16][ind.column])
+        self.dirty = self.bar_dirty = self.touched = False
 
 
 class OptionState:
@@ -199,7 +207,7 @@ class Engine:
         self.equities: dict[str, EquityState] = {}
         self.options: dict[str, OptionState] = {}
         self.out = Output()
-        self._touched_eq: set[EquityState] = set()
+        self._touched_eq: list[EquityState] = []
         self._touched_opt: set[OptionState] = set()
         self.ticks = 0
 
@@ -220,43 +228,62 @@ class Engine:
     # -- ticks -------------------------------------------------------------------------
 
     def on_equity(self, t: EquityTick) -> None:
-        """Process one equity tick."""
-        st = self.equities.get(t.symbol)
-        if st is None:
-            st = self.equities[t.symbol] = EquityState(t.symbol, self.bar_ms)
-        ts = t.ts if t.ts > st.last_ts else st.last_ts
-        sec = ts - ts % 1000
-        if sec != st.sec:
-            if st.sec >= 0:
-                self._close_second(st)
-            st.sec, st.vol, st.written = sec, 0, False
-        cum = t.volume
-        prev = st.cum
-        shares = 0 if prev < 0 else (cum - prev if cum >= prev else cum)
-        st.cum = cum
-        st.vol += shares
-        price = t.last
-        st.price, st.bid, st.ask, st.last_ts = price, t.bid, t.ask, ts
-        day = self.calendar.day_of(ts)
-        for ind in st.inds:
-            ind.update(ts, price, shares, day)
-        minute = ts - ts % MINUTE_MS
-        if minute != st.bar_min:
-            if st.bar_min >= 0 and st.bar_dirty:
-                self._emit_bar(st)
-            st.bar_min = minute
-            st.bar_o = st.bar_h = st.bar_l = price
-            st.bar_v, st.bar_pv = 0, 0.0
-        elif price > st.bar_h:
-            st.bar_h = price
-        elif price < st.bar_l:
-            st.bar_l = price
-        st.bar_c = price
-        st.bar_v += shares
-        st.bar_pv += price * shares
-        st.dirty = st.bar_dirty = True
-        self._touched_eq.add(st)
-        self.ticks += 1
+        """Process one equity tick (convenience; the service uses :meth:`process_equities`)."""
+        self.process_equities([(t.symbol, t.ts, t.last, t.bid, t.ask, t.volume, t.last_size)])
+
+    def process_equities(self, rows: Iterable[EqRow]) -> None:
+        """Process equity ticks (the hot loop: keep it flat)."""
+        eqs = self.equities
+        touched = self._touched_eq
+        bar_ms = self.bar_ms
+        n = 0
+        for sym, ts, price, bid, ask, cum, _size in rows:
+            n += 1
+            st = eqs.get(sym)
+            if st is None:
+                st = eqs[sym] = EquityState(sym, bar_ms)
+            if ts < st.last_ts:
+                ts = st.last_ts  # late tick: folded into the current second
+            sec = ts - ts % 1000
+            if sec != st.sec:
+                if st.sec >= 0:
+                    self._close_second(st)
+                st.sec = sec
+                st.vol = 0
+                st.pv = 0.0
+                st.written = False
+            prev = st.cum
+            st.cum = cum
+            st.price = price
+            st.bid = bid
+            st.ask = ask
+            st.last_ts = ts
+            minute = ts - ts % MINUTE_MS
+            if minute != st.bar_min:
+                if st.bar_dirty:
+                    self._emit_bar(st)
+                st.bar_min = minute
+                st.bar_o = st.bar_h = st.bar_l = price
+                st.bar_v = 0
+                st.bar_pv = 0.0
+            elif price > st.bar_h:
+                st.bar_h = price
+            elif price < st.bar_l:
+                st.bar_l = price
+            st.bar_c = price
+            if prev >= 0:
+                shares = cum - prev if cum >= prev else cum
+                if shares:
+                    x = price * shares
+                    st.vol += shares
+                    st.pv += x
+                    st.bar_v += shares
+                    st.bar_pv += x
+            st.dirty = st.bar_dirty = True
+            if not st.touched:
+                st.touched = True
+                touched.append(st)
+        self.ticks += n
 
     def on_option(self, t: OptionTick) -> None:
         """Process one option tick."""
@@ -296,23 +323,16 @@ class Engine:
 
     # -- output ------------------------------------------------------------------------
 
-    def _sec_row(self, st: EquityState) -> SecRow:
+    def _sec_row(self, st: EquityState, values: list[float | None]) -> SecRow:
         self.out.days.add(st.sec // DAY_MS)
-        return (
-            st.symbol,
-            st.sec,
-            st.price,
-            st.vol,
-            st.bid,
-            st.ask,
-            st.cum,
-            *[i.value() for i in st.inds],
-            st.written,
-        )
+        return (st.symbol, st.sec, st.price, st.vol, st.bid, st.ask, st.cum, *values, st.written)
 
     def _close_second(self, st: EquityState) -> None:
+        day = self.calendar.day_of(st.sec)
+        for ind in st.inds:
+            ind.update(st.sec, st.price, st.pv, st.vol, day)
         if st.dirty:  # else the provisional row already holds the final values
-            self.out.seconds.append(self._sec_row(st))
+            self.out.seconds.append(self._sec_row(st, [i.value() for i in st.inds]))
             st.dirty = False
 
     def _opt_row(self, st: OptionState) -> OptRow:
@@ -345,10 +365,13 @@ class Engine:
         """
         for st in self._touched_eq:
             if st.dirty:
-                self.out.seconds.append(self._sec_row(st))
+                day = self.calendar.day_of(st.sec)
+                values = [i.peek(st.sec, st.price, st.pv, st.vol, day) for i in st.inds]
+                self.out.seconds.append(self._sec_row(st, values))
                 st.written, st.dirty = True, False
             if st.bar_dirty:
                 self._emit_bar(st)
+            st.touched = False
         for ost in self._touched_opt:
             if ost.changed and ost.dirty:
                 self.out.options.append(self._opt_row(ost))

@@ -1,10 +1,15 @@
-"""Incremental per-symbol indicators, O(1) per tick, and their registry.
+"""Incremental per-symbol indicators and their registry.
+
+The engine aggregates each symbol's ticks per second (last price, sum of price x shares,
+shares); indicators are fed one completed second at a time, so they cost O(1) per second
+and nothing per tick. That is exact for the documented semantics because every boundary
+they care about (bars of whole seconds, the session open/close at whole minutes) falls on a
+second boundary.
 
 To add an indicator, subclass :class:`Indicator`, set ``column`` (a double-precision column of
-the ``indicators`` table, added by a migration) and decorate it with :func:`register`. The
-engine feeds every trade to every registered indicator and writes ``value()`` at the end of
-each second. ``get_state``/``set_state`` must round-trip exactly (floats are stored as
-float64 in msgpack) so a restarted service continues bit-for-bit.
+the ``indicators`` table, added by a migration) and decorate it with :func:`register`.
+``get_state``/``set_state`` must round-trip exactly (floats are stored as float64 in msgpack)
+so that a restarted service continues bit-for-bit.
 """
 
 from __future__ import annotations
@@ -25,12 +30,25 @@ class Indicator(ABC):
         self.bar_ms = bar_ms
 
     @abstractmethod
-    def update(self, ts: int, price: float, shares: int, day: SessionDay) -> None:
-        """Account for one tick (``ts`` epoch ms, non-decreasing; ``shares`` traded with it)."""
+    def update(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> None:
+        """Fold in one completed second: start ``sec`` (epoch ms, increasing), its last
+        ``price``, the sum of price x shares of its ticks and its ``shares``."""
 
     @abstractmethod
     def value(self) -> float | None:
-        """Current value (``None`` while undefined)."""
+        """Value after the last folded second (``None`` while undefined)."""
+
+    def peek(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> float | None:
+        """Value as if the still-open second (aggregated so far) were folded in; no change.
+
+        The default round-trips the state; subclasses may override with something cheaper.
+        """
+        saved = self.get_state()
+        self.update(sec, price, pv, shares, day)
+        try:
+            return self.value()
+        finally:
+            self.set_state(saved)
 
     @abstractmethod
     def get_state(self) -> list[Any]:
@@ -75,8 +93,8 @@ class SMA9(Indicator):
         self.closes: deque[float] = deque(maxlen=self.period - 1)
         self.closed_sum = 0.0
 
-    def update(self, ts: int, price: float, shares: int, day: SessionDay) -> None:
-        bar = ts // self.bar_ms
+    def update(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> None:
+        bar = sec // self.bar_ms
         if bar != self.bar:
             if self.bar >= 0:
                 self.closes.append(self.cur)
@@ -90,6 +108,13 @@ class SMA9(Indicator):
             return None
         return (self.closed_sum + self.cur) / self.period
 
+    def peek(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> float | None:
+        if sec // self.bar_ms == self.bar:
+            if len(self.closes) < self.period - 1:
+                return None
+            return (self.closed_sum + price) / self.period
+        return super().peek(sec, price, pv, shares, day)
+
     def get_state(self) -> list[Any]:
         return [self.bar, self.cur, list(self.closes)]
 
@@ -101,11 +126,11 @@ class SMA9(Indicator):
 
 @register
 class VWAP(Indicator):
-    """Session VWAP: sum(price x shares) / sum(shares) of ticks inside the regular session.
+    """Session VWAP: sum(price x shares) / sum(shares) of the ticks inside the regular session.
 
-    Reset at the first tick of each local trading day; ``None`` before the open; after the
-    close the value stays at the closing VWAP. Compensated (Neumaier) summation keeps the
-    result within ~1 ulp of an exact sum over a whole session.
+    Reset at the first second of each local trading day; ``None`` before the open; after
+    the close the value stays at the closing VWAP. Compensated (Neumaier) summation keeps
+    the result within a few ulps of an exact sum over a whole session.
     """
 
     column = "vwap"
@@ -117,18 +142,17 @@ class VWAP(Indicator):
         self.comp = 0.0
         self.shares = 0
 
-    def update(self, ts: int, price: float, shares: int, day: SessionDay) -> None:
+    def update(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> None:
         if day.ordinal != self.session:
             self.session = day.ordinal
             self.pv = self.comp = 0.0
             self.shares = 0
-        if shares > 0 and day.open_ms <= ts < day.close_ms:
-            x = price * shares
-            t = self.pv + x
-            if abs(self.pv) >= abs(x):
-                self.comp += (self.pv - t) + x
+        if shares > 0 and day.open_ms <= sec < day.close_ms:
+            t = self.pv + pv
+            if abs(self.pv) >= abs(pv):
+                self.comp += (self.pv - t) + pv
             else:
-                self.comp += (x - t) + self.pv
+                self.comp += (pv - t) + self.pv
             self.pv = t
             self.shares += shares
 
@@ -136,6 +160,20 @@ class VWAP(Indicator):
         if self.shares <= 0:
             return None
         return (self.pv + self.comp) / self.shares
+
+    def peek(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> float | None:
+        if day.ordinal != self.session:
+            return super().peek(sec, price, pv, shares, day)
+        if shares > 0 and day.open_ms <= sec < day.close_ms:
+            # exactly the operations of update() + value(): the provisional value written for
+            # an open second must be bit-identical to the final one
+            t = self.pv + pv
+            if abs(self.pv) >= abs(pv):
+                comp = self.comp + ((self.pv - t) + pv)
+            else:
+                comp = self.comp + ((pv - t) + self.pv)
+            return (t + comp) / (self.shares + shares)
+        return self.value()
 
     def get_state(self) -> list[Any]:
         return [self.session, self.pv, self.comp, self.shares]
@@ -163,8 +201,8 @@ class EMA9(Indicator):
         self.cur = 0.0
         self.ema_closed: float | None = None
 
-    def update(self, ts: int, price: float, shares: int, day: SessionDay) -> None:
-        bar = ts // self.bar_ms
+    def update(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> None:
+        bar = sec // self.bar_ms
         if bar != self.bar:
             if self.bar >= 0:
                 self.ema_closed = self._blend(self.cur)
@@ -180,6 +218,11 @@ class EMA9(Indicator):
         if self.bar < 0:
             return None
         return self._blend(self.cur)
+
+    def peek(self, sec: int, price: float, pv: float, shares: int, day: SessionDay) -> float | None:
+        if sec // self.bar_ms == self.bar:
+            return self._blend(price)
+        return super().peek(sec, price, pv, shares, day)
 
     def get_state(self) -> list[Any]:
         return [self.bar, self.cur, self.ema_closed]

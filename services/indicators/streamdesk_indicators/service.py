@@ -26,12 +26,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from streamdesk import constants
-from streamdesk.codec import CodecError, decode_ticks
+from streamdesk.codec import CodecError
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import GracefulShutdown
 
 from .config import Settings
+from .decode import decode_entry
 from .engine import Engine
 from .indicators import columns
 from .sessions import SessionCalendar
@@ -131,6 +132,7 @@ class IndicatorsService:
         self.rows_written = 0
         self.commits = 0
         self.malformed = 0
+        self.bad_ticks = 0
         self.lost_entries = 0
         self.db_errors = 0
         self.redis_errors = 0
@@ -176,6 +178,7 @@ class IndicatorsService:
             "pending_entries": self._pending_entries(),
             "partitions": sorted(w.partition for w in self.workers.values()),
             "malformed": self.malformed,
+            "bad_ticks": self.bad_ticks,
             "lost_entries": self.lost_entries,
             "db_errors": self.db_errors,
             "redis_errors": self.redis_errors,
@@ -294,14 +297,18 @@ class IndicatorsService:
             log.warning("entry %s of %s has no tick field; acknowledged as poison", eid, w.stream)
             return
         try:
-            equities, options = decode_ticks(payload)
+            equities, options, dropped = decode_entry(payload)
         except CodecError as exc:
             self.malformed += 1
             log.warning("malformed entry %s of %s (%s); acknowledged as poison", eid, w.stream, exc)
             return
+        if dropped:
+            self.bad_ticks += dropped
+            log.warning(
+                "dropped %d ticks with a non-finite price or negative volume in %s", dropped, eid
+            )
         engine = w.engine
-        for t in equities:
-            engine.on_equity(t)
+        engine.process_equities(equities)
         for o in options:
             engine.on_option(o)
         self.ticks += len(equities) + len(options)
