@@ -114,10 +114,27 @@ def render_table(body: dict[str, Any], component: str | None) -> str:
     return "\n".join(lines)
 
 
+def check_live(base_url: str, timeout: float) -> bool:
+    """True if the health service itself answers ``/livez`` with 200."""
+    url = base_url.rstrip("/") + "/livez"
+    if not url.startswith(("http://", "https://")):
+        return False
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - checked above
+            return int(resp.status) == 200
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the check; return 0 ok, 1 degraded, 2 down/unreachable."""
     settings = load_settings(HealthCheckSettings)
     url = args.url or settings.health_url
+    if args.self:
+        alive = check_live(url, args.timeout)
+        if not args.quiet:
+            print(f"health service {'alive' if alive else 'NOT alive'} at {url}")
+        return 0 if alive else 2
     component = args.component
     try:
         body = fetch_health(url, component, args.timeout)
@@ -159,6 +176,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--url", default=None, help="health service URL (default HEALTH_URL)")
     p.add_argument("--timeout", type=float, default=5.0, help="HTTP timeout in seconds")
     p.add_argument("--json", action="store_true", help="print the JSON answer")
+    p.add_argument(
+        "--self",
+        action="store_true",
+        help="only check that the health service itself is alive (its own Docker healthcheck)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; exit code only")
     p.add_argument(
         "--no-fallback",

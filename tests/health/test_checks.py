@@ -390,18 +390,29 @@ async def test_executor_unknown_orders_and_reconciliation(
 
 
 async def test_unreachable_postgres_makes_its_components_down(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, redis_url: str
 ) -> None:
     from streamdesk.localservers import free_port
 
+    client = aioredis.Redis.from_url(redis_url)
+    hb = Heartbeat(client, "streamer", instance="s1", ttl=30)
+    await hb.beat()
     bad = f"postgresql://postgres@127.0.0.1:{free_port()}/nope"
-    mon = HealthMonitor(make_settings(database_url=bad, health_check_timeout=2.0))
+    mon = HealthMonitor(
+        make_settings(database_url=bad, health_check_timeout=2.0, market_hours="always")
+    )
     try:
         snap = await mon.run_once()
         for name in ("postgres", "freshness", "executor"):
             assert snap.components[name].status == Status.DOWN
             assert "check failed" in snap.components[name].reason
         assert snap.components["redis"].status == Status.OK
+        # The streamer itself is fine: Postgres trouble is reported once, by postgres.
+        streamer = snap.components["streamer"]
+        assert streamer.status == Status.OK
+        assert streamer.figures["open_gaps"] is None
         assert "postgres@" not in json.dumps(snap.to_json())  # never the DSN
     finally:
         await mon.stop()
+        await hb.stop()
+        await client.aclose()

@@ -95,6 +95,8 @@ async def test_health_process_cli_exit_codes_and_sigterm(
         res = await asyncio.to_thread(_check, env, tmp_path, "--url", url)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "OVERALL" in res.stdout and "indicators" in res.stdout
+        res = await asyncio.to_thread(_check, env, tmp_path, "--url", url, "--self")
+        assert res.returncode == 0 and "alive" in res.stdout
 
         hb.set_status("degraded", "writer slow")
         await hb.beat()
@@ -152,6 +154,8 @@ async def test_cli_falls_back_to_the_heartbeat_when_health_is_unreachable(
         assert res.returncode == 2 and "unreachable" in res.stderr
         res = await asyncio.to_thread(_check, env, tmp_path, "--url", dead)
         assert res.returncode == 2 and "unreachable" in res.stderr
+        res = await asyncio.to_thread(_check, env, tmp_path, "--url", dead, "--self")
+        assert res.returncode == 2 and "NOT alive" in res.stdout
     finally:
         await hb.stop()
         await client.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -44,7 +45,7 @@ class ComponentResult:
         return {
             "status": self.status.value,
             "reason": self.reason,
-            "checked_at": self.checked_at,
+            "checked_at": datetime.fromtimestamp(self.checked_at, UTC).isoformat(),
             "duration_s": round(self.duration_s, 4),
             **self.figures,
         }
