@@ -80,6 +80,7 @@ async def test_webhook_fires_once_per_change_not_per_check(
     settings = make_settings(
         health_webhook_url=receiver.url,
         health_webhook_min_interval_s=0,
+        health_webhook_topic="streamdesk-ops",
         health_expected_services="indicators",
         health_check_interval=0.05,
     )
@@ -109,6 +110,10 @@ async def test_webhook_fires_once_per_change_not_per_check(
             }
         ]
         assert "StreamDesk DOWN" in body["text"] and body["content"] == body["text"]
+        # ntfy JSON publishing: topic, title, message.
+        assert body["topic"] == "streamdesk-ops"
+        assert body["title"] == "StreamDesk DOWN (was ok)"
+        assert body["message"] == "- indicators: ok -> down (no heartbeat (not running?))"
         # It comes back: one more POST.
         await hb.beat()
         await _until(lambda: len(receiver.bodies) >= 2)

@@ -4,8 +4,9 @@ The monitor calls :meth:`AlertSender.notify` (non-blocking, bounded queue; the o
 dropped when full). One sender task POSTs them; changes that arrive while the rate limit holds
 are coalesced into the next POST. The POST itself is the standard library's blocking client
 run in a worker thread: it keeps httpx (and its CLI dependencies) out of this small process.
-The body carries ``text`` (Slack, ntfy-style JSON) and
-``content`` (Discord) with a readable summary, plus structured fields.
+The body carries ``text`` (Slack), ``content`` (Discord) and
+``title``/``message`` (+ ``topic`` when configured: ntfy JSON publishing) with a readable
+summary, plus structured fields.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class Alert:
     at: float = field(default_factory=time.time)
 
 
-def render(alerts: list[Alert], stack_url: str) -> dict[str, Any]:
-    """The JSON body of one POST for one or more coalesced alerts."""
+def render(alerts: list[Alert], stack_url: str, topic: str | None = None) -> dict[str, Any]:
+    """The JSON body of one POST for one or more coalesced alerts.
+
+    With ``topic`` the body is also a valid ntfy JSON publish (POST to the server root URL):
+    ntfy reads ``topic``, ``title`` and ``message``.
+    """
     changes = [c for a in alerts for c in a.changes]
     status, previous = alerts[-1].status, alerts[0].previous_status
     icon = {"ok": "OK", "degraded": "DEGRADED", "down": "DOWN"}.get(status, status.upper())
@@ -67,6 +72,9 @@ def render(alerts: list[Alert], stack_url: str) -> dict[str, Any]:
         "url": stack_url.rstrip("/") + "/health",
         "text": text,
         "content": text,
+        "title": lines[0],
+        "message": "\n".join(lines[1:])[:1900] or lines[0],
+        **({"topic": topic} if topic else {}),
     }
 
 
@@ -80,12 +88,14 @@ class AlertSender:
         min_interval: float = 30.0,
         timeout: float = 5.0,
         stack_url: str = "",
+        topic: str | None = None,
         maxsize: int = 64,
     ) -> None:
         self.url = url
         self.min_interval = min_interval
         self.timeout = timeout
         self.stack_url = stack_url
+        self.topic = topic
         self.queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=maxsize)
         self.sent = 0
         self.failed = 0
@@ -142,7 +152,7 @@ class AlertSender:
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
         self._last_post = time.monotonic()
-        if await self._post(render(batch, self.stack_url)):
+        if await self._post(render(batch, self.stack_url, self.topic)):
             self.sent += 1
         else:
             self.failed += 1

@@ -73,6 +73,9 @@ class Settings(CommonSettings):
     health_webhook_min_interval_s: float = Field(
         default=30.0, ge=0, description="Minimum seconds between two webhook POSTs."
     )
+    health_webhook_topic: str | None = Field(
+        default=None, description="ntfy topic put in the alert body (POST to the ntfy root URL)."
+    )
     health_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     health_alert_grace_s: float = Field(
         default=30.0, ge=0, description="No alerts in the first seconds after start."

@@ -87,6 +87,7 @@ class HealthMonitor:
                 min_interval=settings.health_webhook_min_interval_s,
                 timeout=settings.health_webhook_timeout_s,
                 stack_url=settings.health_stack_url,
+                topic=settings.health_webhook_topic,
             )
         #: What the operator was last told, per component and "overall" (persisted in Redis).
         self.alerted: dict[str, str] | None = None
