@@ -52,40 +52,44 @@ _OPEN_IN_SYMBOL = """
      OR (u.status = 'cancel_requested' AND u.submitted_at IS NOT NULL))
 """
 
+# Claim the oldest pending trade whose symbol has no unsettled order, and gather the facts the
+# risk rules need in the same statement (one round trip). $1 account, $2 start of the trading
+# day, $3 duplicate window (s).
 _CLAIM_SQL = f"""
-SELECT t.* FROM trades t
-WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
-  AND NOT EXISTS (
-      SELECT 1 FROM trades u
-      WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
-ORDER BY t.id
-LIMIT 1
-FOR UPDATE OF t SKIP LOCKED
-"""
-
-_CONTEXT_SQL = """
-SELECT
+WITH c AS (
+    SELECT t.* FROM trades t
+    WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
+      AND NOT EXISTS (
+          SELECT 1 FROM trades u
+          WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
+    ORDER BY t.id
+    LIMIT 1
+    FOR UPDATE OF t SKIP LOCKED
+)
+SELECT c.*,
   (SELECT count(*) FROM trades
-    WHERE account_hash = $1 AND submitted_at > now() - interval '1 minute') AS per_minute,
+    WHERE account_hash = $1 AND submitted_at > now() - interval '1 minute') AS ctx_per_minute,
   (SELECT coalesce(sum(notional), 0) FROM trades
-    WHERE account_hash = $1 AND submitted_at >= $2 AND status <> 'rejected') AS day_notional,
-  (SELECT buying_power FROM account_balances WHERE account_hash = $1) AS buying_power,
+    WHERE account_hash = $1 AND submitted_at >= $2 AND status <> 'rejected') AS ctx_day_notional,
+  (SELECT buying_power FROM account_balances WHERE account_hash = $1) AS ctx_buying_power,
   -- The broker's buying power already holds cash for the open orders it knew at the last
   -- sync; hold it here for the ones sent since.
-  (SELECT coalesce(sum(t.notional), 0) FROM trades t
-    WHERE t.account_hash = $1
-      AND t.status IN ('submitting', 'working', 'unknown', 'cancel_requested')
-      AND t.instruction IN ('BUY', 'BUY_TO_OPEN', 'BUY_TO_CLOSE', 'SELL_TO_OPEN')
-      AND t.submitted_at > coalesce(
+  (SELECT coalesce(sum(o.notional), 0) FROM trades o
+    WHERE o.account_hash = $1
+      AND o.status IN ('submitting', 'working', 'unknown', 'cancel_requested')
+      AND o.instruction IN ('BUY', 'BUY_TO_OPEN', 'BUY_TO_CLOSE', 'SELL_TO_OPEN')
+      AND o.submitted_at > coalesce(
           (SELECT b.updated_at FROM account_balances b WHERE b.account_hash = $1),
-          '-infinity'::timestamptz)) AS open_buy,
+          '-infinity'::timestamptz)) AS ctx_open_buy,
   (SELECT d.id FROM trades d
-    WHERE d.id < $3 AND d.symbol = $4 AND d.instruction = $5 AND d.quantity = $6
-      AND d.order_type = $7 AND d.limit_price IS NOT DISTINCT FROM $8
+    WHERE d.id < c.id AND d.symbol = c.symbol AND d.instruction = c.instruction
+      AND d.quantity = c.quantity AND d.order_type = c.order_type
+      AND d.limit_price IS NOT DISTINCT FROM c.limit_price
       AND d.status <> 'rejected'
-      AND d.created_at >= $9::timestamptz - make_interval(secs => $10::float8)
-      AND d.created_at <= $9::timestamptz
-    ORDER BY d.id DESC LIMIT 1) AS duplicate_of
+      AND d.created_at >= c.created_at - make_interval(secs => $3::float8)
+      AND d.created_at <= c.created_at
+    ORDER BY d.id DESC LIMIT 1) AS ctx_duplicate_of
+FROM c
 """
 
 
@@ -207,7 +211,9 @@ class Executor:
         self.counters: Counter[str] = Counter()
         self.last_latency_ms: float | None = None
         self.stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        # One token per notification wakes one idle worker (not all of them: idle workers
+        # racing for the same row would only queue on the claim lock). Bounded.
+        self._wake: asyncio.Queue[None] = asyncio.Queue(maxsize=settings.executor_workers)
         self._maint_wake = asyncio.Event()
         self._last_balance_sync = 0.0
         self._balances_dirty = True
@@ -240,8 +246,13 @@ class Executor:
     def stop(self) -> None:
         """Stop taking new trades; loops finish their current step and return."""
         self.stopping.set()
-        self._wake.set()
+        for _ in range(self.settings.executor_workers):
+            self._wake_one()
         self._maint_wake.set()
+
+    def _wake_one(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._wake.put_nowait(None)
 
     async def startup(self) -> None:
         """Sync balances and reconcile every open row before taking new trades.
@@ -283,7 +294,7 @@ class Executor:
             if status == "cancel_requested":
                 self._maint_wake.set()
             else:
-                self._wake.set()
+                self._wake_one()
 
         while not self.stopping.is_set():
             conn: asyncpg.Connection | None = None
@@ -291,7 +302,7 @@ class Executor:
                 conn = await connect(self.settings.database_url)
                 await conn.add_listener(TRADES_NOTIFY_CHANNEL, on_notify)
                 self._listen_conn = conn
-                self._wake.set()  # catch up on anything inserted while not listening
+                self._wake_one()  # catch up on anything inserted while not listening
                 while not self.stopping.is_set() and not conn.is_closed():
                     try:
                         await asyncio.wait_for(self.stopping.wait(), 2.0)
@@ -312,7 +323,6 @@ class Executor:
 
     async def _worker(self) -> None:
         while not self.stopping.is_set():
-            self._wake.clear()
             try:
                 worked = await self.claim_and_submit()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -328,10 +338,9 @@ class Executor:
                 await self._sleep(1.0)
                 continue
             if worked:
-                self._wake.set()  # there may be more
-                continue
+                continue  # there may be more
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.executor_poll_interval)
+                await asyncio.wait_for(self._wake.get(), self.settings.executor_poll_interval)
 
     async def claim_and_submit(self) -> bool:
         """Claim one pending trade, check it, and submit it. False if there was none."""
@@ -352,7 +361,10 @@ class Executor:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", "sd-exec:" + self.account
             )
-            row = await conn.fetchrow(_CLAIM_SQL, self.account)
+            now = datetime.now(UTC)
+            row = await conn.fetchrow(
+                _CLAIM_SQL, self.account, day_start(now), float(self.limits.duplicate_window)
+            )
             if row is None:
                 return None
             trade = dict(row)
@@ -372,31 +384,16 @@ class Executor:
                 )
                 self.counters["rejected_risk"] += 1
                 return trade_id, None, t0
-            now = datetime.now(UTC)
             quote = await self.quotes.get(parsed.symbol)
-            ctx_row = await conn.fetchrow(
-                _CONTEXT_SQL,
-                self.account,
-                day_start(now),
-                trade_id,
-                trade["symbol"],
-                trade["instruction"],
-                trade["quantity"],
-                trade["order_type"],
-                trade["limit_price"],
-                trade["created_at"],
-                float(self.limits.duplicate_window),
-            )
-            assert ctx_row is not None
             ctx = RiskContext(
                 now=now,
                 quote=quote,
                 live_broker=self.live_broker,
-                orders_last_minute=int(ctx_row["per_minute"]),
-                day_notional=Decimal(ctx_row["day_notional"]),
-                duplicate_of=ctx_row["duplicate_of"],
-                buying_power=ctx_row["buying_power"],
-                open_buy_notional=Decimal(ctx_row["open_buy"]),
+                orders_last_minute=int(trade["ctx_per_minute"]),
+                day_notional=Decimal(trade["ctx_day_notional"]),
+                duplicate_of=trade["ctx_duplicate_of"],
+                buying_power=trade["ctx_buying_power"],
+                open_buy_notional=Decimal(trade["ctx_open_buy"]),
             )
             result = check_trade(parsed, ctx, self.limits)
             quote_detail = (
@@ -623,10 +620,12 @@ class Executor:
         if broker_error is not None:
             raise broker_error
         now = time.monotonic()
+        since_sync = now - self._last_balance_sync
+        # After fills at most once a second: a burst of fills needs one sync, not one each.
         if (
             startup
-            or self._balances_dirty
-            or now - self._last_balance_sync >= s.executor_balance_interval
+            or (self._balances_dirty and since_sync >= 1.0)
+            or since_sync >= s.executor_balance_interval
         ):
             try:
                 await self.sync_balances()

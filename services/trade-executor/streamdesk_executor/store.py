@@ -43,36 +43,37 @@ async def transition(
 ) -> str | None:
     """Move trade ``trade_id`` from one of ``from_statuses`` to ``to_status``.
 
-    One transaction (a savepoint if the caller already has one): lock the row, check its
+    One statement, hence one transaction (or part of the caller's): lock the row, check its
     status, update it and write the ``trade_events`` row. Returns the previous status, or None
     when the row was not in one of ``from_statuses`` (someone else moved it first).
     """
     bad = set(columns) - _SETTABLE
     if bad:
         raise ValueError(f"cannot set {sorted(bad)}")
-    async with conn.transaction():
-        old = await conn.fetchval("SELECT status FROM trades WHERE id = $1 FOR UPDATE", trade_id)
-        if old is None or old not in from_statuses:
-            return None
-        names = list(columns)
-        sets = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
-        await conn.execute(
-            f"UPDATE trades SET status = $2, updated_at = now(){', ' + sets if sets else ''} "
-            "WHERE id = $1",
-            trade_id,
-            to_status,
-            *(columns[n] for n in names),
+    names = list(columns)
+    sets = "".join(f", {name} = ${i + 6}" for i, name in enumerate(names))
+    # The FOR UPDATE sub-select locks the row and, under READ COMMITTED, re-reads its latest
+    # version after any wait, so the status check cannot act on a stale status.
+    old = await conn.fetchval(
+        f"""
+        WITH upd AS (
+            UPDATE trades t SET status = $2, updated_at = now(){sets}
+            FROM (SELECT id, status FROM trades WHERE id = $1 FOR UPDATE) o
+            WHERE t.id = o.id AND o.status = ANY($3::text[])
+            RETURNING o.status AS old_status
         )
-        await conn.execute(
-            "INSERT INTO trade_events (trade_id, from_status, to_status, reason, detail) "
-            "VALUES ($1, $2, $3, $4, $5::jsonb)",
-            trade_id,
-            old,
-            to_status,
-            reason,
-            json.dumps(dict(detail or {}), default=str),
-        )
-        return str(old)
+        INSERT INTO trade_events (trade_id, from_status, to_status, reason, detail)
+        SELECT $1, old_status, $2, $4, $5::jsonb FROM upd
+        RETURNING from_status
+        """,
+        trade_id,
+        to_status,
+        list(from_statuses),
+        reason,
+        json.dumps(dict(detail or {}), default=str),
+        *(columns[n] for n in names),
+    )
+    return None if old is None else str(old)
 
 
 async def raise_alert(
