@@ -41,6 +41,8 @@ from .writer import Batch, FencedError, PartitionOffset, Writer
 log = logging.getLogger(__name__)
 
 SERVICE = "indicators"
+#: The reader yields to the event loop after this many ticks (~10 ms of work).
+YIELD_EVERY_TICKS = 2000
 
 _TRANSIENT_PG = (
     asyncpg.PostgresConnectionError,
@@ -95,6 +97,7 @@ class PartitionWorker:
         self.epoch = epoch
         self.last_id = committed_id
         self.acks: list[bytes] = []  # processed, waiting for the next commit
+        self.first_ms = 0  # Redis arrival time (id) of acks[0]
         self.skipped: list[bytes] = []  # already committed before: ack right away
 
 
@@ -121,6 +124,9 @@ class IndicatorsService:
         self.workers: dict[str, PartitionWorker] = {}
         self._inflight_rows = 0
         self._flush_now = asyncio.Event()
+        self._commit_idle = asyncio.Event()
+        self._commit_idle.set()
+        self._yield_ticks = 0
         self._space = asyncio.Event()
         self._reader_done = False
         self._rebalance = False
@@ -287,6 +293,8 @@ class IndicatorsService:
             w.skipped.append(eid)
             return
         w.last_id = eid.decode()
+        if not w.acks:
+            w.first_ms = parse_id(eid)[0]
         w.acks.append(eid)
         if not fields:
             self.lost_entries += 1  # trimmed from the stream before we read it
@@ -318,7 +326,13 @@ class IndicatorsService:
             name = stream.decode() if isinstance(stream, bytes) else stream
             w = self.workers[name]
             for eid, fields in entries:
+                if not self._commit_idle.is_set():
+                    # a commit is talking to the DB: don't starve it of the event loop
+                    await asyncio.wait_for(self._commit_idle.wait(), timeout=60.0)
                 self._process(w, eid, fields)
+                if self.ticks - self._yield_ticks >= YIELD_EVERY_TICKS:
+                    self._yield_ticks = self.ticks
+                    await asyncio.sleep(0)  # let the flush timer and heartbeats run
             if w.skipped:
                 await self.redis.xack(w.stream, constants.INDICATORS_GROUP, *w.skipped)
                 w.skipped = []
@@ -414,16 +428,40 @@ class IndicatorsService:
             return None
         return batch
 
+    def _flush_delay(self) -> float:
+        """Seconds until the next flush is due.
+
+        Due when the oldest uncommitted entry (by the time Redis accepted it) has waited
+        ``BATCH_INTERVAL`` minus the recent commit time, so that ticks are committed within
+        about ``BATCH_INTERVAL`` of their arrival. The loop clamps it between half and one
+        ``BATCH_INTERVAL`` after the previous flush.
+        """
+        interval = self.settings.batch_interval
+        oldest = min((w.first_ms for w in self.workers.values() if w.acks), default=None)
+        if oldest is None:
+            return interval
+        recent = sorted(self.flush_latencies)[-20:]
+        margin = min(
+            interval / 2, (recent[len(recent) * 9 // 10 - 1] if recent else 0) / 1000 + 0.05
+        )
+        return (oldest + interval * 1000) / 1000 - margin - time.time()
+
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.batch_interval
         while True:
-            deadline = loop.time() + interval
-            while not self._flush_now.is_set() and loop.time() < deadline:
-                try:
-                    await asyncio.wait_for(self._flush_now.wait(), deadline - loop.time())
-                except TimeoutError:
+            last = loop.time()
+            while not self._flush_now.is_set() and not self._reader_done:
+                now = loop.time()
+                # when behind, flushing more often would only slow the catch-up
+                delay = max(
+                    min(self._flush_delay(), last + interval - now), last + interval / 2 - now
+                )
+                if delay <= 0:
                     break
+                # short waits: the due time moves when the first entry after a flush arrives
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_now.wait(), min(delay, 0.02))
             self._flush_now.clear()
             done = self._reader_done
             await self.flush_once()
@@ -438,7 +476,7 @@ class IndicatorsService:
         self._inflight_rows = batch.rows
         try:
             t0 = time.perf_counter()
-            await self._with_db_retry("commit", lambda: self.writer.commit(batch))
+            await self._with_db_retry("commit", lambda: self._commit(batch))
             self.last_flush_ms = (time.perf_counter() - t0) * 1000
         finally:
             self._inflight_rows = 0
@@ -451,11 +489,18 @@ class IndicatorsService:
             log.warning("test hook: crashing between COMMIT and XACK (commit %d)", self.commits)
             os.kill(os.getpid(), signal.SIGKILL)
         now_ms = int(time.time() * 1000)
+        self._record_latency(batch, now_ms)
         for stream, ids in batch.acks.items():
             for i in range(0, len(ids), 1000):
                 await self.redis.xack(stream, constants.INDICATORS_GROUP, *ids[i : i + 1000])
-        self._record_latency(batch, now_ms)
         await self._publish(batch, now_ms)
+
+    async def _commit(self, batch: Batch) -> None:
+        self._commit_idle.clear()
+        try:
+            await self.writer.commit(batch)
+        finally:
+            self._commit_idle.set()
 
     def _record_latency(self, batch: Batch, now_ms: int) -> None:
         for ids in batch.acks.values():
