@@ -66,7 +66,7 @@ def fmt(name: str, values: list[float]) -> str:
 
 def start_sim(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIM_")}
-    env.update({"SIM_PORT": str(port), "SIM_TICK_INTERVAL": "0.1", "SIM_LOG_LEVEL": "WARNING"})
+    env.update({"SIM_PORT": str(port), "SIM_LOG_LEVEL": "WARNING"})
     log = (tmp / "market-sim.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamdesk_sim"],
@@ -246,11 +246,14 @@ async def run(args: argparse.Namespace) -> int:
         )
         claimed: dict[int, float] = {}
         accepted: dict[int, float] = {}
+        broker_ms: list[float] = []
         for r in rows:
             if r["to_status"] == "submitting":
                 claimed[r["trade_id"]] = float(r["at"])
             else:
-                accepted[r["trade_id"]] = float(json.loads(r["detail"])["accepted_at"])
+                detail = json.loads(r["detail"])
+                accepted[r["trade_id"]] = float(detail["accepted_at"])
+                broker_ms.append(float(detail["broker_ms"]))
         statuses = dict(
             await conn.fetch(
                 "SELECT status, count(*) FROM trades WHERE id = ANY($1::bigint[]) GROUP BY 1",
@@ -274,6 +277,7 @@ async def run(args: argparse.Namespace) -> int:
         print(fmt("INSERT commit -> broker accepted", lat))
         print(fmt("  INSERT commit -> claimed", to_claim))
         print(fmt("  claimed -> broker accepted", claim_to_acc))
+        print(fmt("    of which the place_order call", broker_ms))
         p50, p99 = pct(lat, 50), pct(lat, 99)
         print(
             f"ratio executor/baseline: p50 x{p50 / pct(base, 50):.2f}, "

@@ -433,20 +433,29 @@ class Executor:
     async def _submit(self, trade_id: int, req: TradeRequest, t0: float) -> None:
         # The row is committed as `submitting`: from here on this order is never sent again.
         spec = build_order(req)
+        t_send = time.perf_counter()
         result = await self.broker.place(spec)
+        t_answer = time.perf_counter()
         self.counters["submitted"] += 1
-        latency_ms = (time.perf_counter() - t0) * 1000
         async with self.pool.acquire() as conn:
-            await self._record_place(conn, trade_id, result, latency_ms)
+            await self._record_place(
+                conn, trade_id, result, (t_answer - t0) * 1000, (t_answer - t_send) * 1000
+            )
 
     async def _record_place(
-        self, conn: Conn, trade_id: int, result: PlaceResult, latency_ms: float
+        self,
+        conn: Conn,
+        trade_id: int,
+        result: PlaceResult,
+        latency_ms: float,
+        broker_ms: float,
     ) -> None:
         detail = {
             "instance": self.instance,
             "http_status": result.http_status,
             "accepted_at": result.accepted_at,
             "latency_ms": round(latency_ms, 3),
+            "broker_ms": round(broker_ms, 3),
         }
         if result.kind is PlaceKind.ACCEPTED:
             self.last_latency_ms = latency_ms
