@@ -16,11 +16,13 @@ import msgpack
 from streamdesk.codec import VERSION, CodecError, decode_ticks
 from streamdesk.models import EquityTick, OptionTick
 
-#: (symbol, ts, last, bid, ask, cumulative volume, last size)
-EqRow = tuple[str, int, float, float, float, int, int]
+#: (symbol, ts, last, bid, ask, cumulative volume, last size): a tuple, or msgpack's list
+#: when the payload already has exactly these types (no copy on the fast path)
+EqRow = tuple[str, int, float, float, float, int, int] | list[Any]
 
 _EQ_FIELDS = len(EquityTick.__slots__)
 _NUM = (int, float)
+_EXACT = (str, int, float, float, float, int, int)
 
 
 def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
@@ -38,7 +40,16 @@ def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
     append = rows.append
     dropped = 0
     num = _NUM
+    exact = _EXACT
     for row in eq_raw:
+        if type(row) is list and tuple(map(type, row)) == exact:
+            # fast path: already the right types, keep msgpack's list as the row
+            last = row[2]
+            if last - last != 0.0 or row[5] < 0:  # NaN/inf price, negative volume
+                dropped += 1
+                continue
+            append(row)
+            continue
         if (
             type(row) is not list
             or len(row) != _EQ_FIELDS
