@@ -188,6 +188,9 @@ async def main_async(args: argparse.Namespace) -> None:
         )
 
         base = await baseline(dsn, args.baseline_ticks, args.symbols)
+        conn = await asyncpg.connect(dsn)
+        await conn.execute("TRUNCATE equity_data")  # keep the storage figures to our rows
+        await conn.close()
         print(
             f"baseline  naive per-tick INSERT+COMMIT: {base:,.0f} ticks/s "
             f"({args.baseline_ticks} ticks)"
@@ -258,9 +261,35 @@ async def main_async(args: argparse.Namespace) -> None:
             f"flushes   {service.commits} commits, flush p99 "
             f"{pct(list(service.flush_latencies), 0.99):.1f} ms"
         )
+        await storage_report(dsn)
     finally:
         rs.stop()
         pg.stop("fast")
+
+
+async def storage_report(dsn: str) -> None:
+    """Measured on-disk bytes per row (heap main fork + indexes) of the per-second tables."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        for table in ("equity_data", "indicators", "bars_1m"):
+            rows = await conn.fetchval(f"SELECT count(*) FROM {table}")
+            size = await conn.fetchval(
+                """
+                SELECT coalesce(sum(pg_relation_size(c.oid) + pg_indexes_size(c.oid)), 0)
+                FROM pg_class c
+                WHERE c.relname = $1 OR c.oid IN (
+                    SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass)
+                """,
+                table,
+            )
+            if rows:
+                print(
+                    f"storage   {table}: {rows:,} rows, {size / rows:.0f} bytes/row "
+                    "(heap + indexes)"
+                )
+    finally:
+        await conn.close()
 
 
 def main() -> None:
