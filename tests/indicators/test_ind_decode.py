@@ -93,3 +93,22 @@ def test_non_finite_price_or_negative_volume_rows_are_dropped() -> None:
     rows, _, dropped = decode_entry(payload)
     assert [r[0] for r in rows] == ["D"]
     assert dropped == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "var"),
+    [
+        ({"session_open": "9:30"}, "SESSION_OPEN"),
+        ({"session_close": "09:00"}, "SESSION_CLOSE"),
+        ({"session_timezone": "Mars/Olympus"}, "SESSION_TIMEZONE"),
+        ({"batch_interval": 0}, "BATCH_INTERVAL"),
+        ({"batch_size": 0}, "BATCH_SIZE"),
+    ],
+)
+def test_bad_settings_name_the_variable(overrides: dict[str, object], var: str) -> None:
+    from streamdesk.config import ConfigError, load_settings
+    from streamdesk_indicators.config import Settings
+
+    with pytest.raises(ConfigError, match=var):
+        load_settings(Settings, **overrides)
+    assert load_settings(Settings).batch_interval == 1.0

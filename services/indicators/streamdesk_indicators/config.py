@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from streamdesk.config import CommonSettings
 
@@ -60,3 +62,27 @@ class Settings(CommonSettings):
     )
     #: Test-only: SIGKILL this process right after its N-th COMMIT, before XACK (0 = off).
     test_crash_after_commit: int = Field(default=0, ge=0)
+
+    @field_validator("session_open", "session_close")
+    @classmethod
+    def _check_hhmm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be HH:MM (24h)")
+        return value
+
+    @field_validator("session_timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown IANA time zone") from None
+        return value
+
+    @field_validator("session_close")
+    @classmethod
+    def _close_after_open(cls, value: str, info: ValidationInfo) -> str:
+        opened = info.data.get("session_open")
+        if opened is not None and value <= opened:
+            raise ValueError("must be after SESSION_OPEN")
+        return value
