@@ -40,7 +40,7 @@ class Settings(CommonSettings):
         default=2_000, ge=1, le=100_000, description="Ticks per Redis stream entry at most."
     )
     publish_linger: float = Field(
-        default=0.005, ge=0, le=1.0, description="Seconds the publisher waits to fill a batch."
+        default=0.02, ge=0, le=1.0, description="Seconds the publisher waits to fill a batch."
     )
     stream_retention_seconds: float = Field(
         default=900.0, gt=0, le=7 * 86400, description="Trim stream entries older than this."
