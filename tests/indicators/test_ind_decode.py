@@ -111,4 +111,4 @@ def test_bad_settings_name_the_variable(overrides: dict[str, object], var: str) 
 
     with pytest.raises(ConfigError, match=var):
         load_settings(Settings, **overrides)
-    assert load_settings(Settings).batch_interval == 1.0
+    assert load_settings(Settings, batch_interval=2.0).batch_interval == 2.0

@@ -202,3 +202,67 @@ def test_bars_1m_ohlcv() -> None:
     # first tick has no baseline volume; then 100 shares per tick
     assert b0[2:] == (10.0, 12.0, 9.0, 11.0, 300, (12.0 * 100 + 9.0 * 100 + 11.0 * 100) / 300)
     assert bars[("X", base + 60_000)][2:7] == (20.0, 20.0, 20.0, 20.0, 100)
+
+
+def test_untraded_option_nan_fields_become_null_and_do_not_count_as_changes() -> None:
+    base = et_ms(DAY, 10, 0)
+    sym = "SPY   261218P00400000"
+    nan = float("nan")
+
+    def opt(ts: int, bid: float) -> OptionTick:
+        return OptionTick(
+            sym,
+            ts,
+            nan,
+            bid,
+            bid + 0.1,
+            0,
+            0,
+            "SPY",
+            "P",
+            400.0,
+            "2026-12-18",
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            nan,
+        )
+
+    ticks: list[EquityTick | OptionTick] = [
+        opt(base, 1.0),
+        opt(base + 1000, 1.0),
+        opt(base + 2000, 1.2),
+    ]
+    _, opts, _ = _run(ticks, flush_every=[1])
+    assert sorted(k[1] - base for k in opts) == [0, 2000]
+    row = opts[(sym, base)]
+    assert row[6] is None and row[9] is None and row[7] == 1.0
+
+
+def test_committed_message_is_valid_json_with_non_finite_values() -> None:
+    import json
+
+    from streamdesk_indicators.service import committed_message
+    from streamdesk_indicators.writer import Batch
+
+    nan = float("nan")
+    batch = Batch(seconds=[("SPY", 1000, 1.0, 5, nan, 1.1, 10, None, 1.0, 1.0, False)])
+    msg = json.loads(committed_message(batch, 1, 2000, 10))
+    assert msg["equity"] == [
+        {
+            "ticker": "SPY",
+            "ts": 1000,
+            "price": 1.0,
+            "volume": 5,
+            "bid": None,
+            "ask": 1.1,
+            "sma9": None,
+            "vwap": 1.0,
+            "ema9": 1.0,
+        }
+    ]
+    assert msg["rows"] == {"equity": 1, "options": 0, "bars": 0}

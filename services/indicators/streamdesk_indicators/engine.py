@@ -49,6 +49,11 @@ OptRow = tuple[Any, ...]
 BarRow = tuple[str, int, float, float, float, float, int, float | None]
 
 
+def _finite(x: float) -> float | None:
+    """``x``, or ``None`` for NaN/inf."""
+    return x if x - x == 0.0 else None
+
+
 class EquityState:
     """Everything the engine knows about one equity symbol."""
 
@@ -297,19 +302,21 @@ class Engine:
                 self._close_option(st)
             st.sec, st.changed, st.written = sec, False, False
         st.last_ts = ts
+        # NaN (an option that has not traded, greeks not received yet) is stored as NULL:
+        # it compares equal to itself for change detection and is valid JSON
         vals = (
-            t.last,
-            t.bid,
-            t.ask,
-            t.delta,
-            t.gamma,
-            t.theta,
-            t.vega,
-            t.rho,
-            t.iv,
+            _finite(t.last),
+            _finite(t.bid),
+            _finite(t.ask),
+            _finite(t.delta),
+            _finite(t.gamma),
+            _finite(t.theta),
+            _finite(t.vega),
+            _finite(t.rho),
+            _finite(t.iv),
             t.volume,
             t.open_interest,
-            t.underlying_price,
+            _finite(t.underlying_price),
         )
         if vals != st.vals:
             st.vals = vals

@@ -633,4 +633,15 @@ def committed_message(batch: Batch, seq: int, now_ms: int, max_options: int) -> 
         "options": options,
         "options_truncated": len(opt_latest) > max_options,
     }
-    return json.dumps(msg, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(_json_safe(msg), separators=(",", ":"), allow_nan=False).encode()
+
+
+def _json_safe(obj: Any) -> Any:
+    """Replace non-finite floats (not valid JSON) by ``None``, recursively."""
+    if isinstance(obj, float):
+        return obj if obj - obj == 0.0 else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
