@@ -368,3 +368,22 @@ def market_sim_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mark
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def market_sim_factory(tmp_path: Path) -> Iterator[_Any]:
+    """``start(**sim_settings) -> MarketSim`` for tests needing special settings; all stopped
+    at the end. Example: ``market_sim_factory(seed=3, chart_interval=0.5)``."""
+    started: list[MarketSim] = []
+
+    def start(**env: _Any) -> MarketSim:
+        env.setdefault("tick_interval", 0.05)
+        sim = start_market_sim(tmp_path / f"market-sim-{len(started)}", **env)
+        started.append(sim)
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.stop()

@@ -39,12 +39,13 @@ async def test_level_one_equities_relabelled(market_sim: Any, tmp_path: Path) ->
         await _collect(stream, lambda: sum(len(m["content"]) for m in got) >= 20)
     finally:
         await stream.logout()
+        await asyncio.wait_for(stream._socket.close(), 3)
         await client.close_async_session()
     first = {c["key"]: c for c in got[0]["content"]}
     assert set(first) == {"AAPL", "MSFT"}
     snap = first["AAPL"]
     assert 0 < snap["BID_PRICE"] < snap["ASK_PRICE"]
-    assert snap["SYMBOL"] if "SYMBOL" in snap else snap["key"] == "AAPL"
+    assert snap["key"] == "AAPL" and snap["DESCRIPTION"]
     trades = [c for m in got[1:] for c in m["content"] if "LAST_SIZE" in c]
     assert trades, "no trades streamed"
     for t in trades:

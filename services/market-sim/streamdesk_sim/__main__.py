@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -29,8 +31,20 @@ async def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, app)
     await server.serve()
+
+
+class _Server(uvicorn.Server):
+    """Closes streamer sessions first on shutdown, so clients see a prompt close."""
+
+    def __init__(self, config: uvicorn.Config, app: Any) -> None:
+        super().__init__(config)
+        self.sim = app.state.sim
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.sim.drop_websockets(1001)
+        await super().shutdown(sockets)
 
 
 def main() -> int:

@@ -30,6 +30,8 @@ from streamdesk_sim.tokens import TokenIssuer
 log = logging.getLogger(__name__)
 
 TRADING_YEAR_SECONDS = 252 * 6.5 * 3600
+#: A websocket write blocked this long means the client stopped reading: drop it.
+SEND_TIMEOUT = 5.0
 
 # Schwab streamer response codes.
 CODE_SUCCESS = 0
@@ -132,7 +134,15 @@ class Connection:
             if item is None:
                 return
             text, records = item
-            await self.ws.send_text(text)
+            try:
+                await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "streamer client stopped reading; disconnecting", extra={"conn": self.id}
+                )
+                self.close_code = 1011
+                self.closed.set()
+                return
             if records:
                 now = self.sim.clock.now_ms()
                 for service, content in records:
@@ -443,7 +453,7 @@ class Sim:
                 ):
                     log.warning("streamer session error: %r", res, extra={"conn": conn.id})
             with contextlib.suppress(Exception):
-                await ws.close(conn.close_code)
+                await asyncio.wait_for(ws.close(conn.close_code), 1.0)
 
     async def _receive(self, conn: Connection) -> None:
         while True:
