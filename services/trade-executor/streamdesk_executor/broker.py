@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from typing import Any
 import httpx
 
 from streamdesk.risk import Quote
-from streamdesk.schwab import schwab
+from streamdesk.schwab import TokenExpiredError, force_token_refresh, schwab
 
 from .orders import BrokerOrder, parse_order
 
@@ -129,15 +130,24 @@ class SchwabBroker:
         self.account_hash = account_hash
         self.timeout = timeout
         self.utils = schwab.utils.Utils(client, account_hash)
+        #: Set when the token was refused: the executor must stop (operational error).
+        self.fatal_error: str | None = None
 
-    async def _call(self, coro: Any) -> httpx.Response:
-        try:
-            resp: httpx.Response = await asyncio.wait_for(coro, self.timeout)
-        except TimeoutError as exc:
-            raise BrokerError(f"broker call timed out after {self.timeout:g}s") from exc
-        except TRANSPORT_ERRORS as exc:
-            raise BrokerError(f"broker transport error: {type(exc).__name__}: {exc}") from exc
-        return resp
+    async def _call(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        """One bounded broker call; after a 401 the token is refreshed and the call retried
+        once (a 401 is answered before the request is processed)."""
+        for attempt in (1, 2):
+            try:
+                resp = await asyncio.wait_for(make(), self.timeout)
+            except TimeoutError as exc:
+                raise BrokerError(f"broker call timed out after {self.timeout:g}s") from exc
+            except TRANSPORT_ERRORS as exc:
+                raise BrokerError(f"broker transport error: {type(exc).__name__}: {exc}") from exc
+            if resp.status_code != 401 or attempt == 2:
+                return resp
+            log.warning("broker answered 401; refreshing the access token")
+            force_token_refresh(self.client)
+        raise AssertionError("unreachable")
 
     async def place(self, spec: dict[str, Any]) -> PlaceResult:
         """Send one order; classify the outcome (never raises for broker trouble)."""
@@ -145,11 +155,28 @@ class SchwabBroker:
             resp = await asyncio.wait_for(
                 self.client.place_order(self.account_hash, spec), self.timeout
             )
+            if resp.status_code == 401:
+                # Refused before processing: nothing was placed; refresh and send once more.
+                log.warning("broker answered 401 to an order; refreshing the access token")
+                force_token_refresh(self.client)
+                resp = await asyncio.wait_for(
+                    self.client.place_order(self.account_hash, spec), self.timeout
+                )
         except TimeoutError:
             return PlaceResult(
                 PlaceKind.UNKNOWN,
                 None,
                 f"no answer within {self.timeout:g}s (broker call timeout)",
+                None,
+                time.time(),
+            )
+        except TokenExpiredError as exc:
+            # Raised by the token refresh, before the order request is sent: nothing placed.
+            self.fatal_error = str(exc)
+            return PlaceResult(
+                PlaceKind.REJECTED,
+                None,
+                "not sent: the Schwab token was refused; log in again",
                 None,
                 time.time(),
             )
@@ -201,7 +228,7 @@ class SchwabBroker:
         now = datetime.now(UTC)
         since = max(since, now - timedelta(days=59))
         resp = await self._call(
-            self.client.get_orders_for_account(
+            lambda: self.client.get_orders_for_account(
                 self.account_hash,
                 from_entered_datetime=since,
                 to_entered_datetime=now + timedelta(minutes=5),
@@ -222,7 +249,7 @@ class SchwabBroker:
 
     async def get_order(self, order_id: str) -> BrokerOrder | None:
         """One order by id (None if the broker does not know it)."""
-        resp = await self._call(self.client.get_order(int(order_id), self.account_hash))
+        resp = await self._call(lambda: self.client.get_order(int(order_id), self.account_hash))
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
@@ -232,7 +259,7 @@ class SchwabBroker:
 
     async def cancel(self, order_id: str) -> tuple[bool, str]:
         """Ask the broker to cancel; (accepted, reason). Raises :class:`BrokerError` if unsure."""
-        resp = await self._call(self.client.cancel_order(int(order_id), self.account_hash))
+        resp = await self._call(lambda: self.client.cancel_order(int(order_id), self.account_hash))
         if 200 <= resp.status_code < 300:
             return True, ""
         if 400 <= resp.status_code < 500:
@@ -242,7 +269,7 @@ class SchwabBroker:
     async def account(self) -> AccountSnapshot:
         """Balances and positions."""
         resp = await self._call(
-            self.client.get_account(
+            lambda: self.client.get_account(
                 self.account_hash, fields=[self.client.Account.Fields.POSITIONS]
             )
         )
@@ -279,7 +306,7 @@ class SchwabBroker:
 
     async def quote(self, symbol: str) -> Quote | None:
         """The broker's quote for ``symbol`` (None if unknown)."""
-        resp = await self._call(self.client.get_quotes([symbol]))
+        resp = await self._call(lambda: self.client.get_quotes([symbol]))
         if resp.status_code != 200:
             raise BrokerError(f"quotes: HTTP {resp.status_code}")
         body = resp.json()

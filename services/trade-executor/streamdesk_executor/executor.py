@@ -330,6 +330,11 @@ class Executor:
                 log.warning("claim failed: %s", exc)
                 await self._sleep(1.0)
                 continue
+            except TokenExpiredError as exc:
+                log.critical("Schwab token refused: %s", exc)
+                self.fatal = self.fatal or str(exc)
+                self.stop()
+                return
             except Exception:
                 # A bug must not take the other workers down; the row, if claimed, is
                 # `submitting` and will be reconciled like any orphan.
@@ -437,6 +442,10 @@ class Executor:
         result = await self.broker.place(spec)
         t_answer = time.perf_counter()
         self.counters["submitted"] += 1
+        if self.broker.fatal_error is not None and self.fatal is None:
+            log.critical("Schwab token refused: %s", self.broker.fatal_error)
+            self.fatal = self.broker.fatal_error
+            self.stop()
         async with self.pool.acquire() as conn:
             await self._record_place(
                 conn, trade_id, result, (t_answer - t0) * 1000, (t_answer - t_send) * 1000
