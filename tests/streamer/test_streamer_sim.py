@@ -239,3 +239,62 @@ async def test_token_expiry_stops_cleanly_without_crash_loop(
     )
     state = json.loads(await s.redis.get(STREAMER_STATE_KEY))
     assert state["state"] == "auth_expired" and state["gap_open"] is True
+
+
+async def test_unknown_symbol_is_counted_and_logged(
+    market_sim: Any, tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any, caplog: Any
+) -> None:
+    expired = "SPY   200117C00300000"  # market-sim ignores contracts it does not list
+    settings = make_settings(
+        market_sim, tmp_path, db_url, redis_url, option_underlyings="",
+        option_symbols=expired, silent_symbol_seconds=1.0,
+    )  # fmt: skip
+    r = await run_streamer(settings)
+    s = r.streamer
+    await r.wait_for(lambda: s.silent_symbols == 1, 15, "silent symbol noticed")
+    assert any(expired in rec.getMessage() for rec in caplog.records)
+    before = s.publisher.ticks
+    await r.wait_for(lambda: s.publisher.ticks > before + 10, 5, "still flowing")
+    assert s.state == "streaming" and s.reconnects == 0
+    assert s.counters()["silent_symbols"] == 1
+
+
+async def test_conflation_when_redis_stalls_is_exactly_as_documented(
+    market_sim: Any, tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any
+) -> None:
+    tickers = [f"C{i:02d}" for i in range(20)]
+    settings = make_settings(
+        market_sim, tmp_path, db_url, redis_url, tickers=",".join(tickers),
+        option_underlyings="", queue_max_ticks=100,
+    )  # fmt: skip
+    r = await run_streamer(settings)
+    s = r.streamer
+    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > 100, 15, "flowing")
+    admin = create_redis(redis_url)
+    try:
+        await admin.execute_command("CLIENT", "PAUSE", 2500, "WRITE")  # Redis stalls
+        await r.wait_for(lambda: s.queue.conflated > 0, 5, "conflation")
+        assert len(s.queue) <= 100 + len(tickers)  # bounded: FIFO part + one per symbol
+        await asyncio.sleep(2.6)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+    market_sim.pause_stream()
+    await asyncio.sleep(0.5)
+    await r.settled()
+    got = await read_ticks(redis_url)
+    total_sent = total_got = 0
+    for sym in tickers:
+        sent = market_sim.sent(sym, EQ)
+        assert sent["complete"]
+        expected = replay(sent["updates"], ("3", "1", "2", "8"))
+        mine = [(t.last, t.bid, t.ask, t.volume) for t in got[sym]]
+        # In order, a subsequence of what was sent, and the newest state always arrives.
+        it = iter(expected)
+        assert all(any(m == e for e in it) for m in mine), sym
+        assert mine[-1] == expected[-1]
+        total_sent += sent["count"]
+        total_got += len(mine)
+    assert s.queue.conflated > 0
+    assert total_sent - total_got == s.queue.conflated
+    market_sim.resume_stream()

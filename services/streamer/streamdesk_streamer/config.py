@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from streamdesk.config import CommonSettings
+from streamdesk.models import parse_occ
 
 
 def _split_csv(value: Any) -> Any:
@@ -22,6 +23,13 @@ class Settings(CommonSettings):
     option_underlyings: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["SPY"],
         description="Underlyings whose option universe is streamed (empty: no options).",
+    )
+    option_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra option contracts (OCC symbols, comma-separated) always streamed.",
+    )
+    silent_symbol_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Warn about subscribed symbols silent this long."
     )
     option_strikes: int = Field(
         default=6, ge=1, le=100, description="Strikes around the money per expiration."
@@ -65,3 +73,18 @@ class Settings(CommonSettings):
     @classmethod
     def _parse_underlyings(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("option_symbols", mode="before")
+    @classmethod
+    def _parse_option_symbols(cls, value: Any) -> Any:
+        # OCC symbols pad the root with spaces: split on commas only, keep inner spaces.
+        if isinstance(value, str):
+            return [p.strip().upper() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("option_symbols")
+    @classmethod
+    def _check_option_symbols(cls, value: list[str]) -> list[str]:
+        for sym in value:
+            parse_occ(sym)
+        return value

@@ -393,6 +393,10 @@ class Decoder:
         st = self._eq.get(symbol)
         return None if st is None else st[0]
 
+    def has_state(self, symbol: str) -> bool:
+        """Whether any update of ``symbol`` was received."""
+        return symbol in self._eq or symbol in self._opt
+
     @property
     def symbols_with_state(self) -> int:
         """How many symbols currently have state."""

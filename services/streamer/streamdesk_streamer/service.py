@@ -69,6 +69,8 @@ SUBSCRIBE_CHUNK = 300
 PUBLISH_BATCH = 20_000
 
 ClientFactory = Callable[[], Awaitable[Any]]
+#: Universe entry of the contracts listed in OPTION_SYMBOLS (never re-centred).
+FIXED_CHAIN = "_fixed"
 
 
 def _http_error_types() -> tuple[type[Exception], ...]:
@@ -144,6 +146,7 @@ class Streamer:
         self.auth_stops = 0
         self.recenters = 0
         self.chart_bars = 0
+        self.silent_symbols = 0
         self._frames_total = 0
         self._ticks_in_total = 0
         self._rate_at = time.monotonic()
@@ -233,6 +236,7 @@ class Streamer:
             "malformed": dc.malformed,
             "unexpected": stream.unexpected if stream is not None else 0,
             "unknown_symbol": dc.unknown_symbol,
+            "silent_symbols": self.silent_symbols,
             "incomplete": dc.incomplete,
             "refused_selfcheck": dc.refused,
             "login_refused": self.login_refused,
@@ -459,6 +463,10 @@ class Streamer:
 
     async def _resolve_universe(self, client: Any) -> None:
         s = self.settings
+        if s.option_symbols:
+            self.universe.chains[FIXED_CHAIN] = Chain(
+                FIXED_CHAIN, sorted(set(s.option_symbols)), [], []
+            )
         for underlying in s.option_underlyings:
             try:
                 chain = await resolve_chain(
@@ -476,6 +484,7 @@ class Streamer:
     async def _maintain(self, client: Any, stream: FastStreamClient) -> None:
         s = self.settings
         flowing = False
+        silent_at = time.monotonic() + s.silent_symbol_seconds
         next_hours = time.monotonic() + s.market_hours_check_interval
         next_recenter = time.monotonic() + s.option_recenter_interval
         while True:
@@ -495,6 +504,9 @@ class Streamer:
             now = time.monotonic()
             await self.gaps.flush()
             self._check_token_age()
+            if silent_at and now >= silent_at:
+                silent_at = 0.0
+                self._check_silent(s.silent_symbol_seconds)
             if now >= next_hours:
                 next_hours = now + s.market_hours_check_interval
                 if not await self.hours.is_open(client, datetime.now(UTC)):
@@ -502,6 +514,18 @@ class Streamer:
             if now >= next_recenter and s.option_underlyings:
                 next_recenter = now + s.option_recenter_interval
                 await self._recenter(client, stream)
+
+    def _check_silent(self, seconds: float) -> None:
+        """Count and log subscribed symbols that never sent anything (unknown symbols)."""
+        silent = [sym for sym in self._all_symbols() if not self.decoder.has_state(sym)]
+        self.silent_symbols = len(silent)
+        if silent:
+            log.warning(
+                "%d subscribed symbol(s) sent no data in %.0fs (unknown or halted?): %s",
+                len(silent),
+                seconds,
+                ", ".join(silent[:20]) + (" ..." if len(silent) > 20 else ""),
+            )
 
     async def _recenter(self, client: Any, stream: FastStreamClient) -> None:
         s = self.settings

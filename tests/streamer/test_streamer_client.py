@@ -1,0 +1,100 @@
+"""FastStreamClient.pump on scripted frames: malformed and unexpected input is counted, not fatal.
+
+The frames are fed through a tiny in-memory object with schwab-py's socket interface
+(``recv``); the protocol itself is exercised against market-sim in test_streamer_sim.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from streamdesk_streamer.client import FastStreamClient, StreamProtocolError, StreamTimeoutError
+from streamdesk_streamer.decode import Decoder
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_764_000_000_000
+
+
+class Frames:
+    def __init__(self, frames: list[Any]) -> None:
+        self.frames = list(frames)
+
+    async def recv(self) -> Any:
+        if not self.frames:
+            await asyncio.sleep(3600)
+        return self.frames.pop(0)
+
+
+def eq_frame(*items: dict[str, Any]) -> str:
+    return json.dumps(
+        {"data": [{"service": "LEVELONE_EQUITIES", "timestamp": T0, "content": list(items)}]}
+    )
+
+
+def client(frames: list[Any]) -> tuple[FastStreamClient, list[tuple[Any, ...]]]:
+    rows: list[tuple[Any, ...]] = []
+    c = FastStreamClient(object(), Decoder(), rows.extend)
+    c._socket = Frames(frames)
+    return c, rows
+
+
+GOOD = {"key": "AAPL", "1": 1.0, "2": 1.1, "3": 1.05, "8": 10, "9": 1, "34": T0}
+
+
+async def test_malformed_and_unexpected_frames_are_counted() -> None:
+    frames = [
+        eq_frame(GOOD),
+        "{not json",
+        b"\xff\xfe",
+        "[1, 2]",
+        json.dumps({"what": "ever"}),
+        json.dumps({"data": [{"service": "SCREENER_EQUITY", "content": []}]}),
+        json.dumps({"data": "nope"}),
+        json.dumps({"notify": [{"heartbeat": str(T0)}]}),
+        json.dumps({"notify": [{"service": "ACCT_ACTIVITY", "content": {}}]}),
+        json.dumps({"response": [{"service": "LEVELONE_EQUITIES", "content": {"code": 21}}]}),
+        eq_frame({"key": "AAPL", "1": "x"}, {"key": "AAPL", "1": 1.01, "34": T0 + 1}),
+    ]
+    c, rows = client(frames)
+    for _ in frames:
+        await c.pump(1.0)
+    assert [r[1] for r in rows] == [T0, T0 + 1]
+    assert c.malformed_frames == 2
+    assert c.decoder.counters.malformed == 3  # two frames + one item
+    assert c.unexpected == 6
+    assert c.heartbeats == 1
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"response": [{"service": "ADMIN", "command": "LOGIN", "content": {"code": 3}}]},
+        {"notify": [{"service": "ADMIN", "content": {"code": 30, "msg": "another login"}}]},
+    ],
+)
+async def test_fatal_admin_responses_end_the_session(frame: dict[str, Any]) -> None:
+    c, _ = client([json.dumps(frame)])
+    with pytest.raises(StreamProtocolError, match="code"):
+        await c.pump(1.0)
+
+
+async def test_silence_is_a_timeout() -> None:
+    c, _ = client([])
+    with pytest.raises(StreamTimeoutError):
+        await c.pump(0.05)
+
+
+async def test_deferred_messages_come_first_and_in_order() -> None:
+    c, rows = client([eq_frame({**GOOD, "34": T0 + 5})])
+    # What schwab-py read while awaiting a subscription response (it pops from the right).
+    c._overflow_items.extendleft(
+        [json.loads(eq_frame(GOOD)), json.loads(eq_frame({"key": "AAPL", "34": T0 + 1}))]
+    )
+    for _ in range(3):
+        await c.pump(1.0)
+    assert [r[1] for r in rows] == [T0, T0 + 1, T0 + 5]
