@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from executor_helpers import (
     wait_status,
 )
 
+from streamdesk.constants import EXECUTOR_RECONCILE_KEY
 from streamdesk.models import TradeRequest
 from streamdesk_executor.orders import build_order
 from streamdesk_executor.service import open_executor
@@ -170,6 +172,8 @@ async def test_unknown_alert_raised_then_settled_absent(
             assert alert is not None and alert["kind"] == "unknown"
             assert "broker unreachable" in alert["message"] and alert["resolved_at"] is None
             assert await conn.fetchval("SELECT status FROM trades WHERE id = $1", t) == "unknown"
+            summary = json.loads(await ex.redis.get(EXECUTOR_RECONCILE_KEY))
+            assert summary["still_unknown"] == 1 and "broker unreachable" in summary["error"]
             sim.clear_faults()
             row = await wait_status(conn, t, FINAL, timeout=20)
             assert row["status"] == "rejected", (row["error"], await events_of(conn, t))
@@ -178,5 +182,7 @@ async def test_unknown_alert_raised_then_settled_absent(
                 "SELECT resolved_at IS NOT NULL FROM executor_alerts WHERE trade_id = $1", t
             )
             assert await ex.broker.list_orders(datetime.now(UTC) - timedelta(minutes=5)) == []
+            summary = json.loads(await ex.redis.get(EXECUTOR_RECONCILE_KEY))
+            assert "error" not in summary and summary["still_unknown"] == 0
         finally:
             await conn.close()

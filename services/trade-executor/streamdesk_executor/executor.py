@@ -101,6 +101,7 @@ class ReconcileSummary:
     checked: int
     resolved: int
     still_unknown: int
+    error: str | None = None
 
     def as_json(self, instance: str) -> str:
         """The JSON written at :data:`EXECUTOR_RECONCILE_KEY`."""
@@ -111,6 +112,7 @@ class ReconcileSummary:
                 "resolved": self.resolved,
                 "still_unknown": self.still_unknown,
                 "instance": instance,
+                **({"error": self.error} if self.error else {}),
             }
         )
 
@@ -626,7 +628,11 @@ class Executor:
                     else:
                         still += 1
         summary = ReconcileSummary(
-            datetime.now(UTC).isoformat(), len(to_reconcile), resolved, still
+            datetime.now(UTC).isoformat(),
+            len(to_reconcile),
+            resolved,
+            still,
+            None if broker_error is None else f"broker unreachable: {broker_error}",
         )
         self.counters["reconciled"] += resolved
         try:
