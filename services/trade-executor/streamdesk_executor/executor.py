@@ -498,6 +498,14 @@ class Executor:
                     self._maint_wake.set()
             except asyncpg.UniqueViolationError:
                 old = None
+            if (
+                old is None
+                and await conn.fetchval(
+                    "SELECT broker_order_id FROM trades WHERE id = $1", trade_id
+                )
+                == result.order_id
+            ):
+                old = "linked"  # reconciliation got there first (this worker was slow)
             if old is None:
                 log.error(
                     "trade %s: broker order %s could not be linked", trade_id, result.order_id
@@ -615,15 +623,26 @@ class Executor:
             else:
                 by_id = {o.order_id: o for o in orders}
                 for r in linked_rows:
-                    order = by_id.get(str(r["broker_order_id"]))
-                    if order is None:
-                        order = await self.broker.get_order(str(r["broker_order_id"]))
-                    if order is not None:
-                        await self._apply_order(r, order)
-                    if r["status"] == "cancel_requested":
-                        await self._send_cancel(r, order)
+                    # One order's trouble (a failed get/cancel) must not hold up the others.
+                    try:
+                        order = by_id.get(str(r["broker_order_id"]))
+                        if order is None:
+                            order = await self.broker.get_order(str(r["broker_order_id"]))
+                        if order is not None:
+                            await self._apply_order(r, order)
+                        if r["status"] == "cancel_requested":
+                            await self._send_cancel(r, order)
+                    except BrokerError as exc:
+                        self.counters["sync_errors"] += 1
+                        log.warning("sync of trade %s failed: %s", r["id"], exc)
                 for r in to_reconcile:
-                    if await self._reconcile_one(r, orders):
+                    try:
+                        settled = await self._reconcile_one(r, orders)
+                    except BrokerError as exc:
+                        self.counters["sync_errors"] += 1
+                        log.warning("reconciliation of trade %s failed: %s", r["id"], exc)
+                        settled = False
+                    if settled:
                         resolved += 1
                     else:
                         still += 1
