@@ -101,9 +101,11 @@ def main() -> int:
                 continue
             if chosen is not None and name not in chosen:
                 continue
-            cmd = script
+            # Absolute path: the venv's bin directory need not be on PATH.
+            exe = Path(sys.executable).parent / script
+            cmd = str(exe) if exe.exists() else script
             if waits and use_sim:
-                cmd = f"{sys.executable} -m streamdesk.waitfor 127.0.0.1:8090 -- {script}"
+                cmd = f"{sys.executable} -m streamdesk.waitfor 127.0.0.1:8090 -- {cmd}"
             lines.append(f"{name}: {cmd}")
         if not lines:
             print(
