@@ -146,6 +146,7 @@ class IndicatorsService:
         self.last_flush_ms = 0.0
         self.latencies: deque[float] = deque(maxlen=20_000)
         self.flush_latencies: deque[float] = deque(maxlen=2_000)
+        self._recent_flushes: deque[float] = deque(maxlen=20)
         self._rate_t = time.monotonic()
         self._rate_ticks = 0
 
@@ -440,7 +441,7 @@ class IndicatorsService:
         oldest = min((w.first_ms for w in self.workers.values() if w.acks), default=None)
         if oldest is None:
             return interval
-        recent = sorted(self.flush_latencies)[-20:]
+        recent = sorted(self._recent_flushes)
         margin = min(
             interval / 2, (recent[len(recent) * 9 // 10 - 1] if recent else 0) / 1000 + 0.05
         )
@@ -482,6 +483,7 @@ class IndicatorsService:
             self._inflight_rows = 0
             self._space.set()
         self.flush_latencies.append(self.last_flush_ms)
+        self._recent_flushes.append(self.last_flush_ms)
         self.heartbeat.set_status("ok")
         self.commits += 1
         self.rows_written += batch.rows
