@@ -250,7 +250,8 @@ def make_client(
 ) -> Any:
     """Build a schwab-py ``Client`` (or ``AsyncClient``) from the token file and settings.
 
-    Requests go to ``settings.schwab_base_url``; refreshed tokens are written back to
+    Requests go to ``settings.schwab_base_url`` with a ``timeout`` (seconds, per request);
+    refreshed tokens are written back to
     ``settings.schwab_token_path``. Raises :class:`TokenMissingError` without a token file and
     :class:`TokenExpiredError` when the refresh token is older than Schwab's 7 days (or, later,
     when the server refuses it during a refresh).
@@ -288,21 +289,25 @@ def make_client(
             transport=AsyncRewriteTransport(settings.schwab_base_url),
             **common,
         )
-        return schwab.client.AsyncClient(
+        aclient = schwab.client.AsyncClient(
             settings.schwab_api_key,
             session,
             token_metadata=metadata,
             enforce_enums=enforce_enums,
         )
+        aclient.set_timeout(timeout)  # schwab-py's constructor resets it to 30 s
+        return aclient
     session = _Session(
         settings.schwab_api_key,
         update_token=writer,
         transport=RewriteTransport(settings.schwab_base_url),
         **common,
     )
-    return schwab.client.Client(
+    client = schwab.client.Client(
         settings.schwab_api_key, session, token_metadata=metadata, enforce_enums=enforce_enums
     )
+    client.set_timeout(timeout)  # schwab-py's constructor resets it to 30 s
+    return client
 
 
 def force_token_refresh(client: Any) -> None:
