@@ -166,7 +166,7 @@ async def _close(stream: Any, client: Any) -> None:
 
 
 async def test_drop_websocket(sim: Any, tmp_path: Path) -> None:
-    client, stream, got = await _stream(sim, tmp_path)
+    client, stream, _ = await _stream(sim, tmp_path)
     await stream.handle_message()
     assert sim.drop_websockets() == 1
     with pytest.raises(websockets.exceptions.ConnectionClosed):

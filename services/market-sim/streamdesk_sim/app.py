@@ -103,7 +103,7 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
 
     app = FastAPI(title="StreamDesk market-sim", lifespan=lifespan, docs_url="/admin/docs")
     app.state.sim = sim
-    app.add_middleware(FaultMiddleware, sim=sim)  # type: ignore[arg-type]
+    app.add_middleware(FaultMiddleware, sim=sim)
 
     def bearer_ok(request: Request) -> bool:
         auth = request.headers.get("authorization", "")

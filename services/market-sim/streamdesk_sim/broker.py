@@ -132,7 +132,7 @@ class Broker:
         else:
             raise OrderError(f"assetType {asset_type!r} is not supported (EQUITY, OPTION)")
         try:
-            quantity = float(leg.get("quantity"))
+            quantity = float(leg.get("quantity", ""))
         except (TypeError, ValueError):
             raise OrderError("leg quantity must be a number") from None
         if quantity <= 0 or quantity != int(quantity):
@@ -140,7 +140,7 @@ class Broker:
         price = None
         if order_type == "LIMIT":
             try:
-                price = float(spec.get("price"))
+                price = float(spec.get("price", ""))
             except (TypeError, ValueError):
                 raise OrderError("a LIMIT order needs a numeric price") from None
             if price <= 0:
@@ -411,7 +411,7 @@ class Broker:
     def account_json(self, with_positions: bool) -> dict[str, Any]:
         """``securitiesAccount`` JSON as Schwab's GET accounts returns it."""
         long_value = 0.0
-        positions = []
+        positions: list[dict[str, Any]] = []
         for pos in self.positions.values():
             try:
                 bid, ask, last = self.quote(pos.symbol, pos.asset_type)

@@ -301,7 +301,13 @@ class OptionSim:
         put(11, _r2(intrinsic))
         put(25, _r2(max(0.0, theo - intrinsic)))
         put(27, max(0, (self.expiration - datetime.fromtimestamp(now, NY).date()).days))
-        put(28, round(g.delta, 4))
+        # Published deltas stay strictly inside (0, 1) / (-1, 0), as Schwab reports them.
+        delta = (
+            min(0.9999, max(0.0001, g.delta))
+            if self.is_call
+            else min(-0.0001, max(-0.9999, g.delta))
+        )
+        put(28, round(delta, 4))
         put(29, round(g.gamma, 4))
         put(30, round(g.theta, 4))
         put(31, round(g.vega, 4))

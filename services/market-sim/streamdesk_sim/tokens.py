@@ -21,14 +21,14 @@ class TokenInfo:
 
 
 class TokenIssuer:
-    """Issues and checks tokens; ``revoke_before`` invalidates everything issued earlier."""
+    """Issues and checks tokens; :meth:`revoke` invalidates everything issued earlier."""
 
     def __init__(self, secret: str, access_ttl: int, refresh_ttl: int) -> None:
         self._key = secret.encode()
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
-        self.revoked_access_before = 0.0
-        self.revoked_refresh_before = 0.0
+        # Revocation generations; a token is valid only while its kind's generation holds.
+        self.generation = {"a": 0, "r": 0, "i": 0}
 
     def _sign(self, payload: str) -> str:
         mac = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
@@ -36,7 +36,10 @@ class TokenIssuer:
 
     def _make(self, kind: str, ttl: float, login: float, now: float) -> str:
         nonce = secrets.token_hex(6)
-        payload = f"{kind}.{int(now * 1000)}.{int((now + ttl) * 1000)}.{int(login * 1000)}.{nonce}"
+        gen = self.generation[kind]
+        payload = (
+            f"{kind}.{int(now * 1000)}.{int((now + ttl) * 1000)}.{int(login * 1000)}.{gen}.{nonce}"
+        )
         return f"{payload}.{self._sign(payload)}"
 
     def issue(self, login: float | None = None) -> dict[str, object]:
@@ -57,10 +60,10 @@ class TokenIssuer:
     def check(self, token: str, kind: str) -> TokenInfo | None:
         """The token's info if it is genuine, of ``kind``, unexpired and not revoked."""
         parts = token.split(".")
-        if len(parts) != 6:
+        if len(parts) != 7:
             return None
-        payload = ".".join(parts[:5])
-        if not hmac.compare_digest(self._sign(payload), parts[5]):
+        payload = ".".join(parts[:6])
+        if not hmac.compare_digest(self._sign(payload), parts[6]):
             return None
         try:
             info = TokenInfo(
@@ -68,17 +71,15 @@ class TokenIssuer:
             )
         except ValueError:
             return None
-        now = time.time()
-        revoked = self.revoked_access_before if kind == "a" else self.revoked_refresh_before
-        if info.kind != kind or info.expires <= now or info.issued < revoked:
+        if info.kind != kind or info.expires <= time.time():
+            return None
+        if parts[4] != str(self.generation[kind]):
             return None
         return info
 
     def revoke(self, *, access: bool = True, refresh: bool = False) -> None:
         """Invalidate every token of the given kinds issued until now."""
-        # Small margin so a token issued in the same instant is revoked too.
-        now = time.time() + 0.001
         if access:
-            self.revoked_access_before = now
+            self.generation["a"] += 1
         if refresh:
-            self.revoked_refresh_before = now
+            self.generation["r"] += 1
