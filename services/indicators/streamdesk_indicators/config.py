@@ -24,13 +24,13 @@ class Settings(CommonSettings):
         default=1.0, gt=0, le=60, description="Flush at least every this many seconds."
     )
     max_buffer_rows: int = Field(
-        default=50_000,
+        default=20_000,
         ge=100,
         le=10_000_000,
         description="Back-pressure: stop reading Redis while this many rows wait for a commit.",
     )
     read_count: int = Field(
-        default=200, ge=1, le=10_000, description="Stream entries per XREADGROUP call."
+        default=100, ge=1, le=10_000, description="Stream entries per XREADGROUP call."
     )
     read_block_ms: int = Field(
         default=100, ge=1, le=10_000, description="XREADGROUP block time (ms)."

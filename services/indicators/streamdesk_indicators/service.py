@@ -327,6 +327,8 @@ class IndicatorsService:
             name = stream.decode() if isinstance(stream, bytes) else stream
             w = self.workers[name]
             for eid, fields in entries:
+                if self.buffered_rows() >= self.settings.max_buffer_rows:
+                    await self._wait_for_space()  # bound rows even within one large read
                 if not self._commit_idle.is_set():
                     # a commit is talking to the DB: don't starve it of the event loop
                     await asyncio.wait_for(self._commit_idle.wait(), timeout=60.0)
