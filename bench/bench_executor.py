@@ -194,6 +194,9 @@ async def run(args: argparse.Namespace) -> int:
                 "LOG_FORMAT": "text",
             }
         )
+        for item in args.executor_env:
+            key, _, value = item.partition("=")
+            env[key] = value
         log = (tmp / "executor.log").open("wb")
         executor = subprocess.Popen(
             [sys.executable, "-m", "streamdesk_executor"],
@@ -308,6 +311,13 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=40.0, help="trades inserted per second")
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--baseline", type=int, default=200, help="raw place_order calls")
+    parser.add_argument(
+        "--executor-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the executor (repeatable)",
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

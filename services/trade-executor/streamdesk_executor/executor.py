@@ -217,7 +217,9 @@ class Executor:
         # racing for the same row would only queue on the claim lock). Bounded.
         self._wake: asyncio.Queue[None] = asyncio.Queue(maxsize=settings.executor_workers)
         self._maint_wake = asyncio.Event()
-        self._last_balance_sync = 0.0
+        self._last_full_sync = 0.0
+        self._last_fill_sync = 0.0
+        self._positions_seen: dict[str, tuple[Decimal, Decimal | None]] = {}
         self._balances_dirty = True
         self._cancel_sent: dict[int, float] = {}
         self._listen_conn: asyncpg.Connection | None = None
@@ -663,15 +665,12 @@ class Executor:
         if broker_error is not None:
             raise broker_error
         now = time.monotonic()
-        since_sync = now - self._last_balance_sync
+        full = startup or now - self._last_full_sync >= s.executor_balance_interval
         # After fills at most once a second: a burst of fills needs one sync, not one each.
-        if (
-            startup
-            or (self._balances_dirty and since_sync >= 1.0)
-            or since_sync >= s.executor_balance_interval
-        ):
+        if full or (self._balances_dirty and now - self._last_fill_sync >= 1.0):
+            self._last_fill_sync = now
             try:
-                await self.sync_balances()
+                await self.sync_balances(full=full)
             except BrokerError as exc:
                 log.warning("balance sync failed: %s", exc)
         return summary
@@ -861,11 +860,21 @@ class Executor:
                 self.counters["alerts"] += 1
                 log.error("trade %s outcome still unknown after %.0fs (%s)", trade_id, age, why)
 
-    async def sync_balances(self) -> None:
-        """Copy balances and positions from the broker into Postgres."""
+    async def sync_balances(self, *, full: bool = True) -> None:
+        """Copy balances and positions from the broker into Postgres.
+
+        ``full=False`` (the sync right after fills) writes only positions whose quantity or
+        average price changed; market values are refreshed by the periodic full sync.
+        """
         # Taken before asking: orders submitted after it are not in the broker's holds.
         asked_at = datetime.now(UTC)
         snap = await self.broker.account()
+        current = {p.symbol: (p.quantity, p.average_price) for p in snap.positions}
+        changed = [
+            p
+            for p in snap.positions
+            if full or self._positions_seen.get(p.symbol) != (p.quantity, p.average_price)
+        ]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO account_balances (account_hash, cash, buying_power, "
@@ -898,7 +907,7 @@ class Executor:
                         p.market_value,
                         p.day_pnl,
                     )
-                    for p in snap.positions
+                    for p in changed
                 ],
             )
             await conn.execute(
@@ -906,6 +915,8 @@ class Executor:
                 self.account,
                 [p.symbol for p in snap.positions],
             )
+        self._positions_seen = current
         self._balances_dirty = False
-        self._last_balance_sync = time.monotonic()
+        if full:
+            self._last_full_sync = time.monotonic()
         self.counters["balance_syncs"] += 1
