@@ -327,7 +327,7 @@ def main() -> int:
     p.add_argument("--symbols", type=int, default=2000)
     p.add_argument("--rate", type=float, default=50_000)
     p.add_argument("--seconds", type=float, default=15)
-    p.add_argument("--frames", type=int, default=2000)
+    p.add_argument("--frames", type=int, default=400)
     return asyncio.run(main_async(p.parse_args()))
 
 

@@ -36,7 +36,11 @@ async def run(settings: Settings) -> int:
     )
 
     def status() -> None:
-        if streamer.state in {"streaming", "subscribed"}:
+        refused = streamer.decoder.refused
+        if refused:
+            reasons = "; ".join(f"{k} refused: {v}" for k, v in refused.items())
+            heartbeat.set_status("degraded", f"self-check: {reasons}"[:200])
+        elif streamer.state in {"streaming", "subscribed"}:
             heartbeat.set_status("ok")
         else:
             heartbeat.set_status("degraded", f"{streamer.state}: {streamer.state_reason}"[:200])

@@ -139,12 +139,20 @@ class Decoder:
         if type(content) is not list:
             self._malformed(F.LEVELONE_EQUITIES, content, "content is not a list")
             return
+        c.items += len(content)
+        emitted = len(out)
+        try:
+            self._equities(content, out, msg_ts)
+        finally:
+            c.ticks += len(out) - emitted
+
+    def _equities(self, content: list[Any], out: list[Row], msg_ts: Any) -> None:
+        c = self.counters
         refused = F.LEVELONE_EQUITIES in self.refused
         states = self._eq
         known = self._known
         num = _NUM
         for item in content:
-            c.items += 1
             if type(item) is not dict:
                 self._malformed(F.LEVELONE_EQUITIES, item, "item is not an object")
                 continue
@@ -222,7 +230,6 @@ class Decoder:
                 c.refused += 1
                 continue
             out.append((key, ts, st[0], st[1], st[2], st[3], st[4]))
-            c.ticks += 1
 
     def _check_equity(self, key: str, st: list[Any], ts: int) -> str:
         if not self._check_ts(ts):
@@ -255,12 +262,21 @@ class Decoder:
         if type(content) is not list:
             self._malformed(service, content, "content is not a list")
             return
+        c.items += len(content)
+        emitted = len(out)
+        try:
+            self._options(content, out, msg_ts)
+        finally:
+            c.ticks += len(out) - emitted
+
+    def _options(self, content: list[Any], out: list[Row], msg_ts: Any) -> None:
+        c = self.counters
+        service = F.LEVELONE_OPTIONS
         refused = service in self.refused
         states = self._opt
         known = self._known
         num = _NUM
         for item in content:
-            c.items += 1
             if type(item) is not dict:
                 self._malformed(service, item, "item is not an object")
                 continue
@@ -350,7 +366,6 @@ class Decoder:
                     st[7], st[8], st[9], st[10], st[11], st[12], int(st[13]), st[14],
                 )
             )  # fmt: skip
-            c.ticks += 1
 
     def _check_option_static(self, key: str, s: _OptStatic, item: dict[str, Any]) -> str:
         strike: Any = item.get(F.OPT_STRIKE)
