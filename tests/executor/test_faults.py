@@ -22,7 +22,7 @@ from executor_helpers import (
 
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY
 from streamdesk.models import TradeRequest
-from streamdesk_executor.orders import build_order
+from streamdesk_executor.orders import build_order, parse_order
 from streamdesk_executor.service import open_executor
 
 pytestmark = pytest.mark.integration
@@ -186,3 +186,57 @@ async def test_unknown_alert_raised_then_settled_absent(
             assert "error" not in summary and summary["still_unknown"] == 0
         finally:
             await conn.close()
+
+
+async def test_partial_fill_and_expiry_from_broker_state(
+    make_settings: SettingsFactory, sim: Any
+) -> None:
+    """Sync applies what the broker reports: a partial fill keeps the row working with the
+    filled quantity and average price; EXPIRED ends it `expired` with the fills kept."""
+    settings = make_settings()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with open_executor(settings) as ex:
+            t = await insert_trade(
+                conn,
+                symbol="AAPL",
+                quantity=5,
+                status="working",
+                account_hash=ex.account,
+                submitted_at=datetime.now(UTC),
+                broker_order_id="900001",
+            )
+            row = dict(await conn.fetchrow("SELECT * FROM trades WHERE id = $1", t))
+            raw = {
+                "orderId": 900001,
+                "status": "WORKING",
+                "orderType": "MARKET",
+                "quantity": 5,
+                "filledQuantity": 2,
+                "enteredTime": "2026-11-25T15:00:01+0000",
+                "orderLegCollection": [
+                    {
+                        "instruction": "BUY",
+                        "quantity": 5,
+                        "instrument": {"symbol": "AAPL", "assetType": "EQUITY"},
+                    }
+                ],
+                "orderActivityCollection": [{"executionLegs": [{"quantity": 2, "price": 101.5}]}],
+            }
+            partial = parse_order(raw)
+            assert partial is not None
+            assert await ex._apply_order(row, partial) is False
+            row = dict(await conn.fetchrow("SELECT * FROM trades WHERE id = $1", t))
+            assert row["status"] == "working" and row["filled_quantity"] == 2
+            assert row["avg_fill_price"] == Decimal("101.5")
+            expired = parse_order({**raw, "status": "EXPIRED"})
+            assert expired is not None
+            assert await ex._apply_order(row, expired) is True
+            row = dict(await conn.fetchrow("SELECT * FROM trades WHERE id = $1", t))
+            assert row["status"] == "expired" and row["filled_quantity"] == 2
+            assert [e[:3] for e in await events_of(conn, t)] == [
+                ("working", "working", "partial fill"),
+                ("working", "expired", "broker reports EXPIRED"),
+            ]
+    finally:
+        await conn.close()
