@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 SERVICE = "indicators"
 #: The reader yields to the event loop after this many ticks (~10 ms of work).
 YIELD_EVERY_TICKS = 2000
+#: Reads returning fewer entries than this are followed by a READ_COALESCE_S pause.
+SMALL_READ_ENTRIES = 8
+READ_COALESCE_S = 0.01
 
 _TRANSIENT_PG = (
     asyncpg.PostgresConnectionError,
@@ -408,6 +411,10 @@ class IndicatorsService:
                         await self._ensure_group(w.stream)
                     continue
                 await self._handle(resp)
+                if resp and sum(len(e) for _, e in resp) < SMALL_READ_ENTRIES:
+                    # a trickle: let entries accumulate a little (fewer round trips and
+                    # parses per tick; adds at most READ_COALESCE_S to the latency)
+                    await asyncio.sleep(READ_COALESCE_S)
         finally:
             self._reader_done = True
             self._flush_now.set()
