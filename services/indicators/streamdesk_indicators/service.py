@@ -394,7 +394,7 @@ class IndicatorsService:
                     break
                 streams: dict[Any, Any] = {w.stream: ">" for w in self.workers.values()}
                 try:
-                    resp = await asyncio.wait_for(
+                    resp: Any = await asyncio.wait_for(
                         self.redis.xreadgroup(
                             constants.INDICATORS_GROUP,
                             self.consumer,
