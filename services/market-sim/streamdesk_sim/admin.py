@@ -50,6 +50,12 @@ class PriceBody(BaseModel):
     price: float = Field(gt=0)
 
 
+class LoadBody(BaseModel):
+    """New aggregate load-mode rate (updates/s)."""
+
+    rate: float = Field(gt=0, le=1_000_000)
+
+
 class ResetBody(BaseModel):
     """Reset the paper account (orders, positions, cash)."""
 
@@ -146,6 +152,11 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
         sim.fan_out_equities({eq.symbol: changes})
         sim.broker.on_market({eq.symbol: changes})
         return {"symbol": eq.symbol, "bid": eq.bid, "ask": eq.ask}
+
+    @app.post("/admin/load")
+    async def load(body: LoadBody) -> Any:
+        sim.load_rate = body.rate
+        return {"symbols": len(sim.load_symbols), "rate": sim.load_rate}
 
     @app.post("/admin/market/step")
     async def step() -> Any:

@@ -23,7 +23,7 @@ from streamdesk_sim.broker import Broker
 from streamdesk_sim.clock import SessionClock
 from streamdesk_sim.config import ClockMode, Settings
 from streamdesk_sim.faults import Faults
-from streamdesk_sim.market import EQUITY_KEYS, OPTION_KEYS, EquitySim, Market
+from streamdesk_sim.market import EQUITY_KEYS, OPTION_KEYS, EquitySim, LoadBook, Market
 from streamdesk_sim.sentlog import SentLog
 from streamdesk_sim.tokens import TokenIssuer
 
@@ -176,6 +176,12 @@ class Sim:
         self.conn_ids = iter(range(1, 1 << 62))
         self.load_symbols: list[str] = [f"LD{i:05d}" for i in range(settings.load_symbols)]
         self._load_set = frozenset(self.load_symbols)
+        self.load_rate = settings.load_rate  # adjustable at run time (POST /admin/load)
+        self.load_book = (
+            LoadBook(self.market, self.load_symbols, settings.seed, settings.volatility)
+            if self.load_symbols
+            else None
+        )
         self.equity_steps = 0
         self.stats: dict[str, int] = {"equity_updates": 0, "option_updates": 0, "load_updates": 0}
         # Chart bars being formed: symbol -> [bar_start_ms, o, h, l, c, volume, last_total_volume]
@@ -367,14 +373,10 @@ class Sim:
     def load_step(self, count: int, cursor: int) -> int:
         """Update ``count`` load-mode symbols starting at ``cursor``; return the new cursor."""
         n = len(self.load_symbols)
-        if not n:
+        if not n or self.load_book is None:
             return cursor
-        now_ms = self.clock.now_ms()
-        dt = self._dt_years()
-        changed: dict[str, dict[int, Any]] = {}
-        for i in range(count):
-            sym = self.load_symbols[(cursor + i) % n]
-            changed[sym] = self.market.equity(sym).step(now_ms, dt, 1.0, 1.0)
+        count = min(count, n)  # at most one update per symbol per step
+        changed = self.load_book.step(cursor, count, self.clock.now_ms(), self._dt_years())
         self.stats["load_updates"] += count
         self.fan_out_equities(changed)
         return (cursor + count) % n
@@ -415,13 +417,21 @@ class Sim:
             every(s.heartbeat_interval, self.heartbeat),
         ]
         if self.load_symbols:
-            period = 0.02 if s.load_rate >= 50 else 1.0 / s.load_rate
-            per_step = max(1, round(s.load_rate * period))
-            period = per_step / s.load_rate
+            period = 0.02
             cursor = [0]
+            owed = [0.0]  # fractional updates carried to the next step
+            last = [time.monotonic()]
 
             def load() -> None:
-                cursor[0] = self.load_step(per_step, cursor[0])
+                # Owed updates follow elapsed time, so loop jitter does not lower the rate
+                # (capped at one second's worth after a stall).
+                now = time.monotonic()
+                owed[0] = min(owed[0] + self.load_rate * (now - last[0]), self.load_rate)
+                last[0] = now
+                count = int(owed[0])
+                owed[0] -= count
+                if count:
+                    cursor[0] = self.load_step(count, cursor[0])
 
             tasks.append(every(period, load))
         await asyncio.gather(*tasks)
