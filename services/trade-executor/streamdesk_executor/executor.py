@@ -52,6 +52,16 @@ _OPEN_IN_SYMBOL = """
      OR (u.status = 'cancel_requested' AND u.submitted_at IS NOT NULL))
 """
 
+_PEEK_SQL = f"""
+SELECT t.id, t.symbol FROM trades t
+WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
+  AND NOT EXISTS (
+      SELECT 1 FROM trades u
+      WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
+ORDER BY t.id
+LIMIT 1
+"""
+
 # Claim the oldest pending trade whose symbol has no unsettled order, and gather the facts the
 # risk rules need in the same statement (one round trip). $1 account, $2 start of the trading
 # day, $3 duplicate window (s).
@@ -364,6 +374,13 @@ class Executor:
 
     async def _claim(self) -> tuple[int, TradeRequest | None, float] | None:
         t0 = time.perf_counter()
+        # Peek without locks: nothing to do is the common case after a wake-up, and the quote
+        # (possibly an HTTP call to the broker) is fetched before the claim lock is taken, so
+        # a slow quote never holds up other executors' claims.
+        peek = await self.pool.fetchrow(_PEEK_SQL, self.account)
+        if peek is None:
+            return None
+        quote = await self.quotes.get(str(peek["symbol"]))
         async with self.pool.acquire() as conn, conn.transaction():
             # Serialize claims per account so the rate, notional and duplicate rules see
             # every concurrent executor's orders.
@@ -393,7 +410,8 @@ class Executor:
                 )
                 self.counters["rejected_risk"] += 1
                 return trade_id, None, t0
-            quote = await self.quotes.get(parsed.symbol)
+            if parsed.symbol != peek["symbol"]:
+                quote = await self.quotes.get(parsed.symbol)  # another executor took the peeked one
             ctx = RiskContext(
                 now=now,
                 quote=quote,
@@ -609,8 +627,15 @@ class Executor:
         still = 0
         broker_error: BrokerError | None = None
         if rows:
-            since = min(r["submitted_at"] for r in rows) - timedelta(
-                seconds=s.executor_reconcile_skew
+            # Linked orders need the list only from their own submission on; the clock-skew
+            # margin is for matching unlinked ones. (Keeps the list short: it is parsed on
+            # every pass.)
+            since = min(
+                [r["submitted_at"] - timedelta(seconds=5) for r in linked_rows]
+                + [
+                    r["submitted_at"] - timedelta(seconds=s.executor_reconcile_skew)
+                    for r in to_reconcile
+                ]
             )
             try:
                 orders: list[BrokerOrder] | None = await self.broker.list_orders(since)
