@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamdesk_sim.broker import Broker
@@ -80,7 +81,7 @@ class Connection:
         if self.closed.is_set():
             return
         try:
-            self.queue.put_nowait((json.dumps(frame, separators=(",", ":")), records))
+            self.queue.put_nowait((orjson.dumps(frame).decode(), records))
         except asyncio.QueueFull:
             log.warning(
                 "streamer client too slow (queue full); disconnecting", extra={"conn": self.id}
@@ -256,12 +257,16 @@ class Sim:
             "assetSubType": "COE",
             "cusip": eq.cusip,
         }
-        n = 0
-        for k, v in fields.items():
-            if k and (wanted is None or k in wanted):
-                entry[EQUITY_KEYS[k]] = v
-                n += 1
-        return entry if n else None
+        keys = EQUITY_KEYS
+        if wanted is None:
+            for k, v in fields.items():
+                entry[keys[k]] = v
+            entry.pop("0", None)
+        else:
+            for k, v in fields.items():
+                if k in wanted and k:
+                    entry[keys[k]] = v
+        return entry if len(entry) > 5 else None
 
     def _update_bars(self, changed: dict[str, dict[int, Any]], now_ms: int) -> None:
         interval_ms = int(self.settings.chart_interval * 1000)
