@@ -292,10 +292,9 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         await asyncio.sleep(1)
         e2e = await end_to_end(args, tmp, base, redis_server.url, symbols)
-        print(
-            f"\nB. End to end: market-sim load mode ({args.symbols} symbols, "
-            f"asked {args.rate:,.0f} updates/s) -> streamer process -> Redis, {args.seconds}s"
-        )
+        print("\nB. End to end: market-sim load mode "
+              f"({args.symbols} symbols, asked {args.rate:,.0f} updates/s) -> streamer "
+              f"process -> Redis, {args.seconds:.0f}s")  # fmt: skip
         print(f"  simulator actually sent:   {e2e['sim_sent_per_s']:10,.0f} updates/s")
         print(f"  streamer published:        {e2e['ticks_per_s']:10,.0f} ticks/s")
         print(

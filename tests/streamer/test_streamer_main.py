@@ -57,7 +57,7 @@ def test_process_streams_beats_and_stops_on_sigterm(
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.2)
         counters = beat["counters"]
-        assert beat["service"] == "streamer" and beat["status"] == "ok"
+        assert beat["service"] == "streamer" and beat["status"] == "ok", beat["reason"]
         for name in ("messages_per_s", "ticks_per_s", "reconnects", "last_message_age_s",
                      "queue_depth", "conflated", "malformed"):  # fmt: skip
             assert name in counters
@@ -77,4 +77,6 @@ def test_process_streams_beats_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
         r.close()

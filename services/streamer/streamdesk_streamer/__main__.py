@@ -45,6 +45,7 @@ async def run(settings: Settings) -> int:
         else:
             heartbeat.set_status("degraded", f"{streamer.state}: {streamer.state_reason}"[:200])
 
+    streamer.on_state_change = status
     original_counters = streamer.counters
 
     def counters() -> dict[str, object]:

@@ -135,6 +135,8 @@ class Streamer:
         self.gaps = GapRecorder(None)
         self.hours = MarketHours(settings.market_hours)
         self.stream: FastStreamClient | None = None
+        #: Called after every state change (the entry point updates the heartbeat status).
+        self.on_state_change: Callable[[], None] | None = None
         self.state = "starting"
         self.state_since = time.time()
         self.state_reason = ""
@@ -159,6 +161,10 @@ class Streamer:
         #: Set when stopping: background loops end on their own (cancellation of a
         #: ``wait_for`` can be swallowed in Python 3.11 when the inner wait completes at once).
         self._closing = False
+        #: Set first when stopping: intake loops end even if a cancel was swallowed.
+        self._stopping = False
+        #: The batch the publisher holds while writing it (re-sent by the final drain).
+        self._inflight: list[Row] = []
         self._first_data = asyncio.Event()
 
     # ------------------------------------------------------------------ helpers
@@ -182,6 +188,8 @@ class Streamer:
             self.state_since = time.time()
             self.state_reason = reason
             self._state_dirty.set()
+            if self.on_state_change is not None:
+                self.on_state_change()
 
     def state_payload(self) -> dict[str, Any]:
         """The JSON written at ``STREAMER_STATE_KEY``."""
@@ -271,6 +279,7 @@ class Streamer:
                     self.shutdown.request(f"task {t.get_name()} failed")
         finally:
             # Stop intake first, then drain what is queued, then the rest.
+            self._stopping = True
             supervisor = tasks[0]
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
@@ -309,6 +318,10 @@ class Streamer:
         return [*self.tickers, *sorted(self._subscribed_options)]
 
     async def _drain_queue(self) -> None:
+        if self._inflight:
+            # Possibly written already when the publisher was stopped: at-least-once.
+            await self.publisher.publish(self._inflight)
+            self._inflight = []
         while len(self.queue):
             await self.publisher.publish(self.queue.drain(PUBLISH_BATCH))
 
@@ -320,7 +333,7 @@ class Streamer:
 
     async def _supervise(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             client: Any = None
             try:
                 if not await self._wait_market_open():
@@ -501,6 +514,8 @@ class Streamer:
                     self._state_dirty.set()
             else:
                 await asyncio.sleep(1.0)
+            if self._stopping:
+                return
             now = time.monotonic()
             await self.gaps.flush()
             self._check_token_age()
@@ -667,17 +682,17 @@ class Streamer:
     async def _publish_loop(self) -> None:
         s = self.settings
         queue = self.queue
-        pending: list[Row] = []
         failures = 0
-        while True:
-            if not pending:
+        while not self._stopping:
+            if not self._inflight:
                 if not await queue.wait(1.0):
                     continue
                 if s.publish_linger and len(queue) < PUBLISH_BATCH // 4:
                     await asyncio.sleep(s.publish_linger)
-                pending = queue.drain(PUBLISH_BATCH)
+                self._inflight = queue.drain(PUBLISH_BATCH)
             try:
-                await asyncio.wait_for(self.publisher.publish(pending), 10.0)
+                async with asyncio.timeout(10.0):
+                    await self.publisher.publish(self._inflight)
             except (aioredis.RedisError, OSError, TimeoutError) as exc:
                 self.publish_errors += 1
                 failures += 1
@@ -686,7 +701,7 @@ class Streamer:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            pending = []
+            self._inflight = []
 
     async def _trim_loop(self) -> None:
         while not self._closing:
