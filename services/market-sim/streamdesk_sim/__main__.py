@@ -14,6 +14,7 @@ from streamdesk.config import ConfigError, load_settings
 from streamdesk.log import setup_logging
 from streamdesk_sim.app import create_app
 from streamdesk_sim.config import Settings
+from streamdesk_sim.faults import Faults
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles the signals and a bounded shutdown)."""
     app = create_app(settings)
+    logging.getLogger("uvicorn.error").addFilter(_QuietInjectedDrops(app.state.sim.faults))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -45,6 +47,21 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.sim.drop_websockets(1001)
         await super().shutdown(sockets)
+
+
+class _QuietInjectedDrops(logging.Filter):
+    """Replace uvicorn's traceback for an injected connection drop by one line."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__()
+        self.faults = faults
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.faults.drops_pending and record.getMessage().startswith("Exception in ASGI"):
+            self.faults.drops_pending -= 1
+            log.warning("fault injected: connection dropped after accepting an order")
+            return False
+        return True
 
 
 def main() -> int:

@@ -64,6 +64,7 @@ class FaultMiddleware:
                         "headers": [(b"content-length", b"64")],
                     }
                 )
+                self.sim.faults.drops_pending += 1
                 raise DropConnection("fault: connection dropped after accepting the order")
             await send(message)
 

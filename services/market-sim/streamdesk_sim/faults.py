@@ -28,6 +28,7 @@ class Faults:
     order_fault: OrderFault | None = None
     order_remaining: int | None = None
     ws_paused_until: float = 0.0  # monotonic; inf = until resumed
+    drops_pending: int = 0  # injected drops whose server error log is expected
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
     def clear(self) -> None:
