@@ -298,3 +298,27 @@ async def test_conflation_when_redis_stalls_is_exactly_as_documented(
     assert s.queue.conflated > 0
     assert total_sent - total_got == s.queue.conflated
     market_sim.resume_stream()
+
+
+async def test_silent_connection_is_detected_and_replaced(
+    market_sim: Any, tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any
+) -> None:
+    # market-sim sends a heartbeat every 2 s and data many times a second: 3 s of silence
+    # means the connection is dead even though the socket is open.
+    settings = make_settings(
+        market_sim, tmp_path, db_url, redis_url, option_underlyings="", heartbeat_timeout=3.0
+    )
+    r = await run_streamer(settings)
+    s = r.streamer
+    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    market_sim.pause_stream(4.0)
+    await r.wait_for(lambda: s.reconnects >= 1, 6, "silence noticed")
+    assert "missing heartbeat" in s.state_reason
+    before = s.publisher.ticks
+    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > before, 10, "back")
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM stream_gaps ORDER BY id LIMIT 1")
+    finally:
+        await conn.close()
+    assert row["ended_at"] is not None and "missing heartbeat" in row["reason"]
