@@ -346,3 +346,48 @@ async def test_reconcile_summary_and_heartbeat_counters(
         assert stats["claimed"] == 1 and stats["accepted"] == 1
         assert stats["last_submit_latency_ms"] > 0
     assert isinstance(httpx.URL(settings.schwab_base_url).host, str)
+
+
+async def test_option_limit_orders(make_settings: SettingsFactory) -> None:
+    """Buy-to-open and sell-to-close as LIMIT orders on an in-the-money call (price > $3, so
+    the option tick is 0.10), priced marketable on the tick."""
+    settings = make_settings()
+    async with running(settings) as ex:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            resp = await ex.broker.client.get_option_chain("SPY", strike_count=10)
+            exp_map = resp.json()["callExpDateMap"]
+            strikes = exp_map[sorted(exp_map)[-1]]
+            occ = str(strikes[sorted(strikes, key=float)[0]][0]["symbol"])
+            bid, ask = await broker_quote(ex, occ)
+            assert bid > 3, (occ, bid)
+            tick = Decimal("0.10")
+            buy_px = ((ask / tick).to_integral_value(rounding="ROUND_CEILING")) * tick
+            bto = await insert_trade(
+                conn,
+                symbol=occ,
+                asset_type="OPTION",
+                instruction="BUY_TO_OPEN",
+                quantity=2,
+                order_type="LIMIT",
+                limit_price=buy_px,
+            )
+            row = await wait_status(conn, bto, FINAL)
+            assert row["status"] == "filled", row["error"]
+            assert row["avg_fill_price"] <= buy_px and row["notional"] == buy_px * 200
+            bid, ask = await broker_quote(ex, occ)
+            sell_px = ((bid / tick).to_integral_value(rounding="ROUND_FLOOR")) * tick
+            stc = await insert_trade(
+                conn,
+                symbol=occ,
+                asset_type="OPTION",
+                instruction="SELL_TO_CLOSE",
+                quantity=2,
+                order_type="LIMIT",
+                limit_price=sell_px,
+            )
+            row = await wait_status(conn, stc, FINAL)
+            assert row["status"] == "filled", row["error"]
+            assert row["avg_fill_price"] >= sell_px
+        finally:
+            await conn.close()
