@@ -322,3 +322,64 @@ async def test_silent_connection_is_detected_and_replaced(
     finally:
         await conn.close()
     assert row["ended_at"] is not None and "missing heartbeat" in row["reason"]
+
+
+async def test_option_universe_recentres_while_streaming(
+    market_sim: Any, tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any
+) -> None:
+    settings = make_settings(
+        market_sim, tmp_path, db_url, redis_url, tickers="SPY", option_recenter_interval=0.5
+    )
+    r = await run_streamer(settings)
+    s = r.streamer
+    await r.wait_for(lambda: s.state == "streaming" and len(s._subscribed_options) == 4, 15, "up")
+    old = set(s._subscribed_options)
+    spot = s.decoder.last_price("SPY")
+    assert spot is not None
+    market_sim.set_price("SPY", round(spot * 1.15, 2))
+    await r.wait_for(lambda: s.recenters >= 1, 10, "re-centre")
+    new = set(s._subscribed_options)
+    assert len(new) == 4 and new != old
+    conns = market_sim.state()["connections"]
+    assert conns[0]["subscriptions"][OPT] == 4  # ADD + UNSUBS applied on the live socket
+    before = {sym: len((await read_ticks(redis_url)).get(sym, [])) for sym in new}
+    await r.wait_for(lambda: s.publisher.ticks > 0, 1, "ticks")
+    await asyncio.sleep(1.5)
+    after = await read_ticks(redis_url)
+    assert any(len(after.get(sym, [])) > before[sym] for sym in new)  # new contracts flow
+    assert s.state == "streaming" and s.reconnects == 0
+
+
+async def test_market_hours_from_schwab_endpoint(market_sim: Any, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from conftest import start_market_sim
+
+    from streamdesk.config import MarketHoursMode
+    from streamdesk.market_calendar import is_market_open
+    from streamdesk.schwab import ensure_paper_token, make_client
+    from streamdesk_streamer.hours import MarketHours
+
+    nyse = start_market_sim(tmp_path / "nyse-sim", seed=2, clock="nyse")
+    try:
+        for sim, always in ((market_sim, True), (nyse, False)):
+            settings = make_settings(
+                sim, tmp_path / str(sim.port), "postgresql://x@h/d", "redis://h"
+            )
+            await asyncio.to_thread(ensure_paper_token, settings)
+            client = make_client(settings, asyncio=True)
+            try:
+                now = datetime.now(UTC)
+                regular = MarketHours(MarketHoursMode.REGULAR)
+                extended = MarketHours(MarketHoursMode.EXTENDED)
+                reg_open = await regular.is_open(client, now)
+                ext_open = await extended.is_open(client, now)
+                assert regular.fetch_errors == extended.fetch_errors == 0
+                # The endpoint's regular session agrees with an independent NYSE calendar
+                # (extended hours differ by definition: Schwab's pre-market starts at 07:00).
+                assert reg_open == (True if always else is_market_open(now)), always
+                assert ext_open or not reg_open
+            finally:
+                await client.close_async_session()
+    finally:
+        nyse.stop()
