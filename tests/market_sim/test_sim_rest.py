@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,14 @@ def test_option_chain_and_option_orders(client: Any) -> None:
         (put,) = chain["putExpDateMap"][exp_key][strike_key]
         assert 0 < call["delta"] < 1 and -1 < put["delta"] < 0
         assert call["bid"] <= call["ask"]
+        # Put-call parity on the theoretical values: C - P = S - K exp(-rT).
+        expiry = dt.datetime.fromisoformat(call["expirationDate"]).timestamp()
+        years = (expiry - time.time()) / (365 * 86400)
+        s, k = chain["underlyingPrice"], call["strikePrice"]
+        rate = chain["interestRate"] / 100
+        parity = s - k * math.exp(-rate * years)
+        diff = call["theoreticalOptionValue"] - put["theoreticalOptionValue"]
+        assert diff == pytest.approx(parity, abs=0.02)
     calls_only = client.get_option_chain(
         "SPY", contract_type=client.Options.ContractType.CALL, strike_count=2
     ).json()
@@ -201,8 +211,6 @@ def test_orders_filter_by_time_and_status(client: Any) -> None:
     client.place_order(account_hash, equity_buy_market("SPY", 1))
     r = client.get_orders_for_account(account_hash)
     assert r.status_code == 200 and len(r.json()) == 1
-    import datetime as dt
-
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     r = client.get_orders_for_account(
         account_hash, from_entered_datetime=future, to_entered_datetime=future

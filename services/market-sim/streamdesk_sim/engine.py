@@ -271,15 +271,15 @@ class Sim:
     def _update_bars(self, changed: dict[str, dict[int, Any]], now_ms: int) -> None:
         interval_ms = int(self.settings.chart_interval * 1000)
         bar_start = now_ms - now_ms % interval_ms
-        done: list[tuple[str, list[float]]] = []
+        # Bars of earlier intervals are complete, whether or not the symbol trades now.
+        done = [(sym, bar) for sym, bar in self._bars.items() if bar[0] < bar_start]
+        for sym, _ in done:
+            del self._bars[sym]
         for sym, ch in changed.items():
             if 3 not in ch or 9 not in ch:
                 continue
             price, size = float(ch[3]), float(ch[9])
             bar = self._bars.get(sym)
-            if bar is not None and bar[0] != bar_start:
-                done.append((sym, bar))
-                bar = None
             if bar is None:
                 self._bars[sym] = [bar_start, price, price, price, price, size]
             else:
@@ -287,11 +287,6 @@ class Sim:
                 bar[3] = min(bar[3], price)
                 bar[4] = price
                 bar[5] += size
-        # Close bars of symbols that did not trade across the boundary.
-        for sym, bar in list(self._bars.items()):
-            if bar[0] < bar_start and sym not in changed:
-                done.append((sym, bar))
-                del self._bars[sym]
         if done:
             self._emit_bars(done)
 
