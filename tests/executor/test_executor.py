@@ -255,9 +255,13 @@ async def test_switches_rate_buying_power_and_stale_quote(
             assert "TRADING_ENABLED=false" in error and "market orders are disabled" in error
         finally:
             await conn.close()
-    # rate limit and buying power (the sim account starts with 100k cash)
-    settings = make_settings(risk_max_orders_per_minute=2, risk_max_order_notional="1000000000")
-    async with running(settings):
+    # rate limit and buying power (the `sim` fixture resets the paper account to 1M cash)
+    settings = make_settings(
+        risk_max_orders_per_minute=2,
+        risk_max_order_notional="1000000000",
+        risk_max_quantity_equity=10_000_000,
+    )
+    async with running(settings) as ex:
         conn = await asyncpg.connect(settings.database_url)
         try:
             for sym in ("AAPL", "MSFT"):
@@ -266,8 +270,10 @@ async def test_switches_rate_buying_power_and_stale_quote(
             error, codes = await _rejected(conn, await insert_trade(conn, symbol="QQQ"))
             assert codes == ["rate_limit"] and "max 2/min" in error
             await conn.execute("UPDATE trades SET submitted_at = submitted_at - interval '2 min'")
+            _bid, ask = await broker_quote(ex, "SPY")
+            qty = int(2_000_000 / ask) + 1  # twice the account's cash
             error, codes = await _rejected(
-                conn, await insert_trade(conn, symbol="SPY", quantity=5000)
+                conn, await insert_trade(conn, symbol="SPY", quantity=qty)
             )
             assert codes == ["buying_power"] and "buying power is" in error
         finally:

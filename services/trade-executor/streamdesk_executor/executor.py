@@ -443,7 +443,7 @@ class Executor:
                 self.counters["rejected_risk"] += 1
                 log.info("trade %s rejected by risk: %s", trade_id, result.reason)
                 return trade_id, None, t0
-            await transition(
+            moved = await transition(
                 conn,
                 trade_id,
                 ("pending",),
@@ -455,6 +455,10 @@ class Executor:
                 account_hash=self.account,
                 notional=result.notional,
             )
+        if moved is None:
+            # Cannot happen while we hold the row lock; if it ever does, never send.
+            log.error("trade %s left `pending` under our lock; not sending it", trade_id)
+            return trade_id, None, t0
         return trade_id, parsed, t0
 
     async def _submit(self, trade_id: int, req: TradeRequest, t0: float) -> None:
