@@ -161,6 +161,8 @@ class Streamer:
         #: Set when stopping: background loops end on their own (cancellation of a
         #: ``wait_for`` can be swallowed in Python 3.11 when the inner wait completes at once).
         self._closing = False
+        self._next_db_attempt = 0.0
+        self._state_warned_at = 0.0
         #: Set first when stopping: intake loops end even if a cancel was swallowed.
         self._stopping = False
         #: The batch the publisher holds while writing it (re-sent by the final drain).
@@ -299,8 +301,9 @@ class Streamer:
         return 0 if ok else 1
 
     async def _connect_db(self) -> None:
-        if self.gaps.pool is not None:
+        if self.gaps.pool is not None or time.monotonic() < self._next_db_attempt:
             return
+        self._next_db_attempt = time.monotonic() + 30.0
         try:
             self.gaps.pool = await asyncio.wait_for(
                 create_pool(
@@ -312,7 +315,9 @@ class Streamer:
                 self.settings.connect_timeout,
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning("database unavailable (%s); gaps are kept in memory until it is", exc)
+            log.warning(
+                "database unavailable (%s); gaps are kept in memory, retrying every 30 s", exc
+            )
 
     def _all_symbols(self) -> list[str]:
         return [*self.tickers, *sorted(self._subscribed_options)]
@@ -338,7 +343,10 @@ class Streamer:
             try:
                 if not await self._wait_market_open():
                     continue
-                self._set_state("connecting" if attempt == 0 else "reconnecting")
+                if attempt == 0:
+                    self._set_state("connecting")
+                else:  # keep the reason of the failure being retried
+                    self._set_state("reconnecting", self.state_reason)
                 client = await self.client_factory()
                 if self._force_refresh:
                     force_token_refresh(client)
@@ -733,4 +741,6 @@ class Streamer:
                 self.redis.set(STREAMER_STATE_KEY, json.dumps(self.state_payload()), ex=ttl), 5.0
             )
         except (aioredis.RedisError, OSError, TimeoutError) as exc:
-            log.warning("could not write streamer state: %s", exc)
+            if time.monotonic() - self._state_warned_at > 60:
+                self._state_warned_at = time.monotonic()
+                log.warning("could not write streamer state: %s", exc)
