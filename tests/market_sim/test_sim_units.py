@@ -153,6 +153,19 @@ def test_sent_log_counts_and_window() -> None:
     assert log.summary()["LEVELONE_EQUITIES"]["B"] == {"count": 5, "trades": 0}
 
 
+def test_sent_log_global_memory_bound() -> None:
+    log = SentLog(maxlen=10, total=4)
+    for i in range(3):
+        log.record("S", [{"key": "A", "1": i}, {"key": "B", "1": i}], i)
+    a, b = log.entries("S", "A"), log.entries("S", "B")
+    assert log.stored == 4
+    assert [u["seq"] for u in a["updates"]] == [1, 2]
+    assert a["count"] == 3 and not a["complete"] and not b["complete"]
+    log.reset()
+    log.record("S", [{"key": "A", "1": 0}], 0)
+    assert log.entries("S", "A")["complete"]
+
+
 def test_token_store_atomic_0600_and_schwab_compatible(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "token.json"
     store = TokenStore(path)

@@ -322,7 +322,7 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
             return _error(400, "symbol is required")
         try:
             return marketdata.option_chain(sim, symbol.upper(), q)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             return _error(400, str(exc))
 
     @app.get("/marketdata/v1/expirationchain")
@@ -334,21 +334,21 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
         q = dict(request.query_params)
         try:
             return marketdata.price_history(sim, q)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             return _error(400, str(exc))
 
     @app.get("/marketdata/v1/markets")
     async def markets(markets: str = "equity", date: str | None = None) -> Any:
         try:
             return marketdata.market_hours(sim, markets.split(","), date)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             return _error(400, str(exc))
 
     @app.get("/marketdata/v1/markets/{market_id}")
     async def market(market_id: str, date: str | None = None) -> Any:
         try:
             return marketdata.market_hours(sim, [market_id], date)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             return _error(400, str(exc))
 
     # ------------------------------------------------------------------ websocket

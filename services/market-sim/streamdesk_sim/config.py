@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     sent_log_size: int = Field(
         default=5000, ge=0, description="Updates remembered per symbol for /admin/sent."
     )
+    sent_log_total: int = Field(
+        default=100_000, ge=0, description="Updates remembered over all symbols (memory bound)."
+    )
+    max_simulated: int = Field(
+        default=20_000, ge=1, description="Distinct symbols simulated (besides load symbols)."
+    )
     initial_cash: float = Field(default=100_000.0, ge=0)
     account_number: str = Field(default="12345678")
     load_symbols: int = Field(default=0, ge=0, le=100_000, description="Load mode symbols.")

@@ -159,12 +159,16 @@ class Sim:
 
         start = datetime.fromisoformat(settings.clock_start) if settings.clock_start else None
         self.clock = SessionClock(settings.clock, settings.clock_speed, start)
-        self.market = Market(settings.seed, settings.volatility, max_symbols=1_000_000)
+        self.market = Market(
+            settings.seed,
+            settings.volatility,
+            max_symbols=settings.max_simulated + settings.load_symbols,
+        )
         self.tokens = TokenIssuer(
             settings.token_secret, settings.access_token_ttl, settings.refresh_token_ttl
         )
         self.faults = Faults()
-        self.sent = SentLog(settings.sent_log_size)
+        self.sent = SentLog(settings.sent_log_size, settings.sent_log_total)
         self.account_hash = (
             hashlib.sha256(f"streamdesk-sim:{settings.account_number}".encode()).hexdigest().upper()
         )

@@ -23,8 +23,10 @@ class SentLog:
     connection, in send order; the entry is the exact dict that was serialized (numeric keys).
     """
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, total: int = 100_000) -> None:
         self.maxlen = maxlen
+        self.total = total  # entries remembered over all symbols (memory bound)
+        self.stored = 0
         self.logs: dict[tuple[str, str], SymbolLog] = {}
 
     def record(self, service: str, entries: list[dict[str, Any]], sent_ms: int) -> None:
@@ -37,8 +39,14 @@ class SentLog:
             log.count += 1
             if "3" in entry and "9" in entry and service == "LEVELONE_EQUITIES":
                 log.trades += 1
-            if self.maxlen:
+            if not self.maxlen:
+                continue
+            if len(log.entries) == self.maxlen:
+                log.entries.append((log.count, sent_ms, entry))  # evicts the oldest
+            elif self.stored < self.total:
                 log.entries.append((log.count, sent_ms, entry))
+                self.stored += 1
+            # else: over the global budget, only counted (``complete`` turns False)
 
     def summary(self, service: str | None = None) -> dict[str, dict[str, dict[str, int]]]:
         """``{service: {symbol: {"count", "trades"}}}``."""
@@ -59,15 +67,17 @@ class SentLog:
             if seq > since
         ]
         first = log.entries[0][0] if log.entries else log.count + 1
+        last = log.entries[-1][0] if log.entries else since
         return {
             "service": service,
             "symbol": symbol,
             "count": log.count,
             "trades": log.trades,
-            "complete": first <= since + 1,
+            "complete": first <= since + 1 and last == log.count,
             "updates": updates,
         }
 
     def reset(self) -> None:
         """Forget everything."""
         self.logs.clear()
+        self.stored = 0
