@@ -312,3 +312,41 @@ async def test_redis_data_waits_while_database_is_down_at_start(
         assert service.ticks == len(ticks)
     finally:
         server.stop("immediate")
+
+
+async def test_degraded_clears_when_the_database_returns_without_traffic(
+    make_settings: SettingsFactory,
+    redis_url: str,
+    pg_dir: Path,
+) -> None:
+    server = PostgresServer(pg_dir / "pgidle", durable=False)
+    server.start()
+    admin = await asyncpg.connect(server.url)
+    await admin.execute("CREATE DATABASE streamdesk")
+    await admin.close()
+    conn = await asyncpg.connect(server.dsn("streamdesk"))
+    await migrate(conn, ROOT / "migrations")
+    await conn.close()
+    try:
+        settings = make_settings(database_url=server.dsn("streamdesk"), retry_max_delay=0.3)
+        service = IndicatorsService(settings)
+        task = asyncio.create_task(service.run())
+        try:
+            await asyncio.sleep(1.0)
+            assert service.heartbeat.status == "ok"
+            await asyncio.to_thread(server.stop, "immediate")
+            deadline = time.monotonic() + 10
+            while service.heartbeat.status == "ok":  # noticed without any tick arriving
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(server.start)
+            deadline = time.monotonic() + 15
+            while service.heartbeat.status != "ok":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        finally:
+            service.shutdown.request("test")
+            await asyncio.wait({task}, timeout=15)
+        assert task.result() == 0
+    finally:
+        server.stop("immediate")

@@ -482,6 +482,17 @@ class IndicatorsService:
         """Take one batch from the engines and commit it (retrying while the DB is down)."""
         batch = self._take_batch()
         if batch is None:
+            # nothing to write (market closed?): a cheap probe keeps the reported DB status
+            # true while idle
+            try:
+                await asyncio.wait_for(self.writer.ping(), timeout=5.0)
+            except TRANSIENT_DB_ERRORS as exc:
+                self.db_errors += 1
+                self.heartbeat.set_status("degraded", f"database unavailable: {type(exc).__name__}")
+                await self.writer.reset()
+            else:
+                if self.heartbeat.status != "ok":
+                    self.heartbeat.set_status("ok")
             return
         self._inflight_rows = batch.rows
         try:

@@ -233,6 +233,11 @@ class Writer:
         """Close the connection within a bounded time."""
         await self.reset()
 
+    async def ping(self) -> None:
+        """One round trip (reconnecting if needed): is the database reachable?"""
+        conn = await self._connection()
+        await conn.fetchval("SELECT 1")
+
     async def load_checkpoint(self, stream: str, owner: str) -> Checkpoint:
         """Take ownership of ``stream`` (bump its epoch) and load its committed state."""
         conn = await self._connection()
