@@ -154,3 +154,39 @@ async def test_entry_point_heartbeat_and_sigterm(
             proc.wait(5)
         await conn.close()
         await r.aclose()
+
+
+async def test_listen_connection_loss_falls_back_to_poll_and_reconnects(
+    make_settings: SettingsFactory, sim: Any
+) -> None:
+    settings = make_settings(executor_poll_interval=0.5)
+    async with running(settings) as ex:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await broker_quote(ex, "AAPL")
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() "
+                "AND application_name LIKE 'trade-executor-listen:%'"
+            )
+            assert killed == 1, await conn.fetch(
+                "SELECT application_name, query FROM pg_stat_activity "
+                "WHERE datname = current_database()"
+            )
+            t = await insert_trade(conn, symbol="AAPL")  # found by the poll
+            assert (await wait_status(conn, t, FINAL))["status"] == "filled"
+            # the executor notices (keep-alive query) and listens again
+            deadline = time.monotonic() + 15
+            while True:
+                listening = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE 'trade-executor-listen:%'"
+                )
+                if listening == 1 and ex.counters["listen_errors"] >= 1:
+                    break
+                assert time.monotonic() < deadline, ex.stats()
+                await asyncio.sleep(0.1)
+            t = await insert_trade(conn, symbol="AAPL", quantity=2)
+            assert (await wait_status(conn, t, FINAL))["status"] == "filled"
+        finally:
+            await conn.close()

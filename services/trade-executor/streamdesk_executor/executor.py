@@ -313,7 +313,12 @@ class Executor:
         while not self.stopping.is_set():
             conn: asyncpg.Connection | None = None
             try:
-                conn = await connect(self.settings.database_url)
+                conn = await connect(
+                    self.settings.database_url,
+                    server_settings={
+                        "application_name": f"trade-executor-listen:{self.instance}"[:63]
+                    },
+                )
                 await conn.add_listener(TRADES_NOTIFY_CHANNEL, on_notify)
                 self._listen_conn = conn
                 self._wake_one()  # catch up on anything inserted while not listening
@@ -323,6 +328,7 @@ class Executor:
                     except TimeoutError:
                         await asyncio.wait_for(conn.execute("SELECT 1"), 5.0)
             except Exception as exc:
+                self._listen_conn = None
                 self.counters["listen_errors"] += 1
                 log.warning("LISTEN connection lost (%s); polling until it is back", exc)
                 await self._sleep(1.0)
