@@ -240,3 +240,21 @@ async def test_partial_fill_and_expiry_from_broker_state(
             ]
     finally:
         await conn.close()
+
+
+async def test_lowercase_symbol_is_normalized_and_reconciled(
+    make_settings: SettingsFactory, sim: Any
+) -> None:
+    settings = make_settings(executor_broker_timeout=1.0)
+    async with running(settings) as ex:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await broker_quote(ex, "AMD")
+            sim.order_fault("500_after_accept", count=1)
+            t = await insert_trade(conn, symbol="amd", quantity=2)
+            row = await wait_status(conn, t, FINAL, timeout=20)
+            assert row["status"] == "filled", (row["error"], await events_of(conn, t))
+            assert row["symbol"] == "AMD"
+            assert any(e[2].startswith("reconciled: matched") for e in await events_of(conn, t))
+        finally:
+            await conn.close()

@@ -57,7 +57,8 @@ SELECT t.id, t.symbol FROM trades t
 WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
   AND NOT EXISTS (
       SELECT 1 FROM trades u
-      WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
+      WHERE u.account_hash = $1 AND u.symbol = upper(t.symbol) AND u.id <> t.id
+            AND {_OPEN_IN_SYMBOL})
 ORDER BY t.id
 LIMIT 1
 """
@@ -71,7 +72,8 @@ WITH c AS (
     WHERE t.status = 'pending' AND (t.account_hash IS NULL OR t.account_hash = $1)
       AND NOT EXISTS (
           SELECT 1 FROM trades u
-          WHERE u.account_hash = $1 AND u.symbol = t.symbol AND u.id <> t.id AND {_OPEN_IN_SYMBOL})
+          WHERE u.account_hash = $1 AND u.symbol = upper(t.symbol) AND u.id <> t.id
+            AND {_OPEN_IN_SYMBOL})
     ORDER BY t.id
     LIMIT 1
     FOR UPDATE OF t SKIP LOCKED
@@ -345,6 +347,12 @@ class Executor:
         while not self.stopping.is_set():
             try:
                 worked = await self.claim_and_submit()
+            except asyncpg.UniqueViolationError:
+                # Another executor opened an order for the same symbol between our peek and
+                # claim: the index refused ours; it stays pending until that one settles.
+                self.counters["claim_conflicts"] += 1
+                await self._sleep(0.2)
+                continue
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.counters["db_errors"] += 1
                 log.warning("claim failed: %s", exc)
@@ -460,6 +468,8 @@ class Executor:
                 claimed_by=self.instance,
                 account_hash=self.account,
                 notional=result.notional,
+                # as the broker spells it: reconciliation and the one-open-order index compare it
+                symbol=parsed.symbol,
             )
         if moved is None:
             # Cannot happen while we hold the row lock; if it ever does, never send.

@@ -25,6 +25,7 @@ _SETTABLE = frozenset(
         "claimed_by",
         "account_hash",
         "notional",
+        "symbol",
     }
 )
 
