@@ -37,13 +37,15 @@ def test_process_streams_beats_and_stops_on_sigterm(
             "LOG_FORMAT": "json",
         }
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamdesk_streamer"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path / "streamer.log"
+    with open(log_path, "wb") as log_file:  # a file, not a pipe: logging must never block
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamdesk_streamer"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     r = redis.Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + 30
@@ -59,7 +61,7 @@ def test_process_streams_beats_and_stops_on_sigterm(
                     and beat.get("status") == "ok"
                 ):
                     break
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, log_path.read_text()[-3000:]
             time.sleep(0.2)
         counters = beat.get("counters", {})
         assert counters.get("ticks_published", 0) > 20, beat
@@ -71,7 +73,8 @@ def test_process_streams_beats_and_stops_on_sigterm(
         assert json.loads(r.get(STREAMER_STATE_KEY) or b"{}")["state"] == "streaming"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
+        out = log_path.read_bytes()
         assert proc.returncode == 0, out[-3000:]
         assert time.monotonic() - started < 15  # SHUTDOWN_TIMEOUT 10 s + process exit
         assert not list(r.scan_iter(match=HEARTBEAT_PATTERN))  # removed on a clean stop
@@ -83,6 +86,4 @@ def test_process_streams_beats_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
         r.close()
