@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -50,6 +51,8 @@ async def run(settings: Settings) -> int:
                 await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
                 executor.stop()
                 stop_wait.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stop_wait
                 try:
                     await asyncio.wait_for(task, settings.shutdown_timeout)
                 except TimeoutError:
