@@ -13,13 +13,21 @@ from streamdesk.log import setup_logging
 from streamdesk.schwab import TokenExpiredError
 from streamdesk.shutdown import GracefulShutdown, log_task_exception
 
-from .broker import BrokerError
+from .broker import TRANSPORT_ERRORS, BrokerError
 from .config import Settings
 from .service import open_executor
 
 log = logging.getLogger(__name__)
 
 SERVICE = "trade-executor"
+#: Start-up failures that mean "try again later" (exit code 3), not a bug.
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (
+    BrokerError,
+    TokenExpiredError,
+    OSError,
+    TimeoutError,
+    *TRANSPORT_ERRORS,
+)
 
 
 async def run(settings: Settings) -> int:
@@ -63,8 +71,10 @@ async def run(settings: Settings) -> int:
                 await heartbeat.stop()
             if executor.fatal:
                 return 3
-    except (BrokerError, TokenExpiredError) as exc:
-        log.critical("cannot run: %s", exc)
+    except STARTUP_ERRORS as exc:
+        # Start-up could not reach the broker, Postgres or Redis: exit non-zero and let the
+        # supervisor (compose restart policy, honcho) try again.
+        log.critical("cannot run: %s: %s", type(exc).__name__, exc)
         return 3
     return 0
 
