@@ -383,3 +383,32 @@ async def test_market_hours_from_schwab_endpoint(market_sim: Any, tmp_path: Path
                 await client.close_async_session()
     finally:
         nyse.stop()
+
+
+async def test_idles_outside_market_hours(
+    tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from conftest import start_market_sim
+
+    from streamdesk.market_calendar import is_market_open
+
+    sim = start_market_sim(tmp_path / "nyse-sim", seed=3, clock="nyse", tick_interval=0.05)
+    try:
+        settings = make_settings(
+            sim, tmp_path, db_url, redis_url, option_underlyings="", market_hours="regular"
+        )
+        r = await run_streamer(settings)
+        s = r.streamer
+        if is_market_open(datetime.now(UTC)):
+            await r.wait_for(lambda: s.state == "streaming", 15, "streaming in market hours")
+        else:
+            await r.wait_for(lambda: s.state == "idle", 15, "idle outside market hours")
+            await asyncio.sleep(1.0)
+            assert s.state == "idle" and s.reconnects == 0 and not s.gaps.is_open
+            assert sim.state()["connections"] == []  # no websocket held while closed
+            state = json.loads(await s.redis.get(STREAMER_STATE_KEY))
+            assert state["state"] == "idle" and state["reason"] == "market closed"
+    finally:
+        sim.stop()
