@@ -51,10 +51,10 @@ class Settings(CommonSettings):
         default=0.02, ge=0, le=1.0, description="Seconds the publisher waits to fill a batch."
     )
     stream_retention_seconds: float = Field(
-        default=900.0, gt=0, le=7 * 86400, description="Trim stream entries older than this."
+        default=300.0, gt=0, le=7 * 86400, description="Trim stream entries older than this."
     )
     stream_max_entries: int = Field(
-        default=200_000, ge=1_000, description="Hard cap per stream (abnormal operation only)."
+        default=100_000, ge=1_000, description="Hard cap per stream (abnormal operation only)."
     )
     trim_interval: float = Field(default=10.0, gt=0, le=3600)
     heartbeat_timeout: float = Field(

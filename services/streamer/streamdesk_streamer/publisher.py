@@ -79,8 +79,8 @@ class Publisher:
         *,
         partitions: int,
         max_ticks_per_entry: int = 2_000,
-        max_entries: int = 200_000,
-        retention_seconds: float = 900.0,
+        max_entries: int = 100_000,
+        retention_seconds: float = 300.0,
     ) -> None:
         self.redis = redis
         self.partitions = partitions
