@@ -109,3 +109,32 @@ async def test_trim_without_group_is_by_age_only(redis_url: str) -> None:
         assert await redis.xlen(tick_stream(0)) == 2
     finally:
         await redis.aclose()
+
+
+async def test_publish_survives_a_script_cache_flush(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    try:
+        pub = Publisher(redis, partitions=1)
+        await pub.publish([eq("AAPL", 0)])
+        await redis.script_flush()  # what a Redis restart does to loaded scripts
+        await pub.publish([eq("AAPL", 1)])
+        got = await read_all(redis, 1)
+        assert [t.ts for t in got["AAPL"]] == [T0, T0 + 1]  # once each, in order
+        quote = await redis.hgetall(last_quote_key("AAPL"))
+        assert int(quote[b"ts"]) == T0 + 1
+    finally:
+        await redis.aclose()
+
+
+async def test_option_quote_without_last_omits_it(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    try:
+        pub = Publisher(redis, partitions=1)
+        row = list(opt(1))
+        row[2] = float("nan")  # the contract has not traded yet
+        await pub.publish([tuple(row)])
+        quote = await redis.hgetall(last_quote_key(OCC))
+        assert set(quote) == {b"bid", b"ask", b"ts"}
+        assert float(quote[b"bid"]) == 2.9
+    finally:
+        await redis.aclose()
