@@ -13,6 +13,8 @@ B. End to end: the ``streamer`` process subscribed to every load symbol while ma
    streams at ``--rate`` updates/s: ticks/s published to Redis (heartbeat counters), CPU
    microseconds per tick of the streamer process (psutil), conflated count, and the rate the
    simulator actually managed to send (it is a Python process on the same cores).
+C. The everyday case (default tickers + SPY options at market-sim's default pace): CPU % of
+   one core of the streamer process - what matters on a 5 %-of-a-vCPU Lightsail plan.
 
 Targets (issue 4): >= 100k ticks/s and <= 10 us CPU per tick in the streamer process.
 
@@ -193,12 +195,12 @@ async def hb_counters(redis_url: str) -> dict[str, Any]:
 
 
 async def end_to_end(args: argparse.Namespace, tmp: Path, base: str, redis_url: str,
-                     symbols: list[str]) -> dict[str, float]:  # fmt: skip
+                     symbols: list[str], **extra: str) -> dict[str, float]:  # fmt: skip
     env = {k: v for k, v in os.environ.items()}
     env.update(
         {
             "TICKERS": ",".join(symbols),
-            "OPTION_UNDERLYINGS": "",
+            "OPTION_UNDERLYINGS": extra.pop("OPTION_UNDERLYINGS", ""),
             "REDIS_URL": redis_url,
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/none",
             "SCHWAB_BASE_URL": base,
@@ -207,6 +209,7 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, base: str, redis_url: 
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "text",
             "STREAM_PARTITIONS": "4",
+            **extra,
         }
     )
     log = open(tmp / "streamer.log", "wb")  # noqa: SIM115
@@ -308,6 +311,20 @@ async def main_async(args: argparse.Namespace) -> int:
             f"(target >= {TARGET_TICKS_S:,}); CPU target <= {TARGET_US_TICK} us/tick: "
             f"{'met' if e2e['cpu_us_per_tick'] <= TARGET_US_TICK else 'MISSED'}"
         )
+        # C. The everyday case: default tickers and SPY options at market-sim's default pace.
+        sim.terminate()
+        sim.wait(10)
+        sim, base = start_sim(tmp, heartbeat_interval=10)
+        quiet = await end_to_end(
+            args, tmp, base, redis_server.url, ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"],
+            OPTION_UNDERLYINGS="SPY", HEARTBEAT_INTERVAL="5",
+        )  # fmt: skip
+        print(
+            "\nC. Everyday load: 5 tickers + 24 SPY option contracts at market-sim's default pace"
+        )
+        print(f"  streamer published:        {quiet['ticks_per_s']:10,.0f} ticks/s")
+        print(f"  streamer process CPU:      {quiet['cpu_pct']:10.2f} % of one core  "
+              f"(RSS {quiet['rss_mb']:.0f} MB)")  # fmt: skip
     finally:
         sim.terminate()
         try:
