@@ -69,7 +69,9 @@ def test_stack_up_migrated_and_stops_cleanly(tmp_path: Path) -> None:
     code, out = _run_stack(tmp_path, pg_port, redis_port)
     assert code == 0, out
     assert "applied" in out and "0004_security" in out
-    assert not _listening(pg_port) and not _listening(redis_port)
+    # The servers we started are gone (postmaster.pid is removed only after a clean stop).
+    assert not (tmp_path / ".data" / "pg" / "postmaster.pid").exists(), out
+    assert not _listening(redis_port), out
     assert (tmp_path / ".data" / "pg" / "PG_VERSION").exists()
     # Second run: data kept, nothing to migrate.
     code, out = _run_stack(tmp_path, pg_port, redis_port)
