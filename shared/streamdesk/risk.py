@@ -12,7 +12,7 @@ the one that counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, ValidationError
 
 from .config import CommonSettings, MarketHoursMode, TradingMode
+from .market_calendar import is_market_open
 from .models import AssetType, Instruction, OrderType, TradeRequest
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -31,9 +32,6 @@ BUYING_POWER_INSTRUCTIONS = frozenset(
 )
 #: Instructions that buy (pay the ask for a market order).
 BUY_SIDE = frozenset({Instruction.BUY, Instruction.BUY_TO_OPEN, Instruction.BUY_TO_CLOSE})
-
-_REGULAR = (time(9, 30), time(16, 0))
-_EXTENDED = (time(4, 0), time(20, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +150,11 @@ class RiskResult:
 def session_open(now: datetime, mode: MarketHoursMode) -> bool:
     """Whether orders may be sent at ``now`` under ``mode``.
 
-    ``always`` is always open (the simulator's default); ``regular`` is 09:30-16:00 and
-    ``extended`` 04:00-20:00 America/New_York, Monday to Friday. Exchange holidays are not
-    modelled: the broker rejects orders on a holiday with its own reason.
+    ``always`` is always open (the simulator's default); ``regular`` (09:30-16:00) and
+    ``extended`` (04:00-20:00) America/New_York follow the NYSE calendar in
+    :mod:`streamdesk.market_calendar`: weekends, holidays and half days (13:00 close).
     """
-    if mode is MarketHoursMode.ALWAYS:
-        return True
-    local = now.astimezone(NEW_YORK)
-    if local.weekday() >= 5:
-        return False
-    start, end = _REGULAR if mode is MarketHoursMode.REGULAR else _EXTENDED
-    return start <= local.time() < end
+    return is_market_open(now, mode)
 
 
 def price_tick(asset_type: AssetType, price: Decimal) -> Decimal:

@@ -216,3 +216,15 @@ def test_settings_build_limits() -> None:
     assert lim.trading_enabled is False and lim.max_orders_per_minute == 5
     assert lim.collar_pct == Decimal("0.1")
     assert NOW - timedelta(seconds=1) < NOW
+
+
+def test_session_hours_follow_the_nyse_holiday_calendar() -> None:
+    from datetime import UTC, datetime
+
+    thanksgiving = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # 10:00 New York, a holiday
+    black_friday_late = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)  # 13:30, after the half day
+    black_friday_noon = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # 12:00
+    assert not session_open(thanksgiving, MarketHoursMode.REGULAR)
+    assert not session_open(black_friday_late, MarketHoursMode.REGULAR)
+    assert session_open(black_friday_noon, MarketHoursMode.REGULAR)
+    assert session_open(thanksgiving, MarketHoursMode.ALWAYS)
