@@ -22,7 +22,7 @@ class Settings(CommonSettings):
     health_host: str = Field(default="127.0.0.1", description="Listen address.")
     health_port: int = Field(default=8081, ge=1, le=65535, description="Listen port.")
     health_expected_services: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["streamer", "indicators", "trade-executor"],
+        default_factory=lambda: ["streamer", "indicators", "trade-executor", "gateway"],
         description="Services whose heartbeat must be present (comma-separated).",
     )
     health_check_interval: float = Field(
