@@ -350,17 +350,17 @@ async def test_option_universe_recentres_while_streaming(
     assert s.state == "streaming" and s.reconnects == 0
 
 
-async def test_market_hours_from_schwab_endpoint(market_sim: Any, tmp_path: Path) -> None:
+async def test_market_hours_from_schwab_endpoint(
+    market_sim: Any, tmp_path: Path, market_sim_factory: Any
+) -> None:
     from datetime import UTC, datetime
-
-    from conftest import start_market_sim
 
     from streamdesk.config import MarketHoursMode
     from streamdesk.market_calendar import is_market_open
     from streamdesk.schwab import ensure_paper_token, make_client
     from streamdesk_streamer.hours import MarketHours
 
-    nyse = start_market_sim(tmp_path / "nyse-sim", seed=2, clock="nyse")
+    nyse = market_sim_factory(seed=2, clock="nyse", tick_interval=0.5)
     try:
         for sim, always in ((market_sim, True), (nyse, False)):
             settings = make_settings(
@@ -386,15 +386,13 @@ async def test_market_hours_from_schwab_endpoint(market_sim: Any, tmp_path: Path
 
 
 async def test_idles_outside_market_hours(
-    tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any
+    tmp_path: Path, db_url: str, redis_url: str, run_streamer: Any, market_sim_factory: Any
 ) -> None:
     from datetime import UTC, datetime
 
-    from conftest import start_market_sim
-
     from streamdesk.market_calendar import is_market_open
 
-    sim = start_market_sim(tmp_path / "nyse-sim", seed=3, clock="nyse", tick_interval=0.05)
+    sim = market_sim_factory(seed=3, clock="nyse", tick_interval=0.05)
     try:
         settings = make_settings(
             sim, tmp_path, db_url, redis_url, option_underlyings="", market_hours="regular"
