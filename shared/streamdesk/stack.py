@@ -9,6 +9,7 @@ servers; the data stays in ``.data/`` for the next run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -66,8 +67,20 @@ async def _ensure_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
+_STOP = {"requested": False}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (systemd, `timeout`, a supervisor) stops the stack like Ctrl-C does.
+    if not _STOP["requested"]:
+        _STOP["requested"] = True
+        raise KeyboardInterrupt
+
+
 def main() -> int:
-    """Run the stack in the foreground until Ctrl-C."""
+    """Run the stack in the foreground until Ctrl-C or SIGTERM."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     env = {**_read_dotenv(), **os.environ}
     DATA.mkdir(exist_ok=True)
     if os.geteuid() == 0:
@@ -120,14 +133,20 @@ def main() -> int:
         print("stack: dashboard on http://127.0.0.1:8080   health on http://127.0.0.1:8081/health")
         proc = subprocess.Popen([honcho, "-f", str(procfile), "-d", ".", "start"], env=env)
         try:
-            return proc.wait()
+            rc = proc.wait()
+            # honcho may see the same signal first and exit before our handler runs.
+            return 0 if _STOP["requested"] else rc
         except KeyboardInterrupt:
-            # honcho got the same SIGINT (same process group) and stops the services.
+            # A terminal Ctrl-C reached honcho too (same process group); a SIGTERM sent to
+            # this process alone did not, so pass it on. honcho then stops every service.
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
             try:
-                return proc.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.terminate()
-                return proc.wait(timeout=10)
+                proc.kill()
+                proc.wait(timeout=10)
+            return 0  # a requested stop is a clean exit
     except PrerequisiteError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 1
