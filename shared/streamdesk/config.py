@@ -36,9 +36,15 @@ class MarketHoursMode(StrEnum):
     ALWAYS = "always"
 
 
-def _split_csv(value: Any) -> Any:
+def split_csv(value: Any, *, upper: bool = True) -> Any:
+    """Split a comma-separated environment value into stripped, non-empty items.
+
+    Inner spaces are kept (OCC option symbols pad the root with spaces); non-strings (a list
+    passed as an override) are returned unchanged for pydantic to validate.
+    """
     if isinstance(value, str):
-        return [part.strip().upper() for part in value.split(",") if part.strip()]
+        items = [part.strip() for part in value.split(",") if part.strip()]
+        return [item.upper() for item in items] if upper else items
     return value
 
 
@@ -85,7 +91,7 @@ class CommonSettings(BaseSettings):
     @field_validator("tickers", mode="before")
     @classmethod
     def _parse_tickers(cls, value: Any) -> Any:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("tickers")
     @classmethod

@@ -65,3 +65,11 @@ def test_env_file_is_read(
     env.write_text("TICKERS=IWM\nSTREAM_PARTITIONS=8\n")
     s = load_settings(CommonSettings, _env_file=str(env))
     assert s.tickers == ["IWM"] and s.stream_partitions == 8
+
+
+def test_split_csv_keeps_inner_spaces_and_case_on_request() -> None:
+    from streamdesk.config import split_csv
+
+    assert split_csv(" spy, AAPL  251219C00200000 ,,") == ["SPY", "AAPL  251219C00200000"]
+    assert split_csv("streamer, trade-executor", upper=False) == ["streamer", "trade-executor"]
+    assert split_csv(["x"]) == ["x"]

@@ -7,13 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from streamdesk.config import CommonSettings
-
-
-def _split_services(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+from streamdesk.config import CommonSettings, split_csv
 
 
 class Settings(CommonSettings):
@@ -88,7 +82,7 @@ class Settings(CommonSettings):
     @field_validator("health_expected_services", mode="before")
     @classmethod
     def _parse_services(cls, value: Any) -> Any:
-        return _split_services(value)
+        return split_csv(value, upper=False)
 
     @field_validator("health_webhook_url")
     @classmethod

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streamdesk.config import split_csv
+
 
 class ClockMode(StrEnum):
     """How the simulator's session clock runs."""
@@ -15,12 +17,6 @@ class ClockMode(StrEnum):
     ALWAYS = "always"  # market always open, sim time = wall time (demos)
     NYSE = "nyse"  # real NYSE regular session and holidays, sim time = wall time
     ACCELERATED = "accelerated"  # sim time starts at a session open and runs SIM_CLOCK_SPEED x
-
-
-def _csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [p.strip().upper() for p in value.split(",") if p.strip()]
-    return value
 
 
 class Settings(BaseSettings):
@@ -90,7 +86,7 @@ class Settings(BaseSettings):
     @field_validator("option_underlyings", mode="before")
     @classmethod
     def _parse_underlyings(cls, value: Any) -> Any:
-        return _csv(value)
+        return split_csv(value)
 
     @field_validator("log_level")
     @classmethod

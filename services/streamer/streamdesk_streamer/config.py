@@ -7,14 +7,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from streamdesk.config import CommonSettings
+from streamdesk.config import CommonSettings, split_csv
 from streamdesk.models import parse_occ
-
-
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip().upper() for part in value.split(",") if part.strip()]
-    return value
 
 
 class Settings(CommonSettings):
@@ -72,15 +66,13 @@ class Settings(CommonSettings):
     @field_validator("option_underlyings", mode="before")
     @classmethod
     def _parse_underlyings(cls, value: Any) -> Any:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("option_symbols", mode="before")
     @classmethod
     def _parse_option_symbols(cls, value: Any) -> Any:
-        # OCC symbols pad the root with spaces: split on commas only, keep inner spaces.
-        if isinstance(value, str):
-            return [p.strip().upper() for p in value.split(",") if p.strip()]
-        return value
+        # OCC symbols pad the root with spaces: split_csv keeps inner spaces.
+        return split_csv(value)
 
     @field_validator("option_symbols")
     @classmethod
