@@ -313,7 +313,8 @@ async def test_silent_connection_is_detected_and_replaced(
     await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
     market_sim.pause_stream(4.0)
     await r.wait_for(lambda: s.reconnects >= 1, 6, "silence noticed")
-    assert "missing heartbeat" in s.state_reason
+    # The reason is checked on the recorded gap below: the in-memory state_reason is cleared
+    # as soon as the reconnect succeeds, so reading it here raced the reconnect.
     before = s.publisher.ticks
     await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > before, 10, "back")
     conn = await asyncpg.connect(db_url)
