@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
+from streamdesk.config import load_settings
+from streamdesk.redisutil import create_redis
 from streamdesk_streamer.client import FastStreamClient, StreamProtocolError, StreamTimeoutError
+from streamdesk_streamer.config import Settings
 from streamdesk_streamer.decode import Decoder
+from streamdesk_streamer.service import Streamer
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +102,28 @@ async def test_deferred_messages_come_first_and_in_order() -> None:
     for _ in range(3):
         await c.pump(1.0)
     assert [r[1] for r in rows] == [T0, T0 + 1, T0 + 5]
+
+
+async def test_a_backlog_of_frames_does_not_starve_the_publisher() -> None:
+    """Buffered frames are received without suspending; the pump must still let others run."""
+    frames = [eq_frame({**GOOD, "8": 10 + i, "34": T0 + i}) for i in range(200)]
+    c, rows = client(frames)
+    settings = load_settings(Settings, heartbeat_timeout=1.0)
+    redis = create_redis("redis://127.0.0.1:9/0")  # never connected: _pump does not use it
+    streamer = Streamer(settings, redis)
+    seen: list[int] = []
+
+    async def other() -> None:  # stands in for the publisher's turn on the loop
+        while True:
+            seen.append(len(rows))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(other())
+    with pytest.raises(StreamTimeoutError):  # the backlog is done, then silence
+        await streamer._pump(c)
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    await redis.aclose()
+    assert len(rows) == 200
+    # The other task ran between frames, not only before the first and after the last.
+    assert len({n for n in seen if 0 < n < 200}) >= 190

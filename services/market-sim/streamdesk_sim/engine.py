@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -24,7 +25,8 @@ from streamdesk_sim.broker import Broker
 from streamdesk_sim.clock import SessionClock
 from streamdesk_sim.config import ClockMode, Settings
 from streamdesk_sim.faults import Faults
-from streamdesk_sim.market import EQUITY_KEYS, OPTION_KEYS, EquitySim, LoadBook, Market
+from streamdesk_sim.loadgen import LoadBook, load_fields
+from streamdesk_sim.market import EQUITY_KEYS, OPTION_KEYS, EquitySim, Market
 from streamdesk_sim.sentlog import SentLog
 from streamdesk_sim.tokens import TokenIssuer
 
@@ -52,6 +54,10 @@ ACTIVITY = "ACCT_ACTIVITY"
 SERVICES = (EQUITIES, OPTIONS, CHART, ACTIVITY)
 COMMANDS = ("SUBS", "ADD", "UNSUBS", "VIEW")
 
+#: What a queued frame records in the sent log once written: content lists per service, or
+#: the load-book indices of a pre-encoded load-mode frame.
+Records = list[tuple[str, list[dict[str, Any]]]] | np.ndarray[Any, Any]
+
 
 def _parse_fields(raw: Any) -> frozenset[int] | None:
     if raw is None or raw == "":
@@ -65,11 +71,15 @@ class Connection:
     def __init__(self, sim: Sim, ws: WebSocket) -> None:
         self.sim = sim
         self.ws = ws
-        self.queue: asyncio.Queue[tuple[str, list[tuple[str, list[dict[str, Any]]]]] | None] = (
-            asyncio.Queue(maxsize=sim.settings.send_queue)
+        self.queue: asyncio.Queue[tuple[str, Records] | None] = asyncio.Queue(
+            maxsize=sim.settings.send_queue
         )
         self.logged_in = False
         self.subs: dict[str, dict[str, frozenset[int] | None]] = {s: {} for s in SERVICES}
+        #: Bumped on every subscription change (invalidates :attr:`load_view`).
+        self.subs_version = 0
+        #: (subs_version, [(load-book indices, fields)]): this session's load-mode view.
+        self.load_view: tuple[int, list[tuple[np.ndarray[Any, Any], tuple[int, ...]]]] = (-1, [])
         self.closed = asyncio.Event()
         self.close_code = 1000
         self.id = next(sim.conn_ids)
@@ -78,10 +88,15 @@ class Connection:
         self, frame: dict[str, Any], records: list[tuple[str, list[dict[str, Any]]]]
     ) -> None:
         """Queue a frame; disconnect the client if it cannot keep up."""
+        if not self.closed.is_set():
+            self.enqueue_text(orjson.dumps(frame).decode(), records)
+
+    def enqueue_text(self, text: str, records: Records) -> None:
+        """Queue an encoded frame; disconnect the client if it cannot keep up."""
         if self.closed.is_set():
             return
         try:
-            self.queue.put_nowait((orjson.dumps(frame).decode(), records))
+            self.queue.put_nowait((text, records))
         except asyncio.QueueFull:
             log.warning(
                 "streamer client too slow (queue full); disconnecting", extra={"conn": self.id}
@@ -144,7 +159,9 @@ class Connection:
                 self.close_code = 1011
                 self.closed.set()
                 return
-            if records:
+            if isinstance(records, np.ndarray):
+                self.sim.sent.record_load(records)
+            elif records:
                 now = self.sim.clock.now_ms()
                 for service, content in records:
                     self.sim.sent.record(service, content, now)
@@ -187,6 +204,9 @@ class Sim:
             if self.load_symbols
             else None
         )
+        if self.load_book is not None:
+            self.market.on_read = self.load_book.sync
+            self.sent.attach_load(self.load_book.index, self.load_book.sent)
         self.equity_steps = 0
         self.stats: dict[str, int] = {"equity_updates": 0, "option_updates": 0, "load_updates": 0}
         # Chart bars being formed: symbol -> [bar_start_ms, o, h, l, c, volume, last_total_volume]
@@ -375,15 +395,67 @@ class Sim:
         return entry if n else None
 
     def load_step(self, count: int, cursor: int) -> int:
-        """Update ``count`` load-mode symbols starting at ``cursor``; return the new cursor."""
-        n = len(self.load_symbols)
-        if not n or self.load_book is None:
+        """Update ``count`` load-mode symbols starting at ``cursor``; return the new cursor.
+
+        At most one update per symbol per step, so the rate is bounded by 50 x the number of
+        load symbols (the step runs at 50 Hz).
+        """
+        book = self.load_book
+        if book is None or not len(book):
             return cursor
-        count = min(count, n)  # at most one update per symbol per step
-        changed = self.load_book.step(cursor, count, self.clock.now_ms(), self._dt_years())
-        self.stats["load_updates"] += count
-        self.fan_out_equities(changed)
-        return (cursor + count) % n
+        now_ms = self.clock.now_ms()
+        idx = book.step(cursor, count, now_ms, self._dt_years())
+        self.stats["load_updates"] += len(idx)
+        if not self.faults.ws_paused():
+            for conn in list(self.connections.values()):
+                if conn.logged_in and conn.subs[EQUITIES]:
+                    self._send_load(conn, book, idx, now_ms)
+        return (cursor + len(idx)) % len(book)
+
+    def _send_load(
+        self, conn: Connection, book: LoadBook, idx: np.ndarray[Any, Any], now_ms: int
+    ) -> None:
+        """Send ``conn`` the updates of the load symbols ``idx`` it subscribed (pre-encoded)."""
+        version, groups = conn.load_view
+        if version != conn.subs_version:
+            groups = self._load_groups(conn, book)
+            conn.load_view = (conn.subs_version, groups)
+        if not groups:
+            return
+        parts: list[bytes] = []
+        sent: list[np.ndarray[Any, Any]] = []
+        for mask, fields in groups:
+            sel = idx[mask[idx]]
+            if len(sel):
+                parts.append(book.encode(sel, fields, now_ms))
+                sent.append(sel)
+        if not parts:
+            return
+        records = sent[0] if len(sent) == 1 else np.concatenate(sent)
+        self.stats["equity_updates"] += len(records)
+        head = f'{{"data":[{{"service":"{EQUITIES}","timestamp":{self.clock.now_ms()},'
+        head += '"command":"SUBS","content":['
+        conn.enqueue_text(head + b",".join(parts).decode() + "]}]}", records)
+
+    @staticmethod
+    def _load_groups(
+        conn: Connection, book: LoadBook
+    ) -> list[tuple[np.ndarray[Any, Any], tuple[int, ...]]]:
+        """The load symbols ``conn`` subscribed, as one boolean mask per field set."""
+        by_fields: dict[tuple[int, ...], np.ndarray[Any, Any]] = {}
+        index = book.index
+        for sym, wanted in conn.subs[EQUITIES].items():
+            i = index.get(sym)
+            if i is None:
+                continue
+            fields = load_fields(wanted)
+            if not fields:
+                continue
+            mask = by_fields.get(fields)
+            if mask is None:
+                mask = by_fields[fields] = np.zeros(len(book), dtype=bool)
+            mask[i] = True
+        return [(mask, fields) for fields, mask in by_fields.items()]
 
     def heartbeat(self) -> None:
         """Send a heartbeat notify to every logged-in, unpaused session."""
@@ -529,6 +601,7 @@ class Sim:
             conn.response(req, CODE_BAD_COMMAND_FORMAT, "Bad command formatting: no keys")
             return
         subs = conn.subs[service]
+        conn.subs_version += 1
         if command == "UNSUBS":
             for k in keys:
                 subs.pop(k.upper() if service != OPTIONS else k, None)
@@ -578,7 +651,7 @@ class Sim:
         content = []
         if service == EQUITIES:
             for k in keys:
-                eq = self.market.equities[k]
+                eq = self.market.equity(k)
                 full = {i: v for i, v in enumerate(eq.values) if v is not None}
                 entry = self._equity_entry(eq, full, fields)
                 if entry is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -397,6 +398,9 @@ class Market:
         self.options: dict[str, OptionSim] = {}
         # Strike grid per underlying, fixed at first use so option symbols stay stable.
         self.chain_strikes: dict[str, list[float]] = {}
+        #: Called with an existing simulation before it is handed out (load mode keeps
+        #: its symbols' current values elsewhere and copies them in here).
+        self.on_read: Callable[[EquitySim], None] | None = None
 
     def equity(self, symbol: str) -> EquitySim:
         """The simulation of ``symbol``, created on first use."""
@@ -406,6 +410,8 @@ class Market:
                 raise OverflowError("simulated symbol limit reached")
             sim = EquitySim(symbol, self.seed, self.vol)
             self.equities[symbol] = sim
+        elif self.on_read is not None:
+            self.on_read(sim)
         return sim
 
     def option(self, symbol: str, now: float) -> OptionSim:
@@ -454,80 +460,4 @@ class Market:
             for strike in self.strikes(underlying, count):
                 for pc in ("C", "P"):
                     out.append(format_occ(underlying, exp, pc, strike))
-        return out
-
-
-class LoadBook:
-    """Load-mode symbols stepped in vectorized batches (one trade + quote per update).
-
-    The per-symbol :class:`EquitySim` objects stay the source of truth for snapshots and REST
-    quotes; only their hot fields are written here. Deterministic for a given seed and batch
-    schedule (one generator for the whole book).
-    """
-
-    def __init__(self, market: Market, symbols: list[str], seed: int, vol: float) -> None:
-        self.sims = [market.equity(s) for s in symbols]
-        self.symbols = symbols
-        self.vol = vol
-        self.rng = np.random.default_rng([seed & 0xFFFFFFFF, 0x10AD])
-        self.mid = np.array([s.mid for s in self.sims], dtype=np.float64)
-        self.volume = np.zeros(len(symbols), dtype=np.int64)
-
-    def step(
-        self, start: int, count: int, now_ms: int, dt_years: float
-    ) -> dict[str, dict[int, Any]]:
-        """Update ``count`` symbols from index ``start`` (wrapping); return their changes."""
-        n = len(self.sims)
-        idx = np.arange(start, start + count) % n
-        z = self.rng.standard_normal(count)
-        u = self.rng.random((count, 4))
-        mid = self.mid[idx] * np.exp(
-            -0.5 * self.vol**2 * dt_years + self.vol * math.sqrt(dt_years) * z
-        )
-        mid = np.maximum(mid, 0.05)
-        self.mid[idx] = mid
-        half = np.maximum(0.005, mid * 0.0001)
-        bid = np.round(mid - half, 2)
-        ask = np.round(np.maximum(mid + half, bid + 0.01), 2)
-        bsz = 100 * (1 + (u[:, 0] * 20).astype(np.int64))
-        asz = 100 * (1 + (u[:, 1] * 20).astype(np.int64))
-        size = 100 * (1 + (u[:, 2] * 5).astype(np.int64))
-        price = np.where(u[:, 3] < 0.5, bid, ask)
-        volume = self.volume[idx] + size
-        self.volume[idx] = volume
-        mark = np.round((bid + ask) / 2, 2)
-        out: dict[str, dict[int, Any]] = {}
-        for i, b, a, bs, as_, p, sz, vo, mk in zip(
-            idx.tolist(),
-            bid.tolist(),
-            ask.tolist(),
-            bsz.tolist(),
-            asz.tolist(),
-            price.tolist(),
-            size.tolist(),
-            volume.tolist(),
-            mark.tolist(),
-            strict=True,
-        ):
-            sim = self.sims[i]
-            v = sim.values
-            sim.mid = float(self.mid[i])
-            ch: dict[int, Any] = {}
-            if v[BID] != b:
-                v[BID] = ch[BID] = b
-            if v[ASK] != a:
-                v[ASK] = ch[ASK] = a
-            if v[BID_SIZE] != bs:
-                v[BID_SIZE] = ch[BID_SIZE] = bs
-            if v[ASK_SIZE] != as_:
-                v[ASK_SIZE] = ch[ASK_SIZE] = as_
-            if v[MARK] != mk:
-                v[MARK] = ch[MARK] = mk
-            v[QUOTE_TIME] = ch[QUOTE_TIME] = now_ms
-            v[LAST] = ch[LAST] = p
-            v[LAST_SIZE] = ch[LAST_SIZE] = sz
-            v[VOLUME] = ch[VOLUME] = vo
-            v[TRADE_TIME] = ch[TRADE_TIME] = now_ms
-            sim.trades += 1
-            out[sim.symbol] = ch
         return out

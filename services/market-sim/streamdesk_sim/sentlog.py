@@ -6,6 +6,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+_EQUITIES = "LEVELONE_EQUITIES"
+
 
 @dataclass
 class SymbolLog:
@@ -21,6 +25,9 @@ class SentLog:
 
     ``seq`` numbers start at 1 per (service, symbol) and count every entry sent on any
     connection, in send order; the entry is the exact dict that was serialized (numeric keys).
+
+    Load-mode symbols (pre-encoded frames, see ``loadgen``) are only counted: every load
+    update is a trade, so their ``trades`` equals ``count``; no entries are remembered.
     """
 
     def __init__(self, maxlen: int, total: int = 100_000) -> None:
@@ -28,6 +35,17 @@ class SentLog:
         self.total = total  # entries remembered over all symbols (memory bound)
         self.stored = 0
         self.logs: dict[tuple[str, str], SymbolLog] = {}
+        self._load_index: dict[str, int] = {}
+        self._load_sent: np.ndarray[Any, Any] = np.zeros(0, dtype=np.int64)
+
+    def attach_load(self, index: dict[str, int], sent: np.ndarray[Any, Any]) -> None:
+        """Report load-mode symbols (``index``: symbol -> position) from the ``sent`` counts."""
+        self._load_index = index
+        self._load_sent = sent
+
+    def record_load(self, indices: np.ndarray[Any, Any]) -> None:
+        """Count one LEVELONE_EQUITIES update of each load symbol at ``indices`` (distinct)."""
+        self._load_sent[indices] += 1
 
     def record(self, service: str, entries: list[dict[str, Any]], sent_ms: int) -> None:
         """Note ``entries`` (content dicts with a ``key``) as sent at ``sent_ms``."""
@@ -54,10 +72,37 @@ class SentLog:
         for (svc, sym), log in self.logs.items():
             if service is None or svc == service:
                 out.setdefault(svc, {})[sym] = {"count": log.count, "trades": log.trades}
+        if self._load_index and service in (None, _EQUITIES):
+            counts = self._load_sent.tolist()
+            eq = out.setdefault(_EQUITIES, {})
+            for sym, i in self._load_index.items():
+                if counts[i]:
+                    # Plus what went through the dict path (the snapshot on SUBS).
+                    logged = eq.get(sym, {"count": 0, "trades": 0})
+                    eq[sym] = {
+                        "count": logged["count"] + counts[i],
+                        "trades": logged["trades"] + counts[i],
+                    }
+            if not eq:
+                del out[_EQUITIES]
         return out
 
     def entries(self, service: str, symbol: str, since: int = 0) -> dict[str, Any]:
         """Entries of one symbol with ``seq > since`` (as many as are still remembered)."""
+        i = self._load_index.get(symbol) if service == _EQUITIES else None
+        if i is not None:
+            # Load updates are counted, not remembered: only the counters are reported.
+            logged = self.logs.get((service, symbol))
+            load = int(self._load_sent[i])
+            count = load + (logged.count if logged else 0)
+            return {
+                "service": service,
+                "symbol": symbol,
+                "count": count,
+                "trades": load + (logged.trades if logged else 0),
+                "complete": count <= since,
+                "updates": [],
+            }
         log = self.logs.get((service, symbol))
         if log is None:
             return {"service": service, "symbol": symbol, "count": 0, "trades": 0, "updates": []}
@@ -81,3 +126,4 @@ class SentLog:
         """Forget everything."""
         self.logs.clear()
         self.stored = 0
+        self._load_sent[:] = 0

@@ -457,8 +457,13 @@ class Streamer:
     async def _pump(self, stream: FastStreamClient) -> None:
         timeout = self.settings.heartbeat_timeout
         pump = stream.pump
+        yield_now = asyncio.sleep
         while True:
             await pump(timeout)
+            # A receive from the websocket's own buffer completes without suspending, so a
+            # backlog of frames would run the pump back to back and starve the publisher
+            # until the queue conflates. Let the loop run (I/O, the publisher) once per frame.
+            await yield_now(0)
 
     async def _subscribe(self, stream: FastStreamClient) -> None:
         tickers = self.tickers
