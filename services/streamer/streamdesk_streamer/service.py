@@ -729,8 +729,10 @@ class Streamer:
     async def _state_loop(self) -> None:
         interval = self.settings.heartbeat_interval
         while not self._closing:
-            await self._write_state()
+            # Cleared before the write: a change made while the write is in flight sets it
+            # again and is written at once, not one heartbeat interval later.
             self._state_dirty.clear()
+            await self._write_state()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._state_dirty.wait()
