@@ -60,7 +60,8 @@ async def test_level_one_options_greeks(market_sim: Any, tmp_path: Path) -> None
     snap = {c["key"]: c for c in got[0]["content"]}
     assert set(snap) == set(symbols)
     for sym, c in snap.items():
-        assert c["UNDERLYING"] == "QQQ" and c["STRIKE_TYPE"]
+        assert c["UNDERLYING"] == "QQQ"
+        assert c["STRIKE_TYPE"] == int(sym[-8:]) / 1000  # field 20: the strike price
         if c["CONTRACT_TYPE"] == "C":
             assert 0 < c["DELTA"] < 1
         else:

@@ -345,7 +345,9 @@ class OptionSim:
         v[1] = f"{self.underlying} {e:%m/%d/%Y} {self.strike:.2f} {kind}"
         v[12], v[23], v[26] = e.year, e.month, e.day
         v[13], v[14] = 100.0, 2
-        v[20], v[21] = "P", kind
+        # Field 20: the strike price, as Schwab documents and sends it (schwab-py labels it
+        # STRIKE_TYPE); the streamer checks it against the strike in the OCC symbol.
+        v[20], v[21] = self.strike, kind
         v[22] = self.underlying
         v[24] = f"1 {self.underlying}"
         v[33] = "Normal"

@@ -369,8 +369,8 @@ class Decoder:
 
     def _check_option_static(self, key: str, s: _OptStatic, item: dict[str, Any]) -> str:
         strike: Any = item.get(F.OPT_STRIKE)
-        # Only a numeric field 20 can be checked: market-sim (following schwab-py's
-        # STRIKE_TYPE label) sends a letter there; Schwab documents the strike price.
+        # Field 20 is the strike price (Schwab's documentation and market-sim; schwab-py
+        # labels it STRIKE_TYPE). A non-numeric value cannot be compared and is let through.
         if type(strike) in _NUM and abs(strike - s.strike) > 1e-6:
             return f"{key}: strike field {F.OPT_STRIKE} is {strike!r}, OCC symbol says {s.strike}"
         ctype = item.get(F.OPT_CONTRACT_TYPE)
