@@ -9,16 +9,22 @@ A. In-process, on the *same* frames recorded from market-sim's websocket (load s
    2. our ``FastStreamClient.pump`` (orjson, no copy, decode to complete tick rows);
    3. our whole path: pump + conflating queue + pipelined XADD/HSET into the real Redis.
    Ratios are against (1), measured in the same run.
-B. End to end: the ``streamer`` process subscribed to every load symbol while market-sim
-   streams at ``--rate`` updates/s: ticks/s published to Redis (heartbeat counters), CPU
-   microseconds per tick of the streamer process (psutil), conflated count, and the rate the
-   simulator actually managed to send (it is a Python process on the same cores).
+B. End to end: one ``streamer`` process subscribed to every load symbol while market-sim's
+   load rate is stepped through ``--rates``. Per rate: what the simulator actually wrote to
+   the websocket, ticks/s published to Redis (heartbeat counters over the heartbeats' own
+   timestamps), conflated ticks, CPU microseconds per tick of the streamer process and the
+   CPU of all three processes (they share this machine's cores). A rate is *sustained* when
+   nothing was conflated and >= 98 % of what was sent was published in the window. Then the
+   load stops and every tick in Redis is read back and compared, symbol by symbol, with the
+   simulator's count of what it sent: received + conflated must equal sent, and each
+   symbol's cumulative volume must increase along its stream (order kept).
 C. The everyday case (default tickers + SPY options at market-sim's default pace): CPU % of
    one core of the streamer process - what matters on a 5 %-of-a-vCPU Lightsail plan.
 
 Targets (issue 4): >= 100k ticks/s and <= 10 us CPU per tick in the streamer process.
+Exit status 1 if the read-back finds a tick missing, duplicated or out of order.
 
-    .venv/bin/python bench/bench_streamer.py [--symbols 2000] [--rate 50000] [--seconds 15]
+    .venv/bin/python bench/bench_streamer.py [--rates 50000,100000,150000] [--seconds 12]
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import psutil
 
 from streamdesk.config import load_settings
-from streamdesk.constants import HEARTBEAT_PATTERN
+from streamdesk.constants import HEARTBEAT_PATTERN, TICK_FIELD, tick_stream
 from streamdesk.localservers import RedisServer, free_port
 from streamdesk.redisutil import create_redis
 from streamdesk.schwab import ensure_paper_token, make_client, make_stream_client
@@ -194,8 +201,22 @@ async def hb_counters(redis_url: str) -> dict[str, Any]:
     return {}
 
 
-async def end_to_end(args: argparse.Namespace, tmp: Path, base: str, redis_url: str,
-                     symbols: list[str], **extra: str) -> dict[str, float]:  # fmt: skip
+def post(base: str, path: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(
+        base + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def start_streamer(tmp: Path, base: str, redis_url: str, symbols: list[str],
+                   **extra: str) -> subprocess.Popen[bytes]:  # fmt: skip
     env = {k: v for k, v in os.environ.items()}
     env.update(
         {
@@ -213,60 +234,209 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, base: str, redis_url: 
         }
     )
     log = open(tmp / "streamer.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "streamdesk_streamer"], env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "streamdesk_streamer"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=tmp)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        ps = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 60
-        while True:
-            c = await hb_counters(redis_url)
-            if c.get("state") == "streaming" and c.get("ticks_published", 0) > 0:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp / "streamer.log").read_text()[-3000:])
-            await asyncio.sleep(0.5)
-        await asyncio.sleep(2)  # warm-up
-        c0 = await hb_counters(redis_url)
-        s0 = sim_state(base)["stats"]
-        cpu0 = sum(ps.cpu_times()[:2])
-        t0 = time.monotonic()
-        await asyncio.sleep(args.seconds)
-        c1 = await hb_counters(redis_url)
-        s1 = sim_state(base)["stats"]
-        cpu1 = sum(ps.cpu_times()[:2])
-        t1 = time.monotonic()
-        rss = ps.memory_info().rss / 2**20
-    finally:
-        proc.terminate()
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+async def wait_streaming(proc: subprocess.Popen[bytes], tmp: Path, redis_url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        c = await hb_counters(redis_url)
+        if c.get("state") == "streaming" and c.get("ticks_published", 0) > 0:
+            return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp / "streamer.log").read_text()[-3000:])
+        await asyncio.sleep(0.5)
+
+
+async def next_beat(redis_url: str, after: float) -> dict[str, Any]:
+    """The first streamer heartbeat written after ``after`` (epoch s): counters + its ts."""
+    deadline = time.monotonic() + 10
+    while True:
+        redis = create_redis(redis_url)
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    # Heartbeat counters lag by up to one interval; both ends lag alike.
+            async for key in redis.scan_iter(match=HEARTBEAT_PATTERN):
+                raw = await redis.get(key)
+                value = json.loads(raw) if raw else {}
+                if value.get("service") == "streamer" and value.get("ts", 0) > after:
+                    return {**value["counters"], "_ts": value["ts"]}
+        finally:
+            await redis.aclose()
+        if time.monotonic() > deadline:
+            raise RuntimeError("no streamer heartbeat")
+        await asyncio.sleep(0.05)
+
+
+async def measure_window(base: str, redis_url: str, procs: dict[str, psutil.Process],
+                         seconds: float) -> dict[str, float]:  # fmt: skip
+    """Rates over one window: published ticks from two heartbeats (their own timestamps)."""
+    c0 = await next_beat(redis_url, time.time())
+    s0, cpu0, t0 = sim_state(base)["stats"], {k: cpu_s(p) for k, p in procs.items()}, time.time()
+    await asyncio.sleep(seconds)
+    c1 = await next_beat(redis_url, time.time())
+    s1, cpu1, t1 = sim_state(base)["stats"], {k: cpu_s(p) for k, p in procs.items()}, time.time()
     ticks = c1["ticks_published"] - c0["ticks_published"]
     dt = t1 - t0
+    streamer_cpu = cpu1["streamer"] - cpu0["streamer"]
     return {
         "sim_sent_per_s": (s1["equity_updates"] - s0["equity_updates"]) / dt,
-        "ticks_per_s": ticks / dt,
-        "cpu_us_per_tick": (cpu1 - cpu0) / max(ticks, 1) * 1e6,
-        "cpu_pct": (cpu1 - cpu0) / dt * 100,
-        "conflated": float(c1["conflated"]),
-        "reconnects": float(c1["reconnects"]),
-        "rss_mb": rss,
-        "exit_code": float(proc.returncode if proc.returncode is not None else -1),
+        "ticks_per_s": ticks / (c1["_ts"] - c0["_ts"]),
+        "cpu_us_per_tick": streamer_cpu / max(ticks, 1) * 1e6,
+        **{f"cpu_pct_{k}": (cpu1[k] - cpu0[k]) / dt * 100 for k in procs},
+        "conflated": float(c1["conflated"] - c0["conflated"]),
+        "queue_high_water": float(c1["queue_high_water"]),
+        "reconnects": float(c1["reconnects"] - c0["reconnects"]),
     }
+
+
+async def read_back(redis_url: str, partitions: int) -> tuple[dict[str, int], int]:
+    """Ticks per symbol in the tick streams, and how many broke per-symbol volume order."""
+    redis = create_redis(redis_url)
+    counts: dict[str, int] = {}
+    last_volume: dict[str, int] = {}
+    disorder = 0
+    try:
+        for p in range(partitions):
+            start = "-"
+            while True:
+                batch = await redis.xrange(tick_stream(p), min=start, count=200)
+                if not batch:
+                    break
+                for _id, fields in batch:
+                    _, equities, _ = msgpack.unpackb(fields[TICK_FIELD])
+                    for row in equities:
+                        sym, volume = row[0], row[5]
+                        counts[sym] = counts.get(sym, 0) + 1
+                        if volume <= last_volume.get(sym, -1):
+                            disorder += 1
+                        last_volume[sym] = volume
+                start = "(" + batch[-1][0].decode()
+    finally:
+        await redis.aclose()
+    return counts, disorder
+
+
+async def end_to_end(args: argparse.Namespace, tmp: Path, sim: subprocess.Popen[bytes],
+                     base: str, redis: RedisServer, symbols: list[str]) -> int:  # fmt: skip
+    """Part B: one streamer, the simulator's rate stepped through ``args.rates``."""
+    assert redis.proc is not None
+    post(base, "/admin/sent/reset", {})  # part A's recording session does not count
+    proc = start_streamer(tmp, base, redis.url, symbols)
+    failures = 0
+    try:
+        procs = {
+            "streamer": psutil.Process(proc.pid),
+            "sim": psutil.Process(sim.pid),
+            "redis": psutil.Process(redis.proc.pid),
+        }
+        await wait_streaming(proc, tmp, redis.url)
+        print(
+            f"\nB. End to end: market-sim load mode ({len(symbols)} symbols, all subscribed, "
+            f"{args.seconds:.0f} s per rate) -> streamer process -> Redis"
+        )
+        print(
+            "  asked/s   sim sent/s  published/s  conflated  us CPU/tick  "
+            "CPU% streamer  sim  redis   verdict"
+        )
+        best = 0.0
+        for rate in args.rates:
+            post(base, "/admin/load", {"rate": rate})
+            await asyncio.sleep(args.settle)
+            r = await measure_window(base, redis.url, procs, args.seconds)
+            ok = r["conflated"] == 0 and r["ticks_per_s"] >= 0.98 * r["sim_sent_per_s"]
+            if ok:
+                best = max(best, r["ticks_per_s"])
+            print(
+                f"  {rate:8,.0f} {r['sim_sent_per_s']:11,.0f} {r['ticks_per_s']:12,.0f} "
+                f"{r['conflated']:10,.0f} {r['cpu_us_per_tick']:12.2f} "
+                f"{r['cpu_pct_streamer']:13.0f}% {r['cpu_pct_sim']:4.0f}% "
+                f"{r['cpu_pct_redis']:5.0f}%   {'sustained' if ok else 'NOT sustained'}"
+            )
+        rss = procs["streamer"].memory_info().rss / 2**20
+        # Stop the load, let the streamer drain, then compare what Redis holds with what the
+        # simulator says it wrote to the websocket, symbol by symbol.
+        post(base, "/admin/load", {"rate": 1e-6})
+        prev = -1
+        while True:
+            c = await next_beat(redis.url, time.time())
+            if c["ticks_in"] == prev and c["queue_depth"] == 0:
+                break
+            prev = c["ticks_in"]
+        conflated_total = int(c["conflated"])
+        sent = sim_state_sent(base)
+        got, disorder = await read_back(redis.url, 4)
+        n_sent, n_got = sum(sent.values()), sum(got.values())
+        short = sum(1 for s in symbols if got.get(s, 0) > sent.get(s, 0))
+        exact = sum(1 for s in symbols if got.get(s, 0) == sent.get(s, 0))
+        complete = n_got + conflated_total == n_sent and disorder == 0 and short == 0
+        print(
+            f"  read back: {n_got:,} ticks in Redis + {conflated_total:,} conflated "
+            f"= {n_got + conflated_total:,}; simulator sent {n_sent:,}; "
+            f"{exact}/{len(symbols)} symbols exact; per-symbol volume order broken: {disorder}"
+            f"  -> {'complete' if complete else 'MISMATCH'}"
+        )
+        print(f"  streamer RSS {rss:.0f} MB, reconnects {int(c['reconnects'])}")
+        print(
+            f"  => highest rate sustained (0 conflated, >= 98 % of sent published): "
+            f"{best:,.0f} ticks/s (target >= {TARGET_TICKS_S:,})"
+        )
+        failures += 0 if complete else 1
+    finally:
+        stop(proc)
+    return failures
+
+
+def sim_state_sent(base: str) -> dict[str, int]:
+    with urllib.request.urlopen(base + "/admin/sent?service=LEVELONE_EQUITIES", timeout=30) as r:
+        data = json.loads(r.read())
+    return {sym: v["count"] for sym, v in data.get("LEVELONE_EQUITIES", {}).items()}
+
+
+async def everyday(args: argparse.Namespace, tmp: Path, redis: RedisServer) -> None:
+    """Part C: default tickers and SPY options at market-sim's default pace."""
+    sim, base = start_sim(tmp, heartbeat_interval=10)
+    symbols = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"]
+    proc = start_streamer(tmp, base, redis.url, symbols, OPTION_UNDERLYINGS="SPY",
+                          HEARTBEAT_INTERVAL="5")  # fmt: skip
+    try:
+        await wait_streaming(proc, tmp, redis.url)
+        await asyncio.sleep(2)
+        ps = psutil.Process(proc.pid)
+        c0, cpu0, t0 = await hb_counters(redis.url), cpu_s(ps), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        c1, cpu1, t1 = await hb_counters(redis.url), cpu_s(ps), time.monotonic()
+        rss = ps.memory_info().rss / 2**20
+    finally:
+        stop(proc)
+        stop(sim)
+    print("\nC. Everyday load: 5 tickers + 24 SPY option contracts at market-sim's default pace")
+    rate = (c1["ticks_published"] - c0["ticks_published"]) / (t1 - t0)
+    print(f"  streamer published:        {rate:10,.0f} ticks/s")
+    print(f"  streamer process CPU:      {(cpu1 - cpu0) / (t1 - t0) * 100:10.2f} % of one core  "
+          f"(RSS {rss:.0f} MB)")  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-streamer-"))
     redis_server = RedisServer(tmp / "redis")
     redis_server.start()
+    # One update per symbol per 20 ms step at most: enough symbols for the highest rate.
+    n_symbols = max(args.symbols, int(max(args.rates) / 50) + 1)
     sim, base = start_sim(
-        tmp, load_symbols=args.symbols, load_rate=args.rate, heartbeat_interval=2,
-        send_queue=20000, option_underlyings="SPY",
+        tmp, load_symbols=n_symbols, load_rate=args.rates[0], heartbeat_interval=2,
+        send_queue=20000, option_underlyings="SPY", max_symbols=max(5000, n_symbols),
     )  # fmt: skip
-    symbols = [f"LD{i:05d}" for i in range(args.symbols)]
+    symbols = [f"LD{i:05d}" for i in range(n_symbols)]
+    failures = 0
     try:
         settings = load_settings(
             Settings, schwab_base_url=base, schwab_token_path=tmp / "token.json",
@@ -293,57 +463,33 @@ async def main_async(args: argparse.Namespace) -> int:
             f"  pump + queue + XADD/HSET pipeline into Redis:       {us(full_cpu):6.2f} us/tick"
             f"  ({base_cpu / full_cpu:.1f}x baseline; {items / full_cpu:,.0f} ticks/s of CPU)"
         )
-        await asyncio.sleep(1)
-        e2e = await end_to_end(args, tmp, base, redis_server.url, symbols)
-        print("\nB. End to end: market-sim load mode "
-              f"({args.symbols} symbols, asked {args.rate:,.0f} updates/s) -> streamer "
-              f"process -> Redis, {args.seconds:.0f}s")  # fmt: skip
-        print(f"  simulator actually sent:   {e2e['sim_sent_per_s']:10,.0f} updates/s")
-        print(f"  streamer published:        {e2e['ticks_per_s']:10,.0f} ticks/s")
-        print(
-            f"  streamer CPU per tick:     {e2e['cpu_us_per_tick']:10.2f} us  "
-            f"(process CPU {e2e['cpu_pct']:.0f}% of one core, RSS {e2e['rss_mb']:.0f} MB)"
-        )
-        print(f"  conflated: {e2e['conflated']:.0f}, reconnects: {e2e['reconnects']:.0f}")
-        cap = 1e6 / e2e["cpu_us_per_tick"]
-        print(
-            f"  => capacity at 100% of one core: {cap:,.0f} ticks/s "
-            f"(target >= {TARGET_TICKS_S:,}); CPU target <= {TARGET_US_TICK} us/tick: "
-            f"{'met' if e2e['cpu_us_per_tick'] <= TARGET_US_TICK else 'MISSED'}"
-        )
-        # C. The everyday case: default tickers and SPY options at market-sim's default pace.
-        sim.terminate()
-        sim.wait(10)
-        sim, base = start_sim(tmp, heartbeat_interval=10)
-        quiet = await end_to_end(
-            args, tmp, base, redis_server.url, ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"],
-            OPTION_UNDERLYINGS="SPY", HEARTBEAT_INTERVAL="5",
-        )  # fmt: skip
-        print(
-            "\nC. Everyday load: 5 tickers + 24 SPY option contracts at market-sim's default pace"
-        )
-        print(f"  streamer published:        {quiet['ticks_per_s']:10,.0f} ticks/s")
-        print(f"  streamer process CPU:      {quiet['cpu_pct']:10.2f} % of one core  "
-              f"(RSS {quiet['rss_mb']:.0f} MB)")  # fmt: skip
+        # Part A's streams must not count in part B's read-back.
+        redis = create_redis(redis_server.url)
+        await redis.flushall()
+        await redis.aclose()
+        failures += await end_to_end(args, tmp, sim, base, redis_server, symbols)
+        stop(sim)
+        await everyday(args, tmp, redis_server)
     finally:
-        sim.terminate()
-        try:
-            sim.wait(10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        if sim.poll() is None:
+            stop(sim)
         redis_server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return 1 if failures else 0
 
 
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--symbols", type=int, default=2000)
-    p.add_argument("--rate", type=float, default=50_000)
-    p.add_argument("--seconds", type=float, default=15)
-    p.add_argument("--frames", type=int, default=400)
+    p.add_argument("--symbols", type=int, default=2000, help="load symbols (at least rate/50)")
+    p.add_argument(
+        "--rates", type=lambda v: [float(x) for x in v.split(",")],
+        default=[50_000.0, 100_000.0, 150_000.0], help="updates/s asked of the simulator, in turn",
+    )  # fmt: skip
+    p.add_argument("--seconds", type=float, default=12, help="measurement window per rate")
+    p.add_argument("--settle", type=float, default=3, help="seconds after a rate change")
+    p.add_argument("--frames", type=int, default=200)
     return asyncio.run(main_async(p.parse_args()))
 
 
