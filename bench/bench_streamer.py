@@ -17,7 +17,9 @@ B. End to end: one ``streamer`` process subscribed to every load symbol while ma
    nothing was conflated and >= 98 % of what was sent was published in the window. Then the
    load stops and every tick in Redis is read back and compared, symbol by symbol, with the
    simulator's count of what it sent: received + conflated must equal sent, and each
-   symbol's cumulative volume must increase along its stream (order kept).
+   symbol's cumulative volume must increase along its stream (order kept). The simulator
+   compresses at zlib level 1 (``SIM_WS_DEFLATE_LEVEL``): it is the load generator, sharing
+   the cores with the streamer; the streamer still inflates every frame as it would Schwab's.
 C. The everyday case (default tickers + SPY options at market-sim's default pace): CPU % of
    one core of the streamer process - what matters on a 5 %-of-a-vCPU Lightsail plan.
 
@@ -361,7 +363,7 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, sim: subprocess.Popen[
                 f"{r['cpu_pct_streamer']:13.0f}% {r['cpu_pct_sim']:4.0f}% "
                 f"{r['cpu_pct_redis']:5.0f}%   {'sustained' if ok else 'NOT sustained'}"
             )
-        rss = procs["streamer"].memory_info().rss / 2**20
+        rss = {k: p.memory_info().rss / 2**20 for k, p in procs.items()}
         # Stop the load, let the streamer drain, then compare what Redis holds with what the
         # simulator says it wrote to the websocket, symbol by symbol.
         post(base, "/admin/load", {"rate": 1e-6})
@@ -384,7 +386,10 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, sim: subprocess.Popen[
             f"{exact}/{len(symbols)} symbols exact; per-symbol volume order broken: {disorder}"
             f"  -> {'complete' if complete else 'MISMATCH'}"
         )
-        print(f"  streamer RSS {rss:.0f} MB, reconnects {int(c['reconnects'])}")
+        print(
+            f"  RSS: streamer {rss['streamer']:.0f} MB, market-sim {rss['sim']:.0f} MB, "
+            f"redis {rss['redis']:.0f} MB; streamer reconnects {int(c['reconnects'])}"
+        )
         print(
             f"  => highest rate sustained (0 conflated, >= 98 % of sent published): "
             f"{best:,.0f} ticks/s (target >= {TARGET_TICKS_S:,})"
@@ -434,6 +439,7 @@ async def main_async(args: argparse.Namespace) -> int:
     sim, base = start_sim(
         tmp, load_symbols=n_symbols, load_rate=args.rates[0], heartbeat_interval=2,
         send_queue=20000, option_underlyings="SPY", max_symbols=max(5000, n_symbols),
+        ws_deflate_level=1,
     )  # fmt: skip
     symbols = [f"LD{i:05d}" for i in range(n_symbols)]
     failures = 0

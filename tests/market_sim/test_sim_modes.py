@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import websockets
+from uvicorn.server import ServerState
 
 from streamdesk.config import CommonSettings, load_settings
 from streamdesk.schwab import (
@@ -20,6 +22,7 @@ from streamdesk.schwab import (
     ensure_paper_token,
     make_client,
 )
+from streamdesk_sim.__main__ import ws_protocol
 from streamdesk_sim.clock import NY, in_regular_session
 
 pytestmark = pytest.mark.integration
@@ -77,6 +80,42 @@ async def test_load_mode_streams_the_configured_rate(
     assert seen == set(symbols)  # round-robin over every load symbol
     r = httpx.post(sim.base_url + "/admin/load", json={"rate": 500})
     assert r.json() == {"symbols": 200, "rate": 500}
+
+
+async def _first_frame(sim: Any, token: str) -> tuple[str | None, dict[str, Any]]:
+    """The negotiated websocket extensions and the first response frame after a LOGIN."""
+    async with websockets.connect(sim.ws_url, max_size=None) as ws:
+        login = {"service": "ADMIN", "command": "LOGIN", "requestid": "0",
+                 "parameters": {"Authorization": token}}  # fmt: skip
+        await ws.send(json.dumps({"requests": [login]}))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        return ws.response.headers.get("Sec-WebSocket-Extensions"), frame
+
+
+@pytest.mark.parametrize(
+    ("settings", "deflate"),
+    [({}, True), ({"ws_deflate_level": 1}, True), ({"ws_deflate": "false"}, False)],
+)
+async def test_websocket_compression_is_configurable(
+    market_sim_factory: Any, tmp_path: Path, settings: dict[str, Any], deflate: bool
+) -> None:
+    sim = market_sim_factory(**settings)
+    extensions, frame = await _first_frame(sim, _token(sim, tmp_path))
+    assert frame["response"][0]["content"]["code"] == 0
+    if deflate:  # what the websockets client (and so schwab-py) offers is accepted
+        assert extensions is not None and extensions.startswith("permessage-deflate")
+    else:
+        assert extensions is None
+
+
+async def test_ws_protocol_compresses_at_the_configured_level() -> None:
+    config = uvicorn.Config(app=lambda *a: None, ws_per_message_deflate=True)
+    proto = ws_protocol(1)(config=config, server_state=ServerState(), app_state={})
+    [factory] = proto.conn.available_extensions
+    assert factory.compress_settings == {"memLevel": 5, "level": 1}
+    config = uvicorn.Config(app=lambda *a: None, ws_per_message_deflate=False)
+    proto = ws_protocol(1)(config=config, server_state=ServerState(), app_state={})
+    assert proto.conn.available_extensions == []
 
 
 def test_accelerated_clock_runs_a_session(market_sim_factory: Any, tmp_path: Path) -> None:

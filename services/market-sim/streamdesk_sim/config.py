@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     account_number: str = Field(default="12345678")
     load_symbols: int = Field(default=0, ge=0, le=100_000, description="Load mode symbols.")
     load_rate: float = Field(default=10_000.0, gt=0, description="Load mode updates/s total.")
+    ws_deflate: bool = Field(
+        default=True, description="Accept permessage-deflate when the client offers it."
+    )
+    ws_deflate_level: int = Field(
+        default=6, ge=1, le=9, description="zlib level of outgoing websocket frames."
+    )
     log_level: str = Field(default="INFO")
     log_format: str = Field(default="auto")
     shutdown_timeout: float = Field(default=5.0, gt=0, le=60)
