@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from streamdesk.codec import decode_ticks
+from streamdesk.config import load_settings
 from streamdesk.constants import (
     INDICATORS_GROUP,
     TICK_FIELD,
@@ -13,7 +17,9 @@ from streamdesk.constants import (
     tick_stream,
 )
 from streamdesk.redisutil import create_redis
+from streamdesk_streamer.config import Settings
 from streamdesk_streamer.publisher import Publisher
+from streamdesk_streamer.service import Streamer
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +120,7 @@ async def test_trim_without_group_is_by_age_only(redis_url: str) -> None:
 async def test_publish_survives_a_script_cache_flush(redis_url: str) -> None:
     redis = create_redis(redis_url)
     try:
-        pub = Publisher(redis, partitions=1)
+        pub = Publisher(redis, partitions=1, quote_interval=0)  # quotes with every publish
         await pub.publish([eq("AAPL", 0)])
         await redis.script_flush()  # what a Redis restart does to loaded scripts
         await pub.publish([eq("AAPL", 1)])
@@ -137,4 +143,63 @@ async def test_option_quote_without_last_omits_it(redis_url: str) -> None:
         assert set(quote) == {b"bid", b"ask", b"ts"}
         assert float(quote[b"bid"]) == 2.9
     finally:
+        await redis.aclose()
+
+
+async def test_quotes_are_written_at_most_every_interval_with_the_newest_tick(
+    redis_url: str,
+) -> None:
+    redis = create_redis(redis_url)
+
+    async def quote_ts(sym: str) -> int | None:
+        raw = await redis.hget(last_quote_key(sym), "ts")
+        return None if raw is None else int(raw)
+
+    try:
+        pub = Publisher(redis, partitions=2, quote_interval=0.3)
+        await pub.publish([eq("AAPL", 0)])
+        assert await quote_ts("AAPL") == T0  # the first quote at once
+        await pub.publish([eq("AAPL", 1), eq("MSFT", 1), eq("AAPL", 2)])
+        assert await quote_ts("AAPL") == T0 and await quote_ts("MSFT") is None
+        due = pub.quotes_due_in()
+        assert due is not None and 0 < due <= 0.3
+        assert await pub.flush_quotes() == 0  # not due yet
+        await asyncio.sleep(due + 0.01)
+        assert pub.quotes_due_in() == 0.0
+        assert await pub.flush_quotes() == 2
+        assert await quote_ts("AAPL") == T0 + 2 and await quote_ts("MSFT") == T0 + 1
+        assert pub.quotes_due_in() is None and pub.quotes == 3
+        await pub.publish([eq("MSFT", 3)])
+        assert await pub.flush_quotes(force=True) == 1  # shutdown: no waiting
+        assert await quote_ts("MSFT") == T0 + 3
+        # Every tick reached the streams regardless of the quote throttle.
+        got = await read_all(redis, 2)
+        assert [t.ts for t in got["AAPL"]] == [T0, T0 + 1, T0 + 2]
+    finally:
+        await redis.aclose()
+
+
+async def test_publish_loop_writes_the_last_quotes_when_ticks_stop(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    streamer = Streamer(load_settings(Settings, redis_url=redis_url, quote_interval=0.3), redis)
+    task = asyncio.create_task(streamer._publish_loop())
+    try:
+        streamer.queue.put_many([eq("NVDA", 0)])
+        streamer.queue.put_many([eq("NVDA", 1)])
+        async with asyncio.timeout(5):
+            while await redis.hget(last_quote_key("NVDA"), "ts") is None:
+                await asyncio.sleep(0.01)
+        # A tick after the first quote write: no tick follows it, yet its quote is written
+        # within the interval by the idle publish loop.
+        await asyncio.sleep(0.05)
+        streamer.queue.put_many([eq("NVDA", 2)])
+        started = time.monotonic()
+        async with asyncio.timeout(5):
+            while int(await redis.hget(last_quote_key("NVDA"), "ts") or 0) != T0 + 2:
+                await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 0.3 + 0.25
+    finally:
+        streamer._stopping = True
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await redis.aclose()

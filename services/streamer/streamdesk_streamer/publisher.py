@@ -3,8 +3,15 @@
 Each publish call groups the rows by partition (``constants.partition_for``: one symbol always
 goes to the same stream, so each symbol stays ordered), encodes up to
 ``max_ticks_per_entry`` ticks into one stream entry (``streamdesk.codec.encode_rows`` under
-``constants.TICK_FIELD``) and sends every XADD plus the latest-quote hashes in one pipeline
-round trip (see :data:`PUBLISH_LUA`).
+``constants.TICK_FIELD``) and sends every XADD in one pipeline round trip.
+
+Latest quotes (``sd:quote:{symbol}``: ``last``, ``bid``, ``ask``, ``ts``) are written at most
+every ``quote_interval`` seconds, with the newest published tick of every symbol that changed
+since the previous write: appended to a publish pipeline (after its XADDs, so a quote is never
+newer than the ticks in the stream) when one is due, else by :meth:`Publisher.flush_quotes`
+from the publish loop when it is idle. One ``HSET`` costs Redis several microseconds of Lua
+and command overhead - more than everything else per tick - so a symbol ticking 50 times a
+second gets 10 quote writes, not 50 (``quote_interval`` 0 writes them with every publish).
 
 Trimming policy (docs/streamer.md): every ``trim_interval`` seconds each stream is trimmed with
 ``XTRIM MINID ~ <id>`` where ``<id>`` is the *lowest* of
@@ -24,8 +31,8 @@ import logging
 import time
 from typing import Any
 
+import msgpack
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from streamdesk.codec import encode_rows
 from streamdesk.constants import TICK_FIELD, last_quote_key, partition_for, tick_stream
@@ -35,32 +42,25 @@ log = logging.getLogger(__name__)
 Row = tuple[Any, ...]
 _EQ_LEN = 7
 
-#: XADD one encoded batch and update the latest-quote hash of every symbol in it, in Redis.
-#: Doing the HSETs server-side (one EVALSHA per stream entry instead of one HSET per symbol)
-#: cut the streamer's CPU per tick several-fold (bench/bench_streamer.py). The quote keys are
-#: derived in the script (``ARGV[4]`` .. symbol), so this needs a standalone Redis, not
-#: Redis Cluster. ``last`` is left out while it is NaN (an option that has not traded).
-#: Lua formats numbers with 14 significant digits: ample for prices and epoch-ms times.
-PUBLISH_LUA = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', ARGV[2], ARGV[3])
-local batch = cmsgpack.unpack(ARGV[3])
-local latest = {}
-for k = 2, 3 do
-  local rows = batch[k]
-  for i = 1, #rows do
-    local r = rows[i]
-    latest[r[1]] = r
-  end
-end
-local prefix = ARGV[4]
-for sym, r in pairs(latest) do
-  if r[3] == r[3] then
-    redis.call('HSET', prefix .. sym, 'last', r[3], 'bid', r[4], 'ask', r[5], 'ts', r[2])
+#: Write the latest-quote hashes: ``ARGV[1]`` msgpack ``[[symbol, last, bid, ask, ts], ...]``,
+#: ``ARGV[2]`` the key prefix. One script call instead of one pipelined HSET per symbol saves
+#: the client a command per symbol; the keys are built in the script, so this needs a
+#: standalone Redis, not Redis Cluster. ``last`` is left out while it is NaN (an option that
+#: has not traded). Lua formats numbers with 14 significant digits: ample for prices and
+#: epoch-ms times. Sent with EVAL (Redis caches the compiled script by its SHA), so a Redis
+#: restart that empties the script cache needs no special handling.
+QUOTES_LUA = """
+local quotes = cmsgpack.unpack(ARGV[1])
+local prefix = ARGV[2]
+for i = 1, #quotes do
+  local q = quotes[i]
+  if q[2] == q[2] then
+    redis.call('HSET', prefix .. q[1], 'last', q[2], 'bid', q[3], 'ask', q[4], 'ts', q[5])
   else
-    redis.call('HSET', prefix .. sym, 'bid', r[4], 'ask', r[5], 'ts', r[2])
+    redis.call('HSET', prefix .. q[1], 'bid', q[3], 'ask', q[4], 'ts', q[5])
   end
 end
-return id
+return #quotes
 """
 
 
@@ -71,7 +71,7 @@ def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
 
 
 class Publisher:
-    """Publishes tick rows; counts what it wrote."""
+    """Publishes tick rows and the latest quotes; counts what it wrote."""
 
     def __init__(
         self,
@@ -81,19 +81,24 @@ class Publisher:
         max_ticks_per_entry: int = 2_000,
         max_entries: int = 100_000,
         retention_seconds: float = 300.0,
+        quote_interval: float = 0.1,
     ) -> None:
         self.redis = redis
         self.partitions = partitions
         self.max_ticks_per_entry = max_ticks_per_entry
         self.max_entries = max_entries
         self.retention_ms = int(retention_seconds * 1000)
+        self.quote_interval = quote_interval
         self._stream_of: dict[str, int] = {}
         self._quote_prefix = last_quote_key("")
-        self._sha: str | None = None
+        #: Newest published row of every symbol whose quote hash is not written yet.
+        self._pending_quotes: dict[str, Row] = {}
+        self._quotes_due = 0.0  # time.monotonic() at which pending quotes may be written
         self.entries = 0
         self.ticks = 0
         self.batches = 0
         self.bytes = 0
+        self.quotes = 0
         self.trimmed = 0
         self.last_publish_ts = 0.0
 
@@ -103,8 +108,32 @@ class Publisher:
             p = self._stream_of[symbol] = partition_for(symbol, self.partitions)
         return p
 
+    def quotes_due_in(self) -> float | None:
+        """Seconds until pending quotes may be written (0: now); ``None`` if none pending."""
+        if not self._pending_quotes:
+            return None
+        return max(0.0, self._quotes_due - time.monotonic())
+
+    def _quotes_command(self, pipe: Any) -> int:
+        """Append the pending quotes' EVAL to ``pipe``; return how many quotes it writes."""
+        pending = self._pending_quotes
+        quotes = [(r[0], r[2], r[3], r[4], r[1]) for r in pending.values()]
+        pipe.execute_command(
+            "EVAL", QUOTES_LUA, 0, msgpack.packb(quotes, use_bin_type=True), self._quote_prefix
+        )
+        return len(quotes)
+
+    def _quotes_written(self, n: int) -> None:
+        self._pending_quotes = {}
+        self._quotes_due = time.monotonic() + self.quote_interval
+        self.quotes += n
+
     async def publish(self, rows: list[Row]) -> None:
-        """Write ``rows`` (oldest first) in one pipeline; raise on Redis errors."""
+        """Write ``rows`` (oldest first) in one pipeline; raise on Redis errors.
+
+        Appends the latest quotes when they are due. On an error nothing is forgotten: the
+        caller publishes the same rows again (at-least-once) and the quotes stay pending.
+        """
         if not rows:
             return
         by_part: list[tuple[list[Row], list[Row]]] = [([], []) for _ in range(self.partitions)]
@@ -118,43 +147,44 @@ class Publisher:
                 by_part[p][0].append(row)
             else:
                 by_part[p][1].append(row)
-        sha = self._sha or await self._load_script()
-        prefix = self._quote_prefix
-        entries: list[tuple[str, bytes]] = []
+        # Rows are oldest first, so each symbol's newest row wins.
+        self._pending_quotes.update(zip((r[0] for r in rows), rows, strict=True))
+        pipe = self.redis.pipeline(transaction=False)
+        n_entries = n_bytes = 0
         step = self.max_ticks_per_entry
+        maxlen = self.max_entries
         for p, (eq, opt) in enumerate(by_part):
             if not eq and not opt:
                 continue
             stream = tick_stream(p)
             # Chunks keep per-symbol order: equities and options are disjoint symbol sets.
             for i in range(0, max(len(eq), len(opt)), step):
-                entries.append((stream, encode_rows(eq[i : i + step], opt[i : i + step])))
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            for stream, payload in entries:
+                payload = encode_rows(eq[i : i + step], opt[i : i + step])
                 pipe.execute_command(
-                    "EVALSHA", sha, 1, stream, self.max_entries, TICK_FIELD, payload, prefix
+                    "XADD", stream, "MAXLEN", "~", maxlen, "*", TICK_FIELD, payload
                 )
-            try:
-                await pipe.execute()
-                break
-            except NoScriptError:
-                # Redis restarted (scripts are not persisted): nothing ran, load and resend.
-                if attempt == 2:
-                    raise
-                sha = await self._load_script()
-        n_entries = len(entries)
-        n_bytes = sum(len(p) for _, p in entries)
+                n_entries += 1
+                n_bytes += len(payload)
+        n_quotes = self._quotes_command(pipe) if self.quotes_due_in() == 0.0 else -1
+        await pipe.execute()
+        if n_quotes >= 0:
+            self._quotes_written(n_quotes)
         self.entries += n_entries
         self.ticks += len(rows)
         self.bytes += n_bytes
         self.batches += 1
         self.last_publish_ts = time.time()
 
-    async def _load_script(self) -> str:
-        sha = await self.redis.script_load(PUBLISH_LUA)
-        self._sha = sha.decode() if isinstance(sha, bytes) else str(sha)
-        return self._sha
+    async def flush_quotes(self, *, force: bool = False) -> int:
+        """Write the pending quotes if they are due (or ``force``); return how many."""
+        due = self.quotes_due_in()
+        if due is None or (due > 0 and not force):
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        n = self._quotes_command(pipe)
+        await pipe.execute()
+        self._quotes_written(n)
+        return n
 
     async def trim_once(self, now_ms: int | None = None) -> int:
         """Trim every tick stream by age without passing unacknowledged entries."""

@@ -131,6 +131,7 @@ class Streamer:
             max_ticks_per_entry=settings.publish_max_ticks_per_entry,
             max_entries=settings.stream_max_entries,
             retention_seconds=settings.stream_retention_seconds,
+            quote_interval=settings.quote_interval,
         )
         self.gaps = GapRecorder(None)
         self.hours = MarketHours(settings.market_hours)
@@ -238,6 +239,7 @@ class Streamer:
             "ticks_in": self._ticks_in_total,
             "ticks_published": self.publisher.ticks,
             "entries_published": self.publisher.entries,
+            "quotes_written": self.publisher.quotes,
             "reconnects": self.reconnects,
             "last_message_age_s": round(now - last_frame, 3) if last_frame else None,
             "queue_depth": len(self.queue),
@@ -329,6 +331,7 @@ class Streamer:
             self._inflight = []
         while len(self.queue):
             await self.publisher.publish(self.queue.drain(PUBLISH_BATCH))
+        await self.publisher.flush_quotes(force=True)
 
     # ------------------------------------------------------------------ supervisor
     def _backoff(self, attempt: int) -> float:
@@ -695,17 +698,22 @@ class Streamer:
     async def _publish_loop(self) -> None:
         s = self.settings
         queue = self.queue
+        publisher = self.publisher
         failures = 0
         while not self._stopping:
-            if not self._inflight:
-                if not await queue.wait(1.0):
-                    continue
-                if s.publish_linger and len(queue) < PUBLISH_BATCH // 4:
-                    await asyncio.sleep(s.publish_linger)
-                self._inflight = queue.drain(PUBLISH_BATCH)
             try:
                 async with asyncio.timeout(10.0):
-                    await self.publisher.publish(self._inflight)
+                    if not self._inflight:
+                        due = publisher.quotes_due_in()
+                        if not await queue.wait(1.0 if due is None else min(1.0, due)):
+                            # Idle: quotes of the last ticks must not wait for the next tick.
+                            await publisher.flush_quotes()
+                            failures = 0
+                            continue
+                        if s.publish_linger and len(queue) < PUBLISH_BATCH // 4:
+                            await asyncio.sleep(s.publish_linger)
+                        self._inflight = queue.drain(PUBLISH_BATCH)
+                    await publisher.publish(self._inflight)
             except (aioredis.RedisError, OSError, TimeoutError) as exc:
                 self.publish_errors += 1
                 failures += 1
