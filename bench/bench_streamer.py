@@ -8,7 +8,9 @@ A. In-process, on the *same* frames recorded from market-sim's websocket (load s
       (json.loads, ``copy.deepcopy`` + relabel per message, handler call);
    2. our ``FastStreamClient.pump`` (orjson, no copy, decode to complete tick rows);
    3. our whole path: pump + conflating queue + pipelined XADD/HSET into the real Redis.
-   Ratios are against (1), measured in the same run.
+   Ratios are against (1), measured in the same run. Then the publisher alone on 300k rows of
+   the load symbols, with the latest quotes written with every publish (``QUOTE_INTERVAL=0``)
+   and at the default interval: CPU per tick in the streamer and in Redis (INFO cpu).
 B. End to end: one ``streamer`` process subscribed to every load symbol while market-sim's
    load rate is stepped through ``--rates``. Per rate: what the simulator actually wrote to
    the websocket, ticks/s published to Redis (heartbeat counters over the heartbeats' own
@@ -26,7 +28,7 @@ C. The everyday case (default tickers + SPY options at market-sim's default pace
 Targets (issue 4): >= 100k ticks/s and <= 10 us CPU per tick in the streamer process.
 Exit status 1 if the read-back finds a tick missing, duplicated or out of order.
 
-    .venv/bin/python bench/bench_streamer.py [--rates 50000,100000,150000] [--seconds 12]
+    .venv/bin/python bench/bench_streamer.py [--rates 50000,100000,125000,150000] [--seconds 12]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,6 +153,39 @@ async def measure_baseline(frames: list[str]) -> float:
     for _ in frames:
         await sc.handle_message()
     return time.process_time() - t0
+
+
+async def redis_cpu_s(redis: Any) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def measure_quotes(redis_url: str, symbols: list[str], n: int = 300_000,
+                         batch: int = 3000) -> list[tuple[float, float, float]]:  # fmt: skip
+    """Publisher alone on the same rows: quotes with every publish vs every QUOTE_INTERVAL.
+
+    Returns (quote_interval, client us/tick, Redis us/tick) per setting, from Redis's own
+    CPU counters (INFO cpu), so the cost moved into or out of Redis is visible.
+    """
+    rows = [(symbols[k % len(symbols)], 1_764_556_800_000 + k, 100.0 + k % 7, 99.9, 100.1,
+             1_000 + k, 100) for k in range(n)]  # fmt: skip
+    batches = [rows[i : i + batch] for i in range(0, n, batch)]
+    redis = create_redis(redis_url)
+    out = []
+    try:
+        for interval in (0.0, Settings.model_fields["quote_interval"].default):
+            await redis.flushall()
+            pub = Publisher(redis, partitions=4, quote_interval=interval)
+            r0, c0 = await redis_cpu_s(redis), time.process_time()
+            for b in batches:
+                await pub.publish(b)
+            await pub.flush_quotes(force=True)
+            r1, c1 = await redis_cpu_s(redis), time.process_time()
+            out.append((interval, (c1 - c0) / n * 1e6, (r1 - r0) / n * 1e6))
+        await redis.flushall()
+    finally:
+        await redis.aclose()
+    return out
 
 
 async def measure_ours(
@@ -453,11 +489,17 @@ async def main_async(args: argparse.Namespace) -> int:
         items = count_items(frames)
         print(f"recorded {len(frames)} frames, {items} level-one items "
               f"({items / len(frames):.1f} per frame)")  # fmt: skip
-        base_cpu = await measure_baseline(frames)
-        dec_cpu, dec_ticks = await measure_ours(frames, None, 4)
-        full_cpu, _ = await measure_ours(frames, redis_server.url, 4)
+        # Rounds interleaved, medians reported: a phase lasts about a second, so a burst of
+        # load from elsewhere on the host would otherwise decide a figure on its own.
+        runs: dict[str, list[float]] = {"base": [], "dec": [], "full": []}
+        for _ in range(args.rounds):
+            runs["base"].append(await measure_baseline(frames))
+            cpu, dec_ticks = await measure_ours(frames, None, 4)
+            runs["dec"].append(cpu)
+            runs["full"].append((await measure_ours(frames, redis_server.url, 4))[0])
+        base_cpu, dec_cpu, full_cpu = (statistics.median(runs[k]) for k in ("base", "dec", "full"))
         us = lambda cpu: cpu / items * 1e6  # noqa: E731
-        print("\nA. CPU per tick on identical frames (in-process)")
+        print(f"\nA. CPU per tick on identical frames (in-process, median of {args.rounds} rounds)")
         print(
             f"  baseline schwab-py handle_message (deepcopy+relabel): {us(base_cpu):6.2f} us/tick"
         )
@@ -469,6 +511,13 @@ async def main_async(args: argparse.Namespace) -> int:
             f"  pump + queue + XADD/HSET pipeline into Redis:       {us(full_cpu):6.2f} us/tick"
             f"  ({base_cpu / full_cpu:.1f}x baseline; {items / full_cpu:,.0f} ticks/s of CPU)"
         )
+        quotes = [await measure_quotes(redis_server.url, symbols) for _ in range(args.rounds)]
+        for i, (interval, _, _) in enumerate(quotes[0]):
+            client_us = statistics.median(q[i][1] for q in quotes)
+            redis_us = statistics.median(q[i][2] for q in quotes)
+            label = "every publish" if interval == 0 else f"every {interval:g} s"
+            print(f"  publisher alone, quotes {label + ':':<15}       {client_us:6.2f} us/tick "
+                  f"in the streamer, {redis_us:5.2f} us/tick in Redis")  # fmt: skip
         # Part A's streams must not count in part B's read-back.
         redis = create_redis(redis_server.url)
         await redis.flushall()
@@ -491,11 +540,13 @@ def main() -> int:
     p.add_argument("--symbols", type=int, default=2000, help="load symbols (at least rate/50)")
     p.add_argument(
         "--rates", type=lambda v: [float(x) for x in v.split(",")],
-        default=[50_000.0, 100_000.0, 150_000.0], help="updates/s asked of the simulator, in turn",
+        default=[50_000.0, 100_000.0, 125_000.0, 150_000.0],
+        help="updates/s asked of the simulator, in turn",
     )  # fmt: skip
     p.add_argument("--seconds", type=float, default=12, help="measurement window per rate")
     p.add_argument("--settle", type=float, default=3, help="seconds after a rate change")
     p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=5, help="part A repetitions (median)")
     return asyncio.run(main_async(p.parse_args()))
 
 

@@ -158,3 +158,55 @@ async def test_a_state_change_during_a_state_write_is_written_at_once() -> None:
         await asyncio.gather(task, return_exceptions=True)
         await redis.aclose()
     assert [state for state, _ in written[:2]] == ["starting", "streaming"]
+
+
+def _frames_mix() -> list[str]:
+    """Partial updates, integer prices, a snapshot before any trade, an unknown symbol."""
+    return [
+        eq_frame({"key": "MSFT", "1": 400, "2": 400.1, "3": 399.9, "8": 0}),  # ts: the message's
+        eq_frame(GOOD, {"key": "MSFT", "3": 400.05, "9": 100, "8": 100, "35": T0 + 2}),
+        eq_frame(
+            {"key": "AAPL", "2": 1.2},
+            {"key": "ZZZZ", "1": 5.0, "2": 5.1, "3": 5.0, "8": 1, "34": T0},
+            {"key": "AAPL", "delayed": False},
+        ),
+        eq_frame({"key": "AAPL", "8": 25.0, "9": 15, "3": 1.1, "35": T0 + 9}),
+    ]
+
+
+async def test_typed_fast_path_equals_the_per_item_path() -> None:
+    known = {"AAPL", "MSFT"}.__contains__
+    fast_rows: list[tuple[Any, ...]] = []
+    fast = FastStreamClient(object(), Decoder(known_symbols=known), fast_rows.extend)
+    fast._socket = Frames(_frames_mix())
+    slow_rows: list[tuple[Any, ...]] = []
+    slow = FastStreamClient(object(), Decoder(known_symbols=known), slow_rows.extend)
+    # Messages schwab-py already parsed take the dict path, item by item.
+    slow._overflow_items.extendleft(json.loads(f) for f in _frames_mix())
+    for _ in range(4):
+        await fast.pump(1.0)
+        await slow.pump(1.0)
+    assert fast_rows == slow_rows
+    assert [r[:2] for r in fast_rows] == [
+        ("MSFT", T0), ("AAPL", T0), ("MSFT", T0 + 2), ("AAPL", T0), ("AAPL", T0 + 9)
+    ]  # fmt: skip
+    assert fast_rows[-1][5:] == (25, 15)  # sizes as integers
+    assert fast.decoder.counters == slow.decoder.counters
+    assert fast.decoder.counters.unknown_symbol == 1 and fast.decoder.counters.unchanged == 1
+
+
+async def test_well_formed_frames_skip_the_per_item_path() -> None:
+    calls: list[int] = []
+
+    class Spy(Decoder):
+        def equities(self, content: Any, out: list[tuple[Any, ...]], msg_ts: Any = 0) -> None:
+            calls.append(len(content))
+            super().equities(content, out, msg_ts)
+
+    rows: list[tuple[Any, ...]] = []
+    c = FastStreamClient(object(), Spy(), rows.extend)
+    c._socket = Frames([*_frames_mix(), eq_frame({"key": "AAPL", "1": True}, GOOD)])
+    for _ in range(5):
+        await c.pump(1.0)
+    assert calls == [2]  # only the frame with a boolean price went item by item
+    assert c.decoder.counters.malformed == 1 and rows[-1][:2] == ("AAPL", T0 + 9)

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from . import fields as F
+from . import wire
 from .decode import Decoder, Row
 
 with warnings.catch_warnings():
@@ -110,6 +111,12 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
             self.last_frame = time.monotonic()
             self.frames += 1
             try:
+                frame = wire.FRAME.decode(raw)
+            except wire.WireError:
+                pass  # not the usual shape: the dict path below sorts it out, item by item
+            else:
+                return self._process(frame.data, frame.notify, frame.response, True, raw)
+            try:
                 msg = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 self.malformed_frames += 1
@@ -120,31 +127,24 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
         if type(msg) is not dict:
             self._unexpected("frame", msg)
             return 0
+        return self._process(msg.get("data"), msg.get("notify"), msg.get("response"), False, msg)
+
+    def _process(self, data: Any, notify: Any, response: Any, raw: bool, whole: Any) -> int:
+        """Handle one frame's parts; ``raw``: ``data`` holds :class:`wire.DataMessage`."""
         out = self._rows
-        data = msg.get("data")
         if data is not None:
             self.data_messages += 1
             if type(data) is not list:
                 self._unexpected("data", data)
             else:
-                dec = self.decoder
                 for d in data:
-                    if type(d) is not dict:
-                        self._unexpected("data item", d)
-                        continue
-                    service = d.get("service")
-                    if service == F.LEVELONE_EQUITIES:
-                        dec.equities(d.get("content"), out, d.get("timestamp", 0))
-                    elif service == F.LEVELONE_OPTIONS:
-                        dec.options(d.get("content"), out, d.get("timestamp", 0))
-                    elif service == F.CHART_EQUITY:
-                        if self.on_chart is not None:
-                            content = d.get("content")
-                            if type(content) is list:
-                                self.on_chart(content)
+                    if raw:
+                        self._data(d.service, d.timestamp, d.content, True, out)
+                    elif type(d) is dict:
+                        self._data(d.get("service"), d.get("timestamp", 0), d.get("content"),
+                                   False, out)  # fmt: skip
                     else:
-                        self._unexpected("data service", service)
-        notify = msg.get("notify")
+                        self._unexpected("data item", d)
         if notify is not None:
             if type(notify) is list:
                 for n in notify:
@@ -158,16 +158,39 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
                         self._unexpected("notify", n)
             else:
                 self._unexpected("notify", notify)
-        response = msg.get("response")
         if response is not None:
             self._response(response)
         if data is None and notify is None and response is None:
-            self._unexpected("message", msg)
+            self._unexpected("message", whole)
         n = len(out)
         if n:
             self._rows = []
             self.sink(out)
         return n
+
+    def _data(self, service: Any, ts: Any, content: Any, raw: bool, out: list[Row]) -> None:
+        """One data message; ``raw``: ``content`` is still JSON (already known to be valid)."""
+        dec = self.decoder
+        if service == F.LEVELONE_EQUITIES:
+            if raw:
+                try:
+                    items = wire.EQUITY_CONTENT.decode(content)
+                except wire.WireError:
+                    content = orjson.loads(bytes(content))  # some item is malformed: item by item
+                else:
+                    dec.equity_items(items, out, ts)
+                    return
+            dec.equities(content, out, ts)
+        elif service == F.LEVELONE_OPTIONS:
+            dec.options(orjson.loads(bytes(content)) if raw else content, out, ts)
+        elif service == F.CHART_EQUITY:
+            if self.on_chart is not None:
+                if raw:
+                    content = orjson.loads(bytes(content))
+                if type(content) is list:
+                    self.on_chart(content)
+        else:
+            self._unexpected("data service", service)
 
     def _response(self, response: Any) -> None:
         if type(response) is not list:

@@ -37,6 +37,7 @@ from typing import Any
 from streamdesk.models import parse_occ
 
 from . import fields as F
+from .wire import EquityItem
 
 log = logging.getLogger(__name__)
 
@@ -134,50 +135,67 @@ class Decoder:
 
         ``msg_ts`` is the data message's own timestamp, the event time of a symbol that has
         no quote or trade time yet (e.g. a snapshot before the first trade of the session).
+        This is the per-item path: each item is checked on its own, and a malformed one is
+        counted and skipped. Frames that validate as a whole take :meth:`equity_items`.
         """
-        c = self.counters
         if type(content) is not list:
             self._malformed(F.LEVELONE_EQUITIES, content, "content is not a list")
             return
-        c.items += len(content)
+        items: list[EquityItem] = []
+        for item in content:
+            parsed = self._equity_item(item)
+            if parsed is not None:
+                items.append(parsed)
+        self.counters.items += len(content) - len(items)  # the malformed ones
+        self.equity_items(items, out, msg_ts)
+
+    def _equity_item(self, item: Any) -> EquityItem | None:
+        """``item`` as an :class:`EquityItem`, or ``None`` (counted as malformed)."""
+        if type(item) is not dict:
+            self._malformed(F.LEVELONE_EQUITIES, item, "item is not an object")
+            return None
+        key = item.get("key")
+        if type(key) is not str:
+            self._malformed(F.LEVELONE_EQUITIES, item, "no key")
+            return None
+        num = _NUM
+        bid = item.get(F.EQ_BID)
+        ask = item.get(F.EQ_ASK)
+        last = item.get(F.EQ_LAST)
+        vol = item.get(F.EQ_VOLUME)
+        size = item.get(F.EQ_LAST_SIZE)
+        qt = item.get(F.EQ_QUOTE_TIME)
+        tt = item.get(F.EQ_TRADE_TIME)
+        if (
+            (bid is not None and type(bid) not in num)
+            or (ask is not None and type(ask) not in num)
+            or (last is not None and type(last) not in num)
+            or (vol is not None and type(vol) not in num)
+            or (size is not None and type(size) not in num)
+            or (qt is not None and type(qt) is not int)
+            or (tt is not None and type(tt) is not int)
+        ):
+            self._malformed(F.LEVELONE_EQUITIES, item, "field of the wrong type")
+            return None
+        return EquityItem(key, bid, ask, last, vol, size, qt, tt)
+
+    def equity_items(self, items: list[EquityItem], out: list[Row], msg_ts: Any = 0) -> None:
+        """Apply well-typed LEVELONE_EQUITIES items; append complete rows to ``out``."""
+        c = self.counters
+        c.items += len(items)
         emitted = len(out)
         try:
-            self._equities(content, out, msg_ts)
+            self._equity_items(items, out, msg_ts)
         finally:
             c.ticks += len(out) - emitted
 
-    def _equities(self, content: list[Any], out: list[Row], msg_ts: Any) -> None:
+    def _equity_items(self, items: list[EquityItem], out: list[Row], msg_ts: Any) -> None:
         c = self.counters
         refused = F.LEVELONE_EQUITIES in self.refused
         states = self._eq
         known = self._known
-        num = _NUM
-        for item in content:
-            if type(item) is not dict:
-                self._malformed(F.LEVELONE_EQUITIES, item, "item is not an object")
-                continue
-            key = item.get("key")
-            if type(key) is not str:
-                self._malformed(F.LEVELONE_EQUITIES, item, "no key")
-                continue
-            bid = item.get(F.EQ_BID)
-            ask = item.get(F.EQ_ASK)
-            last = item.get(F.EQ_LAST)
-            vol = item.get(F.EQ_VOLUME)
-            size = item.get(F.EQ_LAST_SIZE)
-            qt = item.get(F.EQ_QUOTE_TIME)
-            tt = item.get(F.EQ_TRADE_TIME)
-            if (
-                (bid is not None and type(bid) not in num)
-                or (ask is not None and type(ask) not in num)
-                or (last is not None and type(last) not in num)
-                or (vol is not None and type(vol) not in num)
-                or (size is not None and type(size) not in num)
-                or (qt is not None and type(qt) is not int)
-                or (tt is not None and type(tt) is not int)
-            ):
-                self._malformed(F.LEVELONE_EQUITIES, item, "field of the wrong type")
-                continue
+        for item in items:
+            key = item.key
             st = states.get(key)
             if st is None:
                 if known is not None and not known(key):
@@ -187,26 +205,33 @@ class Decoder:
                     continue
                 st = states[key] = [None, None, None, None, 0, 0, 0, False]
             changed = False
-            if last is not None:
-                st[0] = last
+            v = item.last
+            if v is not None:
+                st[0] = v
                 changed = True
-            if bid is not None:
-                st[1] = bid
+            v = item.bid
+            if v is not None:
+                st[1] = v
                 changed = True
-            if ask is not None:
-                st[2] = ask
+            v = item.ask
+            if v is not None:
+                st[2] = v
                 changed = True
-            if vol is not None:
-                st[3] = int(vol)
+            v = item.volume
+            if v is not None:
+                st[3] = int(v)
                 changed = True
-            if size is not None:
-                st[4] = int(size)
+            v = item.last_size
+            if v is not None:
+                st[4] = int(v)
                 changed = True
-            if qt is not None:
-                st[5] = qt
+            v = item.quote_time
+            if v is not None:
+                st[5] = v
                 changed = True
-            if tt is not None:
-                st[6] = tt
+            v = item.trade_time
+            if v is not None:
+                st[6] = v
                 changed = True
             if not changed:
                 c.unchanged += 1
