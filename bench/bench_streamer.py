@@ -239,6 +239,31 @@ async def hb_counters(redis_url: str) -> dict[str, Any]:
     return {}
 
 
+def machine_check() -> str:
+    """How fast this (shared, virtual) machine is right now, and how much its cores interfere.
+
+    The same CPU loop in one process alone, then in two processes at once: on a host whose
+    two vCPUs share physical resources, each process is slower when both run - which is what
+    part B does (streamer, simulator and Redis on the same two cores).
+    """
+    code = [sys.executable, "-c", "sum(range(3 * 10**7))"]
+
+    def timed(n: int) -> float:
+        t = time.perf_counter()
+        procs = [subprocess.Popen(code) for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - t
+
+    timed(1)  # warm the page cache
+    alone = min(timed(1) for _ in range(3))
+    both = min(timed(2) for _ in range(3))
+    return (
+        f"machine check: a fixed CPU loop took {alone * 1e3:.0f} ms alone, "
+        f"{both * 1e3:.0f} ms with two at once ({both / alone:.2f}x; 1.00x = independent cores)"
+    )
+
+
 def post(base: str, path: str, body: dict[str, Any]) -> Any:
     req = urllib.request.Request(
         base + path, data=json.dumps(body).encode(), method="POST",
@@ -485,6 +510,7 @@ async def main_async(args: argparse.Namespace) -> int:
             redis_url=redis_server.url,
         )  # fmt: skip
         ensure_paper_token(settings)
+        print(machine_check())
         frames = await record_frames(settings, symbols, args.frames)
         items = count_items(frames)
         print(f"recorded {len(frames)} frames, {items} level-one items "
