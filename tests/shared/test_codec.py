@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from streamdesk.codec import CodecError, decode_ticks, encode_ticks
+from streamdesk.codec import CodecError, decode_ticks, encode_rows, encode_ticks
 from streamdesk.constants import partition_for, tick_stream
 from streamdesk.models import EquityTick, OptionTick, TradeRequest, format_occ, parse_occ
 
@@ -33,6 +33,19 @@ OPT = OptionTick(
     1500,
     190.5,
 )
+
+
+EQ_ROW = tuple(getattr(EQ, f) for f in EquityTick.__slots__)
+OPT_ROW = tuple(getattr(OPT, f) for f in OptionTick.__slots__)
+
+
+def test_encoding_is_plain_msgpack() -> None:
+    """Consumers may decode with any msgpack library: the bytes are msgpack-python's."""
+    nan_last = (*OPT_ROW[:2], float("nan"), *OPT_ROW[3:])
+    eq_rows = [EQ_ROW, ("MSFT", 1, 0.0, -1.5, 1e300, 2**63 - 1, 0)]
+    payload = encode_rows(eq_rows, [OPT_ROW, nan_last])
+    assert payload == msgpack.packb([1, eq_rows, [OPT_ROW, nan_last]], use_bin_type=True)
+    assert encode_ticks([EQ], [OPT]) == msgpack.packb([1, [EQ_ROW], [OPT_ROW]], use_bin_type=True)
 
 
 def test_round_trip() -> None:

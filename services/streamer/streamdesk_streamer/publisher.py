@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import time
+from operator import itemgetter
 from typing import Any
 
-import msgpack
+import msgspec
 import redis.asyncio as aioredis
 
 from streamdesk.codec import encode_rows
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
 _EQ_LEN = 7
+_symbol = itemgetter(0)
 
 #: Write the latest-quote hashes: ``ARGV[1]`` msgpack ``[[symbol, last, bid, ask, ts], ...]``,
 #: ``ARGV[2]`` the key prefix. One script call instead of one pipelined HSET per symbol saves
@@ -119,7 +121,7 @@ class Publisher:
         pending = self._pending_quotes
         quotes = [(r[0], r[2], r[3], r[4], r[1]) for r in pending.values()]
         pipe.execute_command(
-            "EVAL", QUOTES_LUA, 0, msgpack.packb(quotes, use_bin_type=True), self._quote_prefix
+            "EVAL", QUOTES_LUA, 0, msgspec.msgpack.encode(quotes), self._quote_prefix
         )
         return len(quotes)
 
@@ -148,7 +150,7 @@ class Publisher:
             else:
                 by_part[p][1].append(row)
         # Rows are oldest first, so each symbol's newest row wins.
-        self._pending_quotes.update(zip((r[0] for r in rows), rows, strict=True))
+        self._pending_quotes.update(zip(map(_symbol, rows), rows, strict=True))
         pipe = self.redis.pipeline(transaction=False)
         n_entries = n_bytes = 0
         step = self.max_ticks_per_entry
