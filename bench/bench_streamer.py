@@ -96,6 +96,12 @@ def sim_state(base: str) -> Any:
         return json.loads(resp.read())
 
 
+def sim_state_sent(base: str) -> dict[str, int]:
+    with urllib.request.urlopen(base + "/admin/sent?service=LEVELONE_EQUITIES", timeout=30) as r:
+        data = json.loads(r.read())
+    return {sym: v["count"] for sym, v in data.get("LEVELONE_EQUITIES", {}).items()}
+
+
 class ReplaySocket:
     """Hands recorded frames to a StreamClient as if they came off the websocket."""
 
@@ -225,18 +231,22 @@ async def measure_ours(
     return cpu, sink_rows[0]
 
 
+async def _streamer_beat(redis: Any) -> dict[str, Any] | None:
+    """The streamer's heartbeat: its counters plus ``_ts`` (when it was written)."""
+    async for key in redis.scan_iter(match=HEARTBEAT_PATTERN):
+        raw = await redis.get(key)
+        value = json.loads(raw) if raw else {}
+        if value.get("service") == "streamer":
+            return {**value["counters"], "_ts": value["ts"]}
+    return None
+
+
 async def hb_counters(redis_url: str) -> dict[str, Any]:
     redis = create_redis(redis_url)
     try:
-        async for key in redis.scan_iter(match=HEARTBEAT_PATTERN):
-            raw = await redis.get(key)
-            if raw:
-                value = json.loads(raw)
-                if value.get("service") == "streamer":
-                    return dict(value["counters"])
+        return await _streamer_beat(redis) or {}
     finally:
         await redis.aclose()
-    return {}
 
 
 def machine_check() -> str:
@@ -324,19 +334,17 @@ async def wait_streaming(proc: subprocess.Popen[bytes], tmp: Path, redis_url: st
 async def next_beat(redis_url: str, after: float) -> dict[str, Any]:
     """The first streamer heartbeat written after ``after`` (epoch s): counters + its ts."""
     deadline = time.monotonic() + 10
-    while True:
-        redis = create_redis(redis_url)
-        try:
-            async for key in redis.scan_iter(match=HEARTBEAT_PATTERN):
-                raw = await redis.get(key)
-                value = json.loads(raw) if raw else {}
-                if value.get("service") == "streamer" and value.get("ts", 0) > after:
-                    return {**value["counters"], "_ts": value["ts"]}
-        finally:
-            await redis.aclose()
-        if time.monotonic() > deadline:
-            raise RuntimeError("no streamer heartbeat")
-        await asyncio.sleep(0.05)
+    redis = create_redis(redis_url)
+    try:
+        while True:
+            beat = await _streamer_beat(redis)
+            if beat is not None and beat["_ts"] > after:
+                return beat
+            if time.monotonic() > deadline:
+                raise RuntimeError("no streamer heartbeat")
+            await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
 
 
 async def measure_window(base: str, redis_url: str, procs: dict[str, psutil.Process],
@@ -459,12 +467,6 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, sim: subprocess.Popen[
     finally:
         stop(proc)
     return failures
-
-
-def sim_state_sent(base: str) -> dict[str, int]:
-    with urllib.request.urlopen(base + "/admin/sent?service=LEVELONE_EQUITIES", timeout=30) as r:
-        data = json.loads(r.read())
-    return {sym: v["count"] for sym, v in data.get("LEVELONE_EQUITIES", {}).items()}
 
 
 async def everyday(args: argparse.Namespace, tmp: Path, redis: RedisServer) -> None:

@@ -433,7 +433,7 @@ class Sim:
             return
         records = sent[0] if len(sent) == 1 else np.concatenate(sent)
         self.stats["equity_updates"] += len(records)
-        head = f'{{"data":[{{"service":"{EQUITIES}","timestamp":{self.clock.now_ms()},'
+        head = f'{{"data":[{{"service":"{EQUITIES}","timestamp":{now_ms},'
         head += '"command":"SUBS","content":['
         conn.enqueue_text(head + b",".join(parts).decode() + "]}]}", records)
 

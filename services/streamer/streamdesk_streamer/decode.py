@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from streamdesk.models import parse_occ
 
 from . import fields as F
@@ -150,34 +152,15 @@ class Decoder:
         self.equity_items(items, out, msg_ts)
 
     def _equity_item(self, item: Any) -> EquityItem | None:
-        """``item`` as an :class:`EquityItem`, or ``None`` (counted as malformed)."""
-        if type(item) is not dict:
-            self._malformed(F.LEVELONE_EQUITIES, item, "item is not an object")
+        """``item`` as an :class:`EquityItem`, or ``None`` (counted as malformed).
+
+        The same type rules as the fast path (``wire.EQUITY_CONTENT``), applied to one item.
+        """
+        try:
+            return msgspec.convert(item, EquityItem)
+        except msgspec.ValidationError as exc:
+            self._malformed(F.LEVELONE_EQUITIES, item, str(exc))
             return None
-        key = item.get("key")
-        if type(key) is not str:
-            self._malformed(F.LEVELONE_EQUITIES, item, "no key")
-            return None
-        num = _NUM
-        bid = item.get(F.EQ_BID)
-        ask = item.get(F.EQ_ASK)
-        last = item.get(F.EQ_LAST)
-        vol = item.get(F.EQ_VOLUME)
-        size = item.get(F.EQ_LAST_SIZE)
-        qt = item.get(F.EQ_QUOTE_TIME)
-        tt = item.get(F.EQ_TRADE_TIME)
-        if (
-            (bid is not None and type(bid) not in num)
-            or (ask is not None and type(ask) not in num)
-            or (last is not None and type(last) not in num)
-            or (vol is not None and type(vol) not in num)
-            or (size is not None and type(size) not in num)
-            or (qt is not None and type(qt) is not int)
-            or (tt is not None and type(tt) is not int)
-        ):
-            self._malformed(F.LEVELONE_EQUITIES, item, "field of the wrong type")
-            return None
-        return EquityItem(key, bid, ask, last, vol, size, qt, tt)
 
     def equity_items(self, items: list[EquityItem], out: list[Row], msg_ts: Any = 0) -> None:
         """Apply well-typed LEVELONE_EQUITIES items; append complete rows to ``out``."""

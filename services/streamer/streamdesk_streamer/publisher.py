@@ -167,9 +167,10 @@ class Publisher:
                 )
                 n_entries += 1
                 n_bytes += len(payload)
-        n_quotes = self._quotes_command(pipe) if self.quotes_due_in() == 0.0 else -1
+        quotes_due = self.quotes_due_in() == 0.0
+        n_quotes = self._quotes_command(pipe) if quotes_due else 0
         await pipe.execute()
-        if n_quotes >= 0:
+        if quotes_due:
             self._quotes_written(n_quotes)
         self.entries += n_entries
         self.ticks += len(rows)

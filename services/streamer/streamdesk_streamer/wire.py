@@ -7,10 +7,11 @@ into :class:`EquityItem` structs: only the fields we use, typed, unknown keys sk
 parsing. The envelope keeps each data message's ``content`` as raw JSON, so it is decoded
 only once we know its service.
 
-The struct types check exactly what the per-item checks of :mod:`.decode` check (prices and
-sizes numbers but not booleans, times integers, ``key`` a string). When a frame or a content
-list does not validate - one malformed item is enough - the caller falls back to
-``orjson.loads`` and the per-item path, which counts and skips just the bad items. So bad
+The struct types are the checks (prices and sizes numbers but not booleans, times integers,
+``key`` a string). When a frame or a content list does not validate - one malformed item is
+enough - the caller falls back to ``orjson.loads`` and the per-item path of :mod:`.decode`,
+which converts each item to the same struct on its own and counts and skips just the bad
+ones. So bad
 input is handled exactly as before; well-formed input simply takes the fast path.
 """
 
