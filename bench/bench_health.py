@@ -90,6 +90,16 @@ def get(url: str) -> float:
     return time.perf_counter() - start
 
 
+def get_json(url: str) -> dict[str, object]:
+    """The JSON body of ``url``, also when the answer is 503 (something is down)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return dict(json.loads(resp.read()))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return dict(json.loads(exc.read()))
+
+
 def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -128,7 +138,7 @@ async def beat(redis_url: str, stop: asyncio.Event) -> None:
     r = aioredis.Redis.from_url(redis_url)
     beats = [
         Heartbeat(r, s, instance="bench", counters=lambda: {"rows": 1})
-        for s in ("streamer", "indicators", "trade-executor")
+        for s in ("streamer", "indicators", "trade-executor", "gateway")
     ]
     for hb in beats:
         hb.start()
@@ -193,8 +203,7 @@ def main() -> int:
         lat_health = [get(base + "/health") for _ in range(200)]
         lat_metrics = [get(base + "/metrics") for _ in range(200)]
         busy = loop.run_until_complete(asyncio.to_thread(measure, p, args.seconds / 2, base))
-        with urllib.request.urlopen(base + "/health", timeout=5) as resp:
-            body = json.loads(resp.read())
+        body = get_json(base + "/health")
         stop.set()
         loop.run_until_complete(beater)
 
@@ -206,6 +215,9 @@ def main() -> int:
 
         print(f"health bench ({args.seconds:.0f} s idle window, check interval 5 s, 8 components)")
         print(f"  overall status during the run: {body['status']}")
+        for name, comp in sorted(body["components"].items()):
+            if comp["status"] != "ok":
+                print(f"    {name}: {comp['status']} ({comp['reason']})")
         print(f"  check round duration: {body['duration_s'] * 1000:.1f} ms")
         print(f"  idle CPU: {idle[0]:.2f} % of one core (target <= {CPU_TARGET_PCT} %)")
         print(

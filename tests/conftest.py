@@ -25,6 +25,9 @@ import redis
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
 
+#: ``market_clock``: tests pinned inside and outside market hours (see tests/market_clock.py).
+pytest_plugins = ["market_clock"]
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 TEMPLATE_DB = "sd_template"

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from pydantic import Field
 
+from .clock import SYSTEM_CLOCK, Clock
 from .config import CommonSettings, load_settings
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "down": 2}
@@ -63,7 +63,9 @@ def fetch_health(base_url: str, component: str | None, timeout: float) -> dict[s
     return value
 
 
-async def heartbeat_status(settings: CommonSettings, service: str) -> dict[str, Any]:
+async def heartbeat_status(
+    settings: CommonSettings, service: str, *, clock: Clock = SYSTEM_CLOCK
+) -> dict[str, Any]:
     """Status of ``service`` from its heartbeat key(s) in Redis (the fallback path)."""
     from .heartbeat import read_heartbeats
     from .redisutil import create_redis
@@ -73,7 +75,7 @@ async def heartbeat_status(settings: CommonSettings, service: str) -> dict[str, 
         beats = [hb for hb in await read_heartbeats(redis) if hb.get("service") == service]
     finally:
         await redis.aclose()
-    now = time.time()
+    now = clock.time()
     live = [hb for hb in beats if now - float(hb.get("ts", 0)) <= settings.heartbeat_ttl]
     if not live:
         return {"status": "down", "reason": "no live heartbeat (read from Redis)"}

@@ -15,13 +15,13 @@ import json
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from . import __version__
+from .clock import SYSTEM_CLOCK, Clock
 from .constants import HEARTBEAT_PATTERN, heartbeat_key
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Heartbeat:
         counters: CountersFn | None = None,
         instance: str | None = None,
         version: str = __version__,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
         self.service = service
@@ -50,7 +51,8 @@ class Heartbeat:
         self.ttl = ttl
         self.counters = counters
         self.version = version
-        self.started = time.time()
+        self.clock = clock
+        self.started = clock.time()
         self.status = "ok"
         self.reason = ""
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +64,7 @@ class Heartbeat:
 
     def payload(self) -> dict[str, Any]:
         """The heartbeat value as it will be written."""
-        now = time.time()
+        now = self.clock.time()
         return {
             "service": self.service,
             "instance": self.instance,

@@ -23,12 +23,12 @@ import json
 import logging
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import CommonSettings, TradingMode
 
 with warnings.catch_warnings():
@@ -107,8 +107,9 @@ class TokenStore:
     processes refreshing at once never interleave.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = Path(path)
+        self.clock = clock
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     @contextlib.contextmanager
@@ -164,7 +165,7 @@ class TokenStore:
         data = self.read()
         if data is None:
             return None
-        return time.time() - float(data["creation_timestamp"])
+        return self.clock.time() - float(data["creation_timestamp"])
 
 
 # --------------------------------------------------------------------------- transports
@@ -324,10 +325,10 @@ def make_stream_client(client: Any, account_id: int | None = None) -> Any:
     return schwab.streaming.StreamClient(client, account_id=account_id)
 
 
-def _token_is_usable(data: dict[str, Any] | None) -> bool:
+def _token_is_usable(data: dict[str, Any] | None, now: float) -> bool:
     if data is None:
         return False
-    age = time.time() - float(data["creation_timestamp"])
+    age = now - float(data["creation_timestamp"])
     token = data["token"]
     return (
         age < REFRESH_TOKEN_MAX_AGE
@@ -337,7 +338,9 @@ def _token_is_usable(data: dict[str, Any] | None) -> bool:
     )
 
 
-def ensure_paper_token(settings: CommonSettings, *, force: bool = False) -> bool:
+def ensure_paper_token(
+    settings: CommonSettings, *, force: bool = False, clock: Clock = SYSTEM_CLOCK
+) -> bool:
     """In paper mode, make sure a usable token file exists; return True if one was created.
 
     Performs the OAuth ``authorization_code`` exchange against the configured server
@@ -348,8 +351,8 @@ def ensure_paper_token(settings: CommonSettings, *, force: bool = False) -> bool
         raise LiveLoginRequiredError(
             "TRADING_MODE=live: no automatic login; run `streamdesk auth` to create the token"
         )
-    store = TokenStore(settings.schwab_token_path)
-    if not force and _token_is_usable(store.read()):
+    store = TokenStore(settings.schwab_token_path, clock=clock)
+    if not force and _token_is_usable(store.read(), clock.time()):
         return False
     with OAuth2Client(
         settings.schwab_api_key,
@@ -367,6 +370,6 @@ def ensure_paper_token(settings: CommonSettings, *, force: bool = False) -> bool
             )
         except OAuthError as exc:
             raise TokenExpiredError(f"paper login refused by the server ({exc.error})") from exc
-    store.write({"creation_timestamp": int(time.time()), "token": dict(token)})
+    store.write({"creation_timestamp": int(clock.time()), "token": dict(token)})
     log.info("created paper-trading token", extra={"token_path": str(store.path)})
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -10,14 +11,19 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from market_clock import PINNED_DAYS, MarketMoment
 
+from streamdesk.clock import SYSTEM_CLOCK
 from streamdesk.constants import HEALTH_STATE_KEY
 from streamdesk.heartbeat import Heartbeat
+from streamdesk.partitions import ensure_partition
 from streamdesk_health.alerts import Alert, AlertSender, Change
 from streamdesk_health.config import Settings
 from streamdesk_health.monitor import HealthMonitor
+from streamdesk_health.status import Status
 
 SettingsFactory = Callable[..., Settings]
 
@@ -73,10 +79,42 @@ async def _until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _fresh_ticks(
+    db_url: str, tickers: list[str], stop: asyncio.Event, started: asyncio.Event
+) -> None:
+    """A healthy market feed: one row per ticker per second at the (pinned) clock's now."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        for day in PINNED_DAYS:
+            for table in ("equity_data", "indicators", "option_prices"):
+                await ensure_partition(conn, table, day)
+        while not stop.is_set():
+            now = SYSTEM_CLOCK.now().replace(microsecond=0)
+            await conn.executemany(
+                'INSERT INTO equity_data (ticker, "timestamp", price, volume) '
+                "VALUES ($1, $2, 1.0, 1) ON CONFLICT DO NOTHING",
+                [(t, now) for t in tickers],
+            )
+            started.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+    finally:
+        await conn.close()
+
+
 @pytest.mark.integration
 async def test_webhook_fires_once_per_change_not_per_check(
-    make_settings: SettingsFactory, redis_url: str, receiver: Receiver
+    make_settings: SettingsFactory,
+    redis_url: str,
+    db_url: str,
+    receiver: Receiver,
+    market_clock: MarketMoment,
 ) -> None:
+    # At both pinned moments the only change is the heartbeat's: the data stay fresh, so
+    # freshness is ok whether the market is open (fresh rows) or closed (not alarmed).
+    stop_feed, feeding = asyncio.Event(), asyncio.Event()
+    feed = asyncio.create_task(_fresh_ticks(db_url, ["SPY", "QQQ"], stop_feed, feeding))
+    await asyncio.wait_for(feeding.wait(), 10)
     settings = make_settings(
         health_webhook_url=receiver.url,
         health_webhook_min_interval_s=0,
@@ -92,6 +130,10 @@ async def test_webhook_fires_once_per_change_not_per_check(
     try:
         # The stack starts healthy apart from nothing: indicators ok, others fine -> no alert.
         await _until(lambda: mon.rounds >= 5)
+        assert mon.snapshot is not None
+        freshness = mon.snapshot.components["freshness"]
+        assert freshness.status == Status.OK, freshness.reason
+        assert freshness.figures["market_open"] is market_clock.market_open
         assert receiver.bodies == []
         # One change: the service stops cleanly (key removed) -> exactly one POST.
         await hb.stop(remove=True)
@@ -126,6 +168,8 @@ async def test_webhook_fires_once_per_change_not_per_check(
         stored = json.loads(await client.get(HEALTH_STATE_KEY))
         assert stored["components"]["indicators"] == "ok"
     finally:
+        stop_feed.set()
+        await feed
         await mon.stop()
         await hb.stop()
         await client.aclose()

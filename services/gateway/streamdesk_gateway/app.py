@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from streamdesk import __version__
+from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.constants import last_quote_key
 from streamdesk.db import close_pool, create_pool
 from streamdesk.heartbeat import Heartbeat
@@ -81,8 +82,9 @@ class State:
         return self.redis
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the FastAPI app for ``settings``."""
+def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """Build the FastAPI app for ``settings`` (``clock`` decides market hours for the risk
+    pre-check)."""
     state = State(settings)
 
     @contextlib.asynccontextmanager
@@ -245,7 +247,7 @@ def create_app(settings: Settings) -> FastAPI:
             "SELECT buying_power FROM account_balances ORDER BY updated_at DESC LIMIT 1"
         )
         ctx = RiskContext(
-            now=datetime.now(UTC),
+            now=clock.now(),
             quote=quote_from_mapping(req.symbol, raw) if raw else None,
             live_broker=settings.trading_mode.value == "live",
             buying_power=bp,

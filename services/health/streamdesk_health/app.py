@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, Response
 
+from streamdesk.clock import SYSTEM_CLOCK, Clock
+
 from .config import Settings
 from .metrics import CONTENT_TYPE, build_registry, render
-from .monitor import Clock, HealthMonitor, utcnow
+from .monitor import HealthMonitor
 from .status import Status
 
 
@@ -21,7 +22,7 @@ def _code(status: Status) -> int:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock = utcnow, monitor: HealthMonitor | None = None
+    settings: Settings, *, clock: Clock = SYSTEM_CLOCK, monitor: HealthMonitor | None = None
 ) -> FastAPI:
     """Build the app; the lifespan starts and stops the monitor (bounded)."""
     mon = monitor or HealthMonitor(settings, clock=clock)
@@ -91,8 +92,8 @@ def create_app(
         max_age = 3 * settings.health_check_interval + settings.health_check_timeout
         if snap is None:
             return JSONResponse({"status": "down", "reason": "no check yet"}, status_code=503)
-        age = time.time() - snap.checked_at
-        if mon.clock is utcnow and age > max_age:
+        age = mon.clock.time() - snap.checked_at
+        if age > max_age:
             return JSONResponse(
                 {"status": "down", "reason": f"last check {age:.0f}s ago"}, status_code=503
             )

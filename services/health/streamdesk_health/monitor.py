@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.constants import HEALTH_STATE_KEY
 from streamdesk.db import close_pool, create_pool
 from streamdesk.heartbeat import read_heartbeats
@@ -33,14 +34,8 @@ from .status import ComponentResult, Status, worst
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 #: Fixed components besides the expected services' heartbeats.
 CORE_COMPONENTS = ("redis", "postgres", "freshness", "token", "executor")
-
-
-def utcnow() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -67,7 +62,7 @@ class Snapshot:
 class HealthMonitor:
     """Runs the checks periodically, keeps the latest snapshot, emits alerts on changes."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
         self.clock = clock
         self.redis: aioredis.Redis = create_redis(
@@ -141,7 +136,7 @@ class HealthMonitor:
 
     async def run_once(self, now: datetime | None = None) -> Snapshot:
         """Run one round of every check concurrently, store the snapshot, queue alerts."""
-        now = now or self.clock()
+        now = now or self.clock.now()
         start = time.perf_counter()
         heartbeats: list[dict[str, Any]] = []
         hb_error: str | None = None

@@ -25,13 +25,13 @@ import random
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import TradingMode
 from streamdesk.constants import STREAMER_STATE_KEY
 from streamdesk.db import close_pool, create_pool
@@ -114,8 +114,10 @@ class Streamer:
         *,
         shutdown: GracefulShutdown | None = None,
         client_factory: ClientFactory | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.redis = redis
         self.shutdown = shutdown or GracefulShutdown(settings.shutdown_timeout)
         self.client_factory = client_factory or self._default_client
@@ -139,7 +141,7 @@ class Streamer:
         #: Called after every state change (the entry point updates the heartbeat status).
         self.on_state_change: Callable[[], None] | None = None
         self.state = "starting"
-        self.state_since = time.time()
+        self.state_since = self.clock.time()
         self.state_reason = ""
         # counters
         self.reconnects = 0
@@ -188,7 +190,7 @@ class Streamer:
         if state != self.state or reason != self.state_reason:
             log.info("streamer state %s -> %s %s", self.state, state, reason)
             self.state = state
-            self.state_since = time.time()
+            self.state_since = self.clock.time()
             self.state_reason = reason
             self._state_dirty.set()
             if self.on_state_change is not None:
@@ -203,7 +205,7 @@ class Streamer:
             "symbols": self.tickers,
             "options": len(self._subscribed_options),
             "gap_open": self.gaps.is_open,
-            "ts": time.time(),
+            "ts": self.clock.time(),
         }
 
     def _sink(self, rows: list[Row]) -> None:
@@ -215,7 +217,7 @@ class Streamer:
     def token_age_seconds(self) -> float | None:
         """Age of the token file (since the original login), or None without one."""
         try:
-            return TokenStore(self.settings.schwab_token_path).age_seconds()
+            return TokenStore(self.settings.schwab_token_path, clock=self.clock).age_seconds()
         except OSError:
             return None
 
@@ -540,7 +542,7 @@ class Streamer:
                 self._check_silent(s.silent_symbol_seconds)
             if now >= next_hours:
                 next_hours = now + s.market_hours_check_interval
-                if not await self.hours.is_open(client, datetime.now(UTC)):
+                if not await self.hours.is_open(client, self.clock.now()):
                     raise MarketClosed
             if now >= next_recenter and s.option_underlyings:
                 next_recenter = now + s.option_recenter_interval
@@ -650,7 +652,7 @@ class Streamer:
         client: Any = None
         try:
             client = await self.client_factory()
-            is_open = await self.hours.is_open(client, datetime.now(UTC))
+            is_open = await self.hours.is_open(client, self.clock.now())
         except (TokenExpiredError, TokenMissingError):
             raise
         except Exception as exc:

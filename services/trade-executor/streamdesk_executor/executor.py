@@ -19,13 +19,14 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 
+from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY, TRADES_NOTIFY_CHANNEL, last_quote_key
 from streamdesk.db import close_connection, connect
 from streamdesk.models import TradeRequest
@@ -165,11 +166,14 @@ class QuoteProvider:
         broker: SchwabBroker,
         source: QuoteSource,
         max_age: float,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
         self.broker = broker
         self.source = source
         self.max_age = max_age
+        self.clock = clock
         self.counters: Counter[str] = Counter()
 
     async def get(self, symbol: str) -> Quote | None:
@@ -184,7 +188,7 @@ class QuoteProvider:
             quote = quote_from_mapping(symbol, raw) if raw else None
             if quote is not None:
                 self.counters["quotes_redis"] += 1
-            fresh = quote is not None and quote.age_seconds(datetime.now(UTC)) <= self.max_age
+            fresh = quote is not None and quote.age_seconds(self.clock.now()) <= self.max_age
             if fresh or self.source is QuoteSource.REDIS:
                 return quote
         try:
@@ -210,8 +214,10 @@ class Executor:
         *,
         instance: str,
         live_broker: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.pool = pool
         self.redis = redis
         self.broker = broker
@@ -220,7 +226,7 @@ class Executor:
         self.live_broker = live_broker
         self.limits: RiskLimits = settings.risk_limits()
         self.quotes = QuoteProvider(
-            redis, broker, settings.executor_quote_source, settings.risk_quote_max_age
+            redis, broker, settings.executor_quote_source, settings.risk_quote_max_age, clock=clock
         )
         self.counters: Counter[str] = Counter()
         self.last_latency_ms: float | None = None
@@ -401,7 +407,7 @@ class Executor:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", "sd-exec:" + self.account
             )
-            now = datetime.now(UTC)
+            now = self.clock.now()
             row = await conn.fetchrow(
                 _CLAIM_SQL, self.account, day_start(now), float(self.limits.duplicate_window)
             )
@@ -694,7 +700,7 @@ class Executor:
                     else:
                         still += 1
         summary = ReconcileSummary(
-            datetime.now(UTC).isoformat(),
+            self.clock.now().isoformat(),
             len(to_reconcile),
             resolved,
             still,
@@ -818,7 +824,7 @@ class Executor:
                 )
             }
             matches = match_orders(row, orders, linked, s.executor_reconcile_skew)
-            age = (datetime.now(UTC) - row["submitted_at"]).total_seconds()
+            age = (self.clock.now() - row["submitted_at"]).total_seconds()
             if len(matches) == 1:
                 order = matches[0]
                 detail = {
@@ -891,7 +897,7 @@ class Executor:
     async def _alert_if_stuck(self, row: dict[str, Any], why: str) -> None:
         """Raise the `unknown` alert of a row unresolved for longer than the alert delay."""
         trade_id = int(row["id"])
-        age = (datetime.now(UTC) - row["submitted_at"]).total_seconds()
+        age = (self.clock.now() - row["submitted_at"]).total_seconds()
         if age < self.settings.executor_alert_after:
             return
         async with self.pool.acquire() as conn:
@@ -912,7 +918,7 @@ class Executor:
         average price changed; market values are refreshed by the periodic full sync.
         """
         # Taken before asking: orders submitted after it are not in the broker's holds.
-        asked_at = datetime.now(UTC)
+        asked_at = self.clock.now()
         snap = await self.broker.account()
         current = {p.symbol: (p.quantity, p.average_price) for p in snap.positions}
         changed = [
