@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _NUM = frozenset({int, float})
 _NAN = float("nan")
+_I64 = 2**63
 #: Event times must be epoch milliseconds after 2000-01-01 ...
 _MIN_TS = 946_684_800_000
 #: ... and not more than a day in the future.
@@ -315,7 +316,8 @@ class Decoder:
             )
             bad = False
             for v in vals:
-                if v is not None and type(v) not in num:
+                # numbers only, and within int64 (volumes, sizes and times become integers)
+                if v is not None and (type(v) not in num or not -_I64 <= v < _I64):
                     bad = True
                     break
             if (

@@ -17,11 +17,16 @@ input is handled exactly as before; well-formed input simply takes the fast path
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from . import fields as F
+
+# Values that become integers in a tick row must fit in int64: the msgpack encoder of the
+# rows (and Postgres' bigint) cannot hold more, and one such row would fail its whole batch.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Int64Float = Annotated[float, msgspec.Meta(ge=-9.2e18, le=9.2e18)]
 
 
 class EquityItem(
@@ -44,10 +49,10 @@ class EquityItem(
     bid: float | None = None
     ask: float | None = None
     last: float | None = None
-    volume: int | float | None = None
-    last_size: int | float | None = None
-    quote_time: int | None = None
-    trade_time: int | None = None
+    volume: Int64 | Int64Float | None = None
+    last_size: Int64 | Int64Float | None = None
+    quote_time: Int64 | None = None
+    trade_time: Int64 | None = None
 
 
 class DataMessage(msgspec.Struct):
