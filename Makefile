@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-fast lint format bench migrate clean-data
+.PHONY: help install run test test-clock test-fast lint format bench migrate clean-data
 
 help: ## list the targets with a one-line description
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,10 @@ run: install ## run the whole stack locally: Postgres, Redis, migrations, every 
 
 test: install ## run the whole test-suite (unit, integration on real Postgres+Redis, e2e)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-clock: install ## the suite with the clock moved inside, then outside market hours (libfaketime)
+	@bash scripts/test-at.sh "2026-12-02 16:00:00" $(PYTEST_ARGS)
+	@bash scripts/test-at.sh "2026-12-05 17:00:00" $(PYTEST_ARGS)
 
 test-fast: install ## run only the unit tests
 	@$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
