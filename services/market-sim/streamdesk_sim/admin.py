@@ -167,6 +167,25 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
         sim.broker.reset(body.cash)
         return {"cash": sim.broker.cash}
 
+    @app.get("/admin/broker/orders")
+    async def broker_orders() -> Any:
+        # Every order the paper broker holds, oldest first, in one compact list (no token,
+        # never delayed by HTTP faults): what the chaos checker compares with `trades`.
+        return [
+            {
+                "order_id": o["orderId"],
+                "symbol": o["orderLegCollection"][0]["instrument"]["symbol"],
+                "instruction": o["orderLegCollection"][0]["instruction"],
+                "quantity": o["quantity"],
+                "order_type": o["orderType"],
+                "price": o.get("price"),
+                "status": o["status"],
+                "entered_time": o["enteredTime"],
+                "filled_quantity": o["filledQuantity"],
+            }
+            for o in sorted(sim.broker.orders.values(), key=lambda o: int(o["orderId"]))
+        ]
+
     @app.get("/admin/broker")
     async def broker_state() -> Any:
         return JSONResponse(
