@@ -221,8 +221,12 @@ class RedisServer:
             args += ["--save", "", "--appendonly", "no"]
         log = open(self.datadir / "redis.log", "ab")  # noqa: SIM115 - owned by the process
         # Own session: a terminal Ctrl-C reaches the runner, which stops Redis in order.
+        # Redis keeps the real clock: its jemalloc start-up deadlocks under libfaketime
+        # (`make test-clock` preloads it into every process), and Redis's own time only
+        # shows in TTLs and stream ids, which are relative to itself.
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
         self.proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         log.close()
         _wait_port(self.port, timeout, self.proc)
