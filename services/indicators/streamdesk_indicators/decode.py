@@ -4,7 +4,11 @@ Accepts and rejects exactly what :func:`streamdesk.codec.decode_ticks` does (a t
 this), but yields equity ticks as plain tuples instead of dataclass instances, which is what
 lets one core keep up with ~100k ticks/s. Additionally, equity rows with a non-finite last
 price or a negative cumulative volume are dropped and counted (they would poison a whole
-session's VWAP), instead of being passed on.
+session's VWAP), instead of being passed on; so are ticks whose event time is not epoch
+milliseconds in [1970, 2100) (a far-future one would crash the session calendar, and event
+time only moves forward, so it would also swallow every later tick of its symbol), and ticks
+with a volume, size or open interest of 2**40 or more (~1000x the busiest symbol's session:
+sums of them would overflow the int64 state the engine checkpoints).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ EqRow = tuple[Any, ...]
 
 _EQ_FIELDS = len(EquityTick.__slots__)
 _NUM = (int, float)
+#: Event times accepted: 1970-01-01 <= ts < 2100-01-01 (UTC epoch ms).
+MIN_TS = 0
+MAX_TS = 4_102_444_800_000
+#: Volumes, sizes and open interest accepted: below this, in absolute value.
+MAX_COUNT = 2**40
 
 
 def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
@@ -52,7 +61,8 @@ def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
                 and type(size) is int
             ):
                 # fast path: already the right types, keep msgpack's tuple as the row
-                if last - last != 0.0 or vol < 0:  # NaN/inf price, negative volume
+                # NaN/inf price, negative volume, absurd time
+                if last - last != 0.0 or not 0 <= vol < MAX_COUNT or not MIN_TS <= ts < MAX_TS:
                     dropped += 1
                     continue
                 append(row)
@@ -71,9 +81,20 @@ def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
         except (ValueError, OverflowError):
             dropped += 1
             continue
-        if last - last != 0.0 or vol < 0:
+        if last - last != 0.0 or not 0 <= vol < MAX_COUNT or not MIN_TS <= tick[1] < MAX_TS:
             dropped += 1
             continue
         append(tick)
-    options: list[OptionTick] = decode_ticks(payload)[1] if opt_raw else []
+    options: list[OptionTick] = []
+    if opt_raw:
+        for o in decode_ticks(payload)[1]:
+            if (
+                MIN_TS <= o.ts < MAX_TS
+                and abs(o.volume) < MAX_COUNT
+                and abs(o.last_size) < MAX_COUNT
+                and abs(o.open_interest) < MAX_COUNT
+            ):
+                options.append(o)
+            else:
+                dropped += 1
     return rows, options, dropped

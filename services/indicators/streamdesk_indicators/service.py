@@ -317,7 +317,9 @@ class IndicatorsService:
         if dropped:
             self.bad_ticks += dropped
             log.warning(
-                "dropped %d ticks with a non-finite price or negative volume in %s", dropped, eid
+                "dropped %d ticks with a non-finite price, negative volume or absurd time in %s",
+                dropped,
+                eid,
             )
         engine = w.engine
         engine.process_equities(equities)
