@@ -25,6 +25,7 @@ import random
 import time
 import warnings
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -171,6 +172,9 @@ class Streamer:
         #: The batch the publisher holds while writing it (re-sent by the final drain).
         self._inflight: list[Row] = []
         self._first_data = asyncio.Event()
+        #: Epoch seconds no later than the arrival of every tick not yet published (None when
+        #: everything is published); in the state key, so a crash's loss can be dated.
+        self._unpublished_since: float | None = None
 
     # ------------------------------------------------------------------ helpers
     def _is_subscribed(self, symbol: str) -> bool:
@@ -205,11 +209,14 @@ class Streamer:
             "symbols": self.tickers,
             "options": len(self._subscribed_options),
             "gap_open": self.gaps.is_open,
+            "unpublished_since": self._unpublished_since,
             "ts": self.clock.time(),
         }
 
     def _sink(self, rows: list[Row]) -> None:
         self._ticks_in_total += len(rows)
+        if self._unpublished_since is None:
+            self._unpublished_since = self.clock.time()
         self.queue.put_many(rows)
         if not self._first_data.is_set():
             self._first_data.set()
@@ -270,6 +277,7 @@ class Streamer:
         F.check_against_schwab_py()
         await self._connect_db()
         await self.gaps.adopt_open()
+        await self._record_crash_gap()
         tasks = [
             asyncio.create_task(self._supervise(), name="streamer-supervisor"),
             asyncio.create_task(self._publish_loop(), name="streamer-publisher"),
@@ -303,6 +311,37 @@ class Streamer:
             if self.gaps.pool is not None:
                 await close_pool(self.gaps.pool)
         return 0 if ok else 1
+
+    async def _record_crash_gap(self) -> None:
+        """Record the outage of a predecessor that died without its clean stop (kill -9, OOM).
+
+        A clean stop leaves an open gap (adopted above); a crash leaves none, yet the ticks
+        it had received but not published and the frames in flight are lost. Its last state
+        key dates the loss: no tick it lost arrived before the earlier of its last state write
+        and its oldest unpublished tick. (If the key expired, the outage is not recorded.)
+        """
+        if self.gaps.is_open:
+            return
+        try:
+            raw = await asyncio.wait_for(self.redis.get(STREAMER_STATE_KEY), 5.0)
+            prev = json.loads(raw) if raw else None
+        except (aioredis.RedisError, OSError, TimeoutError, ValueError) as exc:
+            log.warning("could not read the previous streamer state: %s", exc)
+            return
+        state = prev.get("state") if isinstance(prev, dict) else None
+        if not isinstance(prev, dict) or state not in ("subscribed", "streaming", "reconnecting"):
+            return
+        marks = [prev.get("ts"), prev.get("unpublished_since")]
+        if state == "reconnecting":  # its gap may have been only in memory (database down)
+            marks.append(prev.get("since"))
+        times = [float(m) for m in marks if isinstance(m, int | float)]
+        if not times:
+            return
+        await self.gaps.open(
+            f"previous streamer stopped without a clean shutdown (state {state})",
+            self._all_symbols(),
+            at=datetime.fromtimestamp(min(times), UTC),
+        )
 
     async def _connect_db(self) -> None:
         if self.gaps.pool is not None or time.monotonic() < self._next_db_attempt:
@@ -725,6 +764,8 @@ class Streamer:
                 continue
             failures = 0
             self._inflight = []
+            if not len(queue):
+                self._unpublished_since = None
 
     async def _trim_loop(self) -> None:
         while not self._closing:
