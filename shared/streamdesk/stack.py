@@ -12,18 +12,15 @@ the services, then Redis, then PostgreSQL; the data stays in ``.data/`` for the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import importlib.util
 import os
 import re
-import secrets
 import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -141,6 +138,8 @@ def _socket_path(data: Path) -> Path:
     path = data / "supervisor.sock"
     if len(str(path)) < 100:
         return path
+    import tempfile  # imported where needed: keeps the log listener small
+
     digest = zlib.crc32(str(data).encode())
     return Path(tempfile.gettempdir()) / f"streamdesk-{os.getuid()}-{digest:08x}.sock"
 
@@ -159,6 +158,8 @@ def supervisord_config(
     ``.env`` is written to the file. The control socket (0700) takes a per-run ``password``
     (random by default), kept in the 0600 file for ``supervisorctl -c``.
     """
+    import secrets
+
     password = password or secrets.token_urlsafe(18)
     data = data.resolve()
     logs = data / "logs"
@@ -412,7 +413,8 @@ def _supervise(programs: list[Program], env: dict[str, str], policy: Policy) -> 
         line = raw.decode(errors="replace").rstrip("\n")
         message = reporter.feed(line)
         if message:
-            print(message, flush=True)
+            with contextlib.suppress(OSError):
+                print(message, flush=True)
     rc = proc.wait()
     _STOP["child"] = None
     if _STOP["requested"]:
@@ -439,6 +441,8 @@ def main() -> int:
             pg = PostgresServer(DATA / "pg", int(env.get("STACK_PG_PORT", PG_PORT)))
             print(f"stack: starting PostgreSQL on 127.0.0.1:{pg.port} (data in {pg.datadir})")
             pg.start()
+            import asyncio  # here: the log listener and supervisord import this module too
+
             asyncio.run(_ensure_database(pg.url, DB_NAME))
             env["DATABASE_URL"] = pg.dsn(DB_NAME)
         if not env.get("REDIS_URL"):
