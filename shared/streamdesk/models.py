@@ -124,9 +124,10 @@ FINAL_STATUSES = frozenset(
     {TradeStatus.REJECTED, TradeStatus.FILLED, TradeStatus.CANCELLED, TradeStatus.EXPIRED}
 )
 
-EQUITY_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-/]{0,9}$")
+# \Z, not $: "$" also matches before a trailing newline, and "AAPL\n" is not a symbol.
+EQUITY_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-/]{0,9}\Z")
 #: OCC symbol as Schwab spells it: root padded to 6 chars, YYMMDD, C/P, strike x1000 (8 digits).
-OCC_SYMBOL_RE = re.compile(r"^(?P<root>[A-Z0-9 ]{6})(?P<date>\d{6})(?P<cp>[CP])(?P<strike>\d{8})$")
+OCC_SYMBOL_RE = re.compile(r"^(?P<root>[A-Z0-9 ]{6})(?P<date>\d{6})(?P<cp>[CP])(?P<strike>\d{8})\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,11 @@ def format_occ(root: str, expiration: date, put_call: str, strike: Decimal | flo
     return f"{root:<6}{expiration:%y%m%d}{put_call}{strike_int:08d}"
 
 
+#: Upper bound of a request's quantity and limit price: no real order comes near it, and
+#: beyond it the risk arithmetic (28-digit Decimal context) raises instead of answering.
+MAX_REQUEST_VALUE = Decimal(10**9)
+
+
 class TradeRequest(BaseModel):
     """The request columns of a ``trades`` row, validated for shape (not risk)."""
 
@@ -169,9 +175,9 @@ class TradeRequest(BaseModel):
     symbol: str = Field(min_length=1, max_length=32)
     asset_type: AssetType
     instruction: Instruction
-    quantity: Decimal = Field(gt=0)
+    quantity: Decimal = Field(gt=0, le=MAX_REQUEST_VALUE)
     order_type: OrderType = OrderType.LIMIT
-    limit_price: Decimal | None = Field(default=None, gt=0)
+    limit_price: Decimal | None = Field(default=None, gt=0, le=MAX_REQUEST_VALUE)
     duration: Duration = Duration.DAY
 
     @field_validator("symbol")
