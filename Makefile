@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-clock test-fast lint format bench migrate clean-data
+.PHONY: help install run test test-clock test-fast lint format bench chaos migrate clean-data
 
 help: ## list the targets with a one-line description
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ format: install ## apply ruff's formatting and autofixes
 
 bench: install ## run the benchmarks in bench/ (ratios against in-run baselines)
 	@bash bench/run_all.sh
+
+chaos: install ## long chaos run of the whole stack (~20 min; CHAOS_MINUTES=n): table + bench/results/chaos.json
+	@CHAOS_PROFILE=long $(UV) run --frozen pytest tests/chaos/test_chaos_stack.py -p no:cacheprovider -s -q $(PYTEST_ARGS)
 
 migrate: install ## apply pending migrations to DATABASE_URL (default: the local stack's)
 	@$(UV) run --frozen streamdesk migrate
