@@ -90,7 +90,7 @@ def _plausible() -> st.SearchStrategy[dict[str, Any]]:
             "symbol": st.sampled_from(["AAPL", "MSFT", "SPY", "NVDA"]),
             "asset_type": st.just("EQUITY"),
             "instruction": st.sampled_from(["BUY", "SELL"]),
-            "quantity": st.one_of(st.integers(-2, 12_000), decimals),
+            "quantity": st.one_of(st.integers(1, 50), st.integers(-2, 12_000), decimals),
             "order_type": st.sampled_from(["MARKET", "LIMIT"]),
             "limit_price": st.one_of(st.none(), decimals),
         }
@@ -100,7 +100,7 @@ def _plausible() -> st.SearchStrategy[dict[str, Any]]:
             "symbol": st.sampled_from(GOOD_OCC),
             "asset_type": st.just("OPTION"),
             "instruction": st.sampled_from(sorted(OPTION_INSTR)),
-            "quantity": st.one_of(st.integers(-2, 120), decimals),
+            "quantity": st.one_of(st.integers(1, 5), st.integers(-2, 120), decimals),
             "order_type": st.sampled_from(["MARKET", "LIMIT"]),
             "limit_price": st.one_of(st.none(), decimals),
         }
@@ -135,6 +135,8 @@ _mutated = st.tuples(
 
 #: A trade request as a JSON-ish dict (gateway body) or a row's request columns.
 requests = st.one_of(_plausible(), _mutated, _anything)
+#: Mostly-valid requests (near the limits), for the services where a case is expensive.
+plausible = _plausible()
 
 
 def jsonable(value: Any) -> Any:

@@ -20,7 +20,8 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -118,6 +119,14 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
 
     app = FastAPI(title="StreamDesk gateway", version=__version__, lifespan=lifespan)
     app.state.sd = state
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default handler echoes the input back, and answers 500 when that input is
+        # a body that is not UTF-8; the location and the message are the useful part.
+        errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/livez")
     async def livez() -> dict[str, str]:
