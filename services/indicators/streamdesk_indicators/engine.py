@@ -8,7 +8,9 @@ output and for restart equivalence. See docs/indicators.md.
 Rules, per symbol:
 
 * Event time is made monotonic: a tick older than the symbol's latest tick is folded into the
-  symbol's current second (``ts = max(ts, last_ts)``).
+  symbol's current second (``ts = max(ts, last_ts)``). An equity tick that is not newer than
+  the latest one *and* has a lower cumulative volume is a stale copy of a tick already
+  processed (a retried publish duplicates entries) and is ignored.
 * A second is *closed* when a tick of a later second arrives for the same symbol; its final
   row is emitted then. At each flush the still-open second is emitted *provisionally* (and
   overwritten in place later if more ticks arrive in it), so every tick reaches the database
@@ -215,6 +217,7 @@ class Engine:
         self._touched_eq: list[EquityState] = []
         self._touched_opt: set[OptionState] = set()
         self.ticks = 0
+        self.stale = 0  # equity ticks ignored as stale copies (see process_equities)
 
     # -- restore -----------------------------------------------------------------------
 
@@ -247,7 +250,14 @@ class Engine:
             st = eqs.get(sym)
             if st is None:
                 st = eqs[sym] = EquityState(sym, bar_ms)
-            if ts < st.last_ts:
+            if ts <= st.last_ts:
+                if cum < st.cum:
+                    # Not newer than what we have and behind on volume: a stale copy of a
+                    # tick already processed (the streamer re-sends a whole batch when a
+                    # publish fails midway). Counting it as a counter reset would add its
+                    # whole cumulative volume to this second.
+                    self.stale += 1
+                    continue
                 ts = st.last_ts  # late tick: folded into the current second
             sec = ts - ts % 1000
             if sec != st.sec:
