@@ -454,7 +454,10 @@ def main() -> int:
             env["REDIS_URL"] = redis.url
         env.setdefault("SCHWAB_TOKEN_PATH", str((DATA / "schwab-token.json").resolve()))
         print("stack: applying migrations", flush=True)
-        subprocess.run([sys.executable, "-m", "streamdesk.cli", "migrate"], env=env, check=True)
+        migrate = [sys.executable, "-m", "streamdesk.cli", "migrate"]
+        if (code := subprocess.run(migrate, env=env, check=False).returncode) != 0:
+            print(f"stack: migrations failed (exit {code}); services not started", file=sys.stderr)
+            return 1
 
         use_sim = env.get("TRADING_MODE", "paper") == "paper" and not env.get("SCHWAB_BASE_URL")
         sim_port = int(env.get("SIM_PORT") or 8090)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -162,12 +163,14 @@ class Stack:
         return self.log_path.read_text(errors="replace")
 
     def wait_log(self, pattern: str, timeout: float) -> re.Match[str]:
-        return _wait(
-            repr(pattern),
-            lambda: self.proc.poll() is None and re.search(pattern, self.log()),
-            timeout,
-            self.log,
-        )
+        def found() -> re.Match[str] | None:
+            log = self.log()
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the stack exited ({self.proc.returncode})\n{log[-6000:]}")
+            return re.search(pattern, log)
+
+        match: re.Match[str] = _wait(repr(pattern), found, timeout, self.log)
+        return match
 
     @property
     def rpc(self) -> Any:
@@ -276,18 +279,18 @@ class Stack:
         self.redis.close()
 
 
-@pytest.fixture(scope="module")
-def stack_dir(tmp_root: Path) -> Path:
-    """One working directory (one .data/, one PostgreSQL cluster) for the supervision runs."""
-    return _workdir(tmp_root, "stack-supervised")
+_run_ids = itertools.count()
 
 
 @pytest.fixture
-def run_stack(stack_dir: Path) -> Iterator[Callable[..., Stack]]:
+def run_stack(tmp_root: Path) -> Iterator[Callable[..., Stack]]:
+    """``start(**env) -> Stack`` in a fresh working directory; stopped at the end."""
     started: list[Stack] = []
 
     def start(**env: str) -> Stack:
-        started.append(Stack(stack_dir, **env))
+        # short: PostgreSQL's socket path (in .data/pg) is limited to 107 bytes
+        workdir = _workdir(tmp_root, f"sv{next(_run_ids)}")
+        started.append(Stack(workdir, **env))
         return started[-1]
 
     yield start
