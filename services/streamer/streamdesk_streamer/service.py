@@ -322,12 +322,17 @@ class Streamer:
         """
         if self.gaps.is_open:
             return
-        try:
-            raw = await asyncio.wait_for(self.redis.get(STREAMER_STATE_KEY), 5.0)
-            prev = json.loads(raw) if raw else None
-        except (aioredis.RedisError, OSError, TimeoutError, ValueError) as exc:
-            log.warning("could not read the previous streamer state: %s", exc)
-            return
+        deadline = time.monotonic() + 10.0  # Redis may be restarting too; nothing flows anyway
+        while True:
+            try:
+                raw = await asyncio.wait_for(self.redis.get(STREAMER_STATE_KEY), 5.0)
+                prev = json.loads(raw) if raw else None
+                break
+            except (aioredis.RedisError, OSError, TimeoutError, ValueError) as exc:
+                if time.monotonic() > deadline or isinstance(exc, ValueError):
+                    log.warning("could not read the previous streamer state: %s", exc)
+                    return
+                await asyncio.sleep(0.5)
         state = prev.get("state") if isinstance(prev, dict) else None
         if not isinstance(prev, dict) or state not in ("subscribed", "streaming", "reconnecting"):
             return
