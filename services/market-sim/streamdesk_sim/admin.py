@@ -47,7 +47,7 @@ class ExpireBody(BaseModel):
 class PriceBody(BaseModel):
     """Move an equity's market to ``price``."""
 
-    price: float = Field(gt=0)
+    price: float = Field(gt=0, strict=True)  # strict: ``true`` is not a price
 
 
 class LoadBody(BaseModel):
@@ -59,7 +59,7 @@ class LoadBody(BaseModel):
 class ResetBody(BaseModel):
     """Reset the paper account (orders, positions, cash)."""
 
-    cash: float | None = Field(default=None, ge=0)
+    cash: float | None = Field(default=None, ge=0, strict=True)
 
 
 def register_admin(app: FastAPI, sim: Sim) -> None:

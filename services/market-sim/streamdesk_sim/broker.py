@@ -9,6 +9,7 @@ Rejections happen after acceptance, as at Schwab: the order exists with status R
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -112,7 +113,9 @@ class Broker:
         if not isinstance(legs, list) or len(legs) != 1 or not isinstance(legs[0], dict):
             raise OrderError("orderLegCollection must hold exactly one leg")
         leg = legs[0]
-        instrument = leg.get("instrument") or {}
+        instrument = leg.get("instrument")
+        if not isinstance(instrument, dict):
+            raise OrderError("leg instrument must be an object")
         symbol = instrument.get("symbol")
         asset_type = instrument.get("assetType")
         instruction = leg.get("instruction")
@@ -135,7 +138,8 @@ class Broker:
             quantity = float(leg.get("quantity", ""))
         except (TypeError, ValueError):
             raise OrderError("leg quantity must be a number") from None
-        if quantity <= 0 or quantity != int(quantity):
+        # finite first: int() of inf/NaN raises, and NaN compares false to everything
+        if not math.isfinite(quantity) or quantity <= 0 or quantity != int(quantity):
             raise OrderError("leg quantity must be a positive whole number")
         price = None
         if order_type == "LIMIT":
@@ -143,8 +147,8 @@ class Broker:
                 price = float(spec.get("price", ""))
             except (TypeError, ValueError):
                 raise OrderError("a LIMIT order needs a numeric price") from None
-            if price <= 0:
-                raise OrderError("price must be positive")
+            if not math.isfinite(price) or price <= 0:
+                raise OrderError("price must be a positive number")
         return {
             "symbol": symbol,
             "asset_type": asset_type,
