@@ -335,7 +335,7 @@ class Stack:
             await admin.close()
         conn = await asyncpg.connect(self.dsn)
         try:
-            await migrate(conn, ROOT / "migrations")
+            await migrate(conn, Path(os.environ.get("MIGRATIONS_DIR") or ROOT / "migrations"))
             await ensure_partitions(conn, days_ahead=3, days_behind=1)
         finally:
             await conn.close()
