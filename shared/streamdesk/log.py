@@ -69,6 +69,12 @@ def setup_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Third-party chatter that would otherwise drown the service's own lines.
-    for noisy in ("websockets", "httpx", "httpcore", "asyncio", "uvicorn.access", "authlib"):
+    # Third-party chatter that would otherwise drown the service's own lines. Some of it
+    # must never be on at DEBUG: websockets and schwab.streaming dump whole frames, and the
+    # streamer's LOGIN request carries the Schwab access token.
+    noisy_loggers = (
+        "websockets", "httpx", "httpcore", "asyncio", "uvicorn.access", "authlib",
+        "schwab.streaming",
+    )  # fmt: skip
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
