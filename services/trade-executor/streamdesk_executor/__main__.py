@@ -73,7 +73,7 @@ async def run(settings: Settings) -> int:
                 return 3
     except STARTUP_ERRORS as exc:
         # Start-up could not reach the broker, Postgres or Redis: exit non-zero and let the
-        # supervisor (compose restart policy, honcho) try again.
+        # supervisor (compose restart policy, supervisord under make run) try again.
         log.critical("cannot run: %s: %s", type(exc).__name__, exc)
         return 3
     return 0
