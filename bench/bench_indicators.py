@@ -110,9 +110,10 @@ async def baseline(dsn: str, n: int, nsym: int) -> float:
         for i in range(n):
             ts = datetime.fromtimestamp(t0 + i // 100, UTC)
             await conn.execute(
-                'INSERT INTO equity_data (ticker, "timestamp", price, volume) VALUES ($1,$2,$3,$4) '
-                'ON CONFLICT (ticker, "timestamp") DO UPDATE SET price = EXCLUDED.price, '
-                "volume = equity_data.volume + EXCLUDED.volume",
+                # the hot table behind the equity_data view (migration 0060): ON CONFLICT
+                'INSERT INTO equity_data_hot (ticker, "timestamp", price, volume) '
+                'VALUES ($1,$2,$3,$4) ON CONFLICT (ticker, "timestamp") DO UPDATE SET '
+                "price = EXCLUDED.price, volume = equity_data_hot.volume + EXCLUDED.volume",
                 syms[i % nsym],
                 ts,
                 100.0 + i % 7,
@@ -195,7 +196,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
         base = await baseline(dsn, args.baseline_ticks, args.symbols)
         conn = await asyncpg.connect(dsn)
-        await conn.execute("TRUNCATE equity_data")  # keep the storage figures to our rows
+        await conn.execute("TRUNCATE equity_data_hot")  # keep the storage figures to our rows
         await conn.close()
         print(
             f"baseline  naive per-tick INSERT+COMMIT: {base:,.0f} ticks/s "
@@ -278,7 +279,7 @@ async def storage_report(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("VACUUM ANALYZE")
-        for table in ("equity_data", "indicators", "bars_1m"):
+        for table in ("equity_data_hot", "indicators_hot", "bars_1m"):  # rows before compaction
             rows = await conn.fetchval(f"SELECT count(*) FROM {table}")
             size = await conn.fetchval(
                 """

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from streamdesk_health.checks import _LAST_PER_TICKER
+from streamdesk_health.checks import _LAST_OPTION, _LAST_PER_TICKER
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,9 @@ async def test_newest_row_queries_use_indexes_not_scans(db_url: str) -> None:
                 )
             ),
             "\n".join(
-                r[0] for r in await conn.fetch('EXPLAIN SELECT max("timestamp") FROM option_prices')
+                # health's newest-option query (hot rows + compacted chunks, migration 0060)
+                r[0]
+                for r in await conn.fetch("EXPLAIN " + _LAST_OPTION)
             ),
         ]
         for plan in plans:

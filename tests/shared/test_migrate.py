@@ -138,16 +138,21 @@ async def test_seed_columns_and_types(db_url: str) -> None:
             for col, typ in columns.items():
                 assert actual.get(col) == typ, f"{table}.{col}: {actual.get(col)} != {typ}"
         for table in ("equity_data", "indicators", "option_prices"):
-            keys = await conn.fetchval(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = $1::regclass AND contype = 'p'",
-                table,
-            )
-            assert keys == 'PRIMARY KEY (ticker, "timestamp")'
+            # a view (migration 0060) over its partitioned hot table and the packed chunks
             kind = await conn.fetchval(
                 "SELECT relkind::text FROM pg_class WHERE relname = $1", table
             )
-            assert kind == "p", f"{table} is not partitioned"
+            assert kind == "v", f"{table} is not a view"
+            keys = await conn.fetchval(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = $1::regclass AND contype = 'p'",
+                f"{table}_hot",
+            )
+            assert keys == 'PRIMARY KEY (ticker, "timestamp")'
+            kind = await conn.fetchval(
+                "SELECT relkind::text FROM pg_class WHERE relname = $1", f"{table}_hot"
+            )
+            assert kind == "p", f"{table}_hot is not partitioned"
         no_rls = await conn.fetch(
             "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity"

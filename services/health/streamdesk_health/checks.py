@@ -243,11 +243,28 @@ async def redis_result(ctx: CheckContext) -> ComponentResult:
 
 # --------------------------------------------------------------------------- postgres
 
-#: Newest row per configured ticker, one index probe each (PK is (ticker, timestamp)).
+#: Newest row per configured ticker, one index probe each in the hot rows (PK is (ticker,
+#: timestamp)) and in the compacted chunks (PK (ticker, t0); t1 = the chunk's last row): the
+#: same rows as the view ``{table}``, without walking its whole time grid for a ticker that
+#: has no compacted data (migration 0060).
 _LAST_PER_TICKER = """
-SELECT t.ticker, (SELECT max(x."timestamp") FROM {table} x WHERE x.ticker = t.ticker) AS last
+SELECT t.ticker, GREATEST(
+    (SELECT max(x."timestamp") FROM {table}_hot x WHERE x.ticker = t.ticker),
+    (SELECT p.t1 FROM {table}_packed p WHERE p.ticker = t.ticker ORDER BY p.t0 DESC LIMIT 1)
+) AS last
 FROM unnest($1::text[]) AS t(ticker)
 """
+#: Newest option row (any contract): the (timestamp) index of migration 0050 on the hot rows,
+#: the chunk with the latest start among the compacted ones.
+_LAST_OPTION = """
+SELECT GREATEST(
+    (SELECT max("timestamp") FROM option_prices_hot),
+    (SELECT t1 FROM option_prices_packed ORDER BY t0 DESC LIMIT 1)
+)
+"""
+#: The database is reported degraded from this share of HEALTH_DB_BUDGET_MB (Supabase's free
+#: plan turns read-only at its limit; the indicators writer sheds load from 90%).
+BUDGET_WARN_FRACTION = 0.8
 
 
 async def last_rows_per_ticker(
@@ -271,7 +288,7 @@ async def postgres_result(ctx: CheckContext) -> ComponentResult:
         last = [v for v in (await last_rows_per_ticker(pool, table, tickers)).values() if v]
         ages[table] = round(ctx.now_s - max(last).timestamp(), 3) if last else None
     # option_prices is keyed by contract, not ticker: the (timestamp) index of migration 0050.
-    opt_last = await pool.fetchval('SELECT max("timestamp") FROM option_prices')
+    opt_last = await pool.fetchval(_LAST_OPTION)
     ages["option_prices"] = round(ctx.now_s - opt_last.timestamp(), 3) if opt_last else None
     figures: dict[str, Any] = {
         "database_size_bytes": size,
@@ -284,6 +301,13 @@ async def postgres_result(ctx: CheckContext) -> ComponentResult:
         problems.add(
             Status.DEGRADED,
             f"database {size / 2**20:.0f} MB is over its {budget / 2**20:.0f} MB budget",
+        )
+    elif size >= BUDGET_WARN_FRACTION * budget:
+        problems.add(
+            Status.DEGRADED,
+            f"database {size / 2**20:.0f} MB is {100 * size / budget:.0f}% of its "
+            f"{budget / 2**20:.0f} MB budget (warning from {BUDGET_WARN_FRACTION:.0%}; "
+            "see `streamdesk storage`)",
         )
     ok = f"{size / 2**20:.0f} MB of {budget / 2**20:.0f} MB budget"
     return problems.result("postgres", figures, ok_reason=ok)

@@ -60,6 +60,17 @@ class Settings(CommonSettings):
     retry_max_delay: float = Field(
         default=5.0, gt=0, le=300, description="Maximum back-off between DB retries (seconds)."
     )
+    storage_budget_mb: float = Field(
+        default=500.0,
+        ge=0,
+        description="Database size budget; load is shed from 90% of it (0 = never shed).",
+    )
+    storage_compact_interval: float = Field(
+        default=60.0, ge=0, le=86_400, description="Compaction period, s (0 = off)."
+    )
+    storage_compact_batch_rows: int = Field(
+        default=20_000, ge=300, le=1_000_000, description="Rows moved per compaction transaction."
+    )
     #: Test-only: SIGKILL this process right after its N-th COMMIT, before XACK (0 = off).
     test_crash_after_commit: int = Field(default=0, ge=0)
 

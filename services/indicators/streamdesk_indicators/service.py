@@ -31,6 +31,7 @@ from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import GracefulShutdown
 
+from .compaction import CompactionTask
 from .config import Settings
 from .decode import decode_entry
 from .engine import Engine
@@ -115,7 +116,13 @@ class IndicatorsService:
             settings.session_timezone, settings.session_open, settings.session_close
         )
         self.redis: aioredis.Redis = create_redis(settings.redis_url)
-        self.writer = Writer(settings.database_url)
+        self.writer = Writer(settings.database_url, budget_mb=settings.storage_budget_mb)
+        self.compaction = CompactionTask(
+            settings.database_url,
+            settings.storage_compact_interval,
+            self.shutdown,
+            settings.storage_compact_batch_rows,
+        )
         self.heartbeat = Heartbeat(
             self.redis,
             SERVICE,
@@ -193,7 +200,20 @@ class IndicatorsService:
             "db_errors": self.db_errors,
             "redis_errors": self.redis_errors,
             "backpressure_waits": self.backpressure_waits,
+            "storage_shed_level": self.writer.shedder.level,
+            "storage_shed_rows": self.writer.shedder.shed_rows,
+            "db_size_mb": round(self.writer.shedder.size_bytes / 2**20, 1),
+            **self.compaction.counters(),
         }
+
+    def _set_ok(self) -> None:
+        """Heartbeat ok, or degraded with the reason while storage load is being shed."""
+        reason = self.writer.shedder.reason
+        if reason is None:
+            if self.heartbeat.status != "ok":
+                self.heartbeat.set_status("ok")
+        else:
+            self.heartbeat.set_status("degraded", reason)
 
     # -- leases ------------------------------------------------------------------------
 
@@ -493,8 +513,7 @@ class IndicatorsService:
                 self.heartbeat.set_status("degraded", f"database unavailable: {type(exc).__name__}")
                 await self.writer.reset()
             else:
-                if self.heartbeat.status != "ok":
-                    self.heartbeat.set_status("ok")
+                self._set_ok()
             return
         self._inflight_rows = batch.rows
         try:
@@ -506,7 +525,7 @@ class IndicatorsService:
             self._space.set()
         self.flush_latencies.append(self.last_flush_ms)
         self._recent_flushes.append(self.last_flush_ms)
-        self.heartbeat.set_status("ok")
+        self._set_ok()
         self.commits += 1
         self.rows_written += batch.rows
         if self.settings.test_crash_after_commit == self.commits:
@@ -577,6 +596,7 @@ class IndicatorsService:
     async def run(self) -> int:
         """Run until shutdown; return the process exit code."""
         self.heartbeat.start()
+        self.compaction.start()
         try:
             while not self.shutdown.requested:
                 try:
@@ -596,6 +616,7 @@ class IndicatorsService:
                     await self.shutdown.wait(1.0)
             return 0
         finally:
+            await self.compaction.stop()
             await self._release_leases()
             await self.heartbeat.stop()
             await self.writer.close()

@@ -12,11 +12,18 @@ A flush is: ensure the day partitions exist (cached), then in ONE transaction
 
 then COMMIT. asyncpg needs a session-level connection (Supabase direct or session pooler);
 the transaction pooler breaks its prepared statements and temporary tables.
+
+Storage (migration 0060): the rows go to the hot tables behind the ``equity_data`` /
+``indicators`` / ``option_prices`` views. Each commit holds the storage lock shared (compaction
+takes it exclusively per batch) and skips rows of chunks that are already compacted (only a
+replay of identical rows can target one), so a row is never both hot and packed. Option rows
+pass through the load shedder (``shedding.py``) first.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,9 +31,11 @@ import asyncpg
 
 from streamdesk.db import close_connection
 from streamdesk.partitions import ensure_partition
+from streamdesk.storage_compact import STORAGE_LOCK_KEY
 
 from .engine import DAY_MS, BarRow, OptRow, SecRow
 from .indicators import columns
+from .shedding import DEFAULT_THRESHOLDS, Shedder
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +111,13 @@ _STG_STATE_COLS = ["symbol", "stream", "kind", "state"]
 _TS = "(timestamptz 'epoch' + s.ms * interval '1 millisecond')"
 
 
+def _not_packed(packed: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {packed} p WHERE p.ticker = s.ticker "
+        f"AND p.t0 = storage_chunk_start({_TS}))"
+    )
+
+
 def _setup_sql() -> str:
     ind_cols = ", ".join(f"{c} double precision" for c in columns())
     return f"""
@@ -149,20 +165,30 @@ def _merge_sql() -> list[str]:
         ),
     ):
         stmts.append(
-            f'INSERT INTO equity_data (ticker, "timestamp", price, volume, bid, ask, cum_volume) '
-            f"SELECT s.ticker, {_TS}, s.price, s.volume, s.bid, s.ask, s.cum_volume "
-            f"FROM stg_sec s WHERE {upd} ON CONFLICT {key} {conflict_eq}"
+            'INSERT INTO equity_data_hot (ticker, "timestamp", price, volume, bid, ask, '
+            f"cum_volume) SELECT s.ticker, {_TS}, s.price, s.volume, s.bid, s.ask, s.cum_volume "
+            f"FROM stg_sec s WHERE {upd} AND {_not_packed('equity_data_packed')} "
+            f"ON CONFLICT {key} {conflict_eq}"
         )
         stmts.append(
-            f'INSERT INTO indicators (ticker, "timestamp", {ind_list}) '
-            f"SELECT s.ticker, {_TS}, {ind_sel} FROM stg_sec s WHERE {upd} "
+            f'INSERT INTO indicators_hot (ticker, "timestamp", {ind_list}) '
+            f"SELECT s.ticker, {_TS}, {ind_sel} FROM stg_sec s "
+            f"WHERE {upd} AND {_not_packed('indicators_packed')} "
             f"ON CONFLICT {key} {conflict_ind}"
         )
         stmts.append(
-            f'INSERT INTO option_prices (ticker, "timestamp", {opt_list}) '
-            f"SELECT s.ticker, {_TS}, {opt_sel} FROM stg_opt s WHERE {upd} "
+            f'INSERT INTO option_prices_hot (ticker, "timestamp", {opt_list}) '
+            f"SELECT s.ticker, {_TS}, {opt_sel} FROM stg_opt s "
+            f"WHERE {upd} AND {_not_packed('option_prices_packed')} "
             f"ON CONFLICT {key} {conflict_opt}"
         )
+    # the views' time axis: every second written (shared by all instruments, tiny)
+    stmts.append(
+        "INSERT INTO storage_grid (ts, t0, pos) "
+        "SELECT t, storage_chunk_start(t), storage_grid_pos(t) FROM ("
+        f"SELECT {_TS} AS t FROM stg_sec s UNION SELECT {_TS} FROM stg_opt s) x "
+        "ON CONFLICT DO NOTHING"
+    )
     stmts.append(
         "INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap) "
         f"SELECT s.ticker, {_TS}, s.open, s.high, s.low, s.close, s.volume, s.vwap "
@@ -191,7 +217,14 @@ class Writer:
     """Owns one database connection (temporary staging tables live in its session)."""
 
     def __init__(
-        self, dsn: str, *, connect_timeout: float = 10.0, command_timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 30.0,
+        budget_mb: float = 0.0,
+        shed_thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
+        size_check_interval: float = 30.0,
     ) -> None:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
@@ -199,6 +232,12 @@ class Writer:
         self.conn: asyncpg.Connection | None = None
         self._days_done: set[int] = set()
         self._merge = _merge_sql()
+        #: storage budget (0 = no shedding) and the shedder applied to option rows
+        self.budget_bytes = int(budget_mb * 2**20)
+        self.shed_thresholds = shed_thresholds
+        self.size_check_interval = size_check_interval
+        self.shedder = Shedder()
+        self._size_checked = -float("inf")
 
     async def _connection(self) -> asyncpg.Connection:
         if self.conn is not None and not self.conn.is_closed():
@@ -267,12 +306,24 @@ class Writer:
             if len(self._days_done) > 400:  # bounded; re-checking a day is harmless
                 self._days_done = {day}
 
+    async def check_size(self, conn: asyncpg.Connection) -> None:
+        """Measure the database against the budget (at most every ``size_check_interval``)."""
+        now = time.monotonic()
+        if not self.budget_bytes or now - self._size_checked < self.size_check_interval:
+            return
+        self._size_checked = now
+        size = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        self.shedder.set_size(size, self.budget_bytes, self.shed_thresholds)
+
     async def commit(self, batch: Batch) -> None:
         """Write ``batch`` in one transaction; raise :class:`FencedError` if we lost a partition."""
         conn = await self._connection()
         if batch.days:
             await self._ensure_days(conn, batch.days)
+        await self.check_size(conn)
+        options = self.shedder.apply(batch.options)
         async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", STORAGE_LOCK_KEY)
             if batch.offsets:
                 fenced = await conn.fetch(
                     _FENCE_SQL,
@@ -287,10 +338,8 @@ class Writer:
                 await conn.copy_records_to_table(
                     "stg_sec", records=batch.seconds, columns=_stg_sec_cols()
                 )
-            if batch.options:
-                await conn.copy_records_to_table(
-                    "stg_opt", records=batch.options, columns=_STG_OPT_COLS
-                )
+            if options:
+                await conn.copy_records_to_table("stg_opt", records=options, columns=_STG_OPT_COLS)
             if batch.bars:
                 await conn.copy_records_to_table(
                     "stg_bar", records=batch.bars, columns=_STG_BAR_COLS
@@ -300,12 +349,14 @@ class Writer:
                     "stg_state", records=batch.states, columns=_STG_STATE_COLS
                 )
             for i, stmt in enumerate(self._merge):
-                if self._needed(i, batch):
+                if self._needed(i, batch, bool(options)):
                     await conn.execute(stmt)
 
     @staticmethod
-    def _needed(i: int, batch: Batch) -> bool:
-        # statement order: (eq, ind, opt) x (insert, update), bars, state
+    def _needed(i: int, batch: Batch, options: bool) -> bool:
+        # statement order: (eq, ind, opt) x (insert, update), grid, bars, state
         if i < 6:
-            return bool(batch.options) if i % 3 == 2 else bool(batch.seconds)
-        return bool(batch.bars) if i == 6 else bool(batch.states)
+            return options if i % 3 == 2 else bool(batch.seconds)
+        if i == 6:
+            return options or bool(batch.seconds)
+        return bool(batch.bars) if i == 7 else bool(batch.states)

@@ -1,0 +1,240 @@
+"""Compaction: move finished chunks from the hot tables into packed rows.
+
+A chunk (one instrument, one :data:`~streamdesk.storage_layout.CHUNK_SECONDS` window) is
+*finished* when the same instrument already has a hot row in a later window. The indicators
+engine only ever writes (or rewrites, for a still-open second) an instrument's newest second,
+so nothing can be written into a finished chunk any more: the rule needs no clock and holds
+after restarts and replays. An instrument's last chunk stays hot until it trades again.
+
+Each batch (one window, up to ``batch_rows`` rows) is ONE transaction: exclusive storage lock
+(the writer holds it shared while it commits), read the hot rows, insert the packed rows and
+the window's grid seconds, delete the hot rows. A crash (kill -9) anywhere rolls the whole
+batch back; readers see the rows either hot or packed, never both or neither. Re-running is
+idempotent: what was moved is no longer hot. Memory is bounded by one batch.
+
+After moving rows it VACUUMs the hot tables it deleted from (their space is reused at once,
+so the hot tables stay at a few windows' size) and REINDEXes hot partitions of past days that
+are now empty (VACUUM truncates their heap, not their indexes), so a finished day's hot
+partition costs a few pages until retention drops it.
+
+Rows that cannot be packed exactly (a timestamp off the whole second, per-contract columns
+that change inside a chunk, an integer range beyond 62 bits) stay hot, are counted in
+``skipped`` and go with their day's partition at retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from .partitions import ensure_storage_partitions
+from .storage_layout import CHUNK_SECONDS, SPECS, TableSpec, encode
+
+log = logging.getLogger(__name__)
+
+#: Advisory lock: compaction holds it exclusively per batch, the writer shared per commit.
+STORAGE_LOCK_KEY = 0x5D_57_0A_6E
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class CompactStats:
+    """What one :func:`compact` call did."""
+
+    chunks: int = 0
+    rows: int = 0
+    skipped: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    per_table: dict[str, int] = field(default_factory=dict)
+
+
+def _candidates_sql(spec: TableSpec) -> str:
+    return f"""
+    WITH last AS (
+        SELECT ticker, storage_chunk_start(max("timestamp")) AS open_chunk
+        FROM {spec.hot} GROUP BY ticker
+    )
+    SELECT storage_chunk_start(h."timestamp") AS t0, h.ticker, count(*) AS n
+    FROM {spec.hot} h JOIN last l ON l.ticker = h.ticker
+    WHERE h."timestamp" < l.open_chunk
+    GROUP BY 1, 2 ORDER BY 1, 2
+    """
+
+
+def _select_sql(spec: TableSpec) -> str:
+    cols = ", ".join([*(s for s, _ in spec.static), *(c.name for c in spec.values)])
+    return (
+        f'SELECT ticker, "timestamp", {cols} FROM {spec.hot} '
+        f'WHERE ticker = ANY($1::text[]) AND "timestamp" >= $2 AND "timestamp" < $3 '
+        f'ORDER BY ticker, "timestamp"'
+    )
+
+
+def _delete_sql(spec: TableSpec) -> str:
+    return (
+        f"DELETE FROM {spec.hot} "
+        f'WHERE ticker = ANY($1::text[]) AND "timestamp" >= $2 AND "timestamp" < $3'
+    )
+
+
+_GRID_SQL = """
+INSERT INTO storage_grid (ts, t0, pos)
+SELECT $1::timestamptz + g * interval '1 second', $1::timestamptz, g + 1
+FROM generate_series(0, $2::int - 1) g
+ON CONFLICT DO NOTHING
+"""
+
+
+def _packed_columns(spec: TableSpec) -> list[str]:
+    return ["ticker", "t0", "t1", "n", *(s for s, _ in spec.static), "m", "w", "f"]
+
+
+def _pack_ticker(
+    spec: TableSpec, ticker: str, t0: datetime, rows: list[asyncpg.Record]
+) -> tuple[Any, ...] | None:
+    """The packed row of one instrument's chunk, or None if it cannot be packed exactly."""
+    n_static = len(spec.static)
+    statics = tuple(rows[0][2 : 2 + n_static])
+    slots: list[tuple[Any, ...] | None] = [None] * CHUNK_SECONDS
+    base = int((t0 - _EPOCH).total_seconds())
+    for r in rows:
+        ts: datetime = r[1]
+        if ts.microsecond:
+            return None
+        pos = int((ts - _EPOCH).total_seconds()) - base
+        if tuple(r[2 : 2 + n_static]) != statics or not 0 <= pos < CHUNK_SECONDS:
+            return None
+        slots[pos] = tuple(r[2 + n_static :])
+    try:
+        packed = encode(spec, slots)
+    except ValueError:
+        return None
+    return (ticker, t0, rows[-1][1], packed.n, *statics, packed.meta, packed.words, packed.floats)
+
+
+async def _compact_batch(
+    conn: asyncpg.Connection, spec: TableSpec, t0: datetime, tickers: list[str]
+) -> tuple[int, int, int]:
+    """Move one window of ``tickers``; return (chunks, rows, skipped chunks)."""
+    t1 = t0 + timedelta(seconds=CHUNK_SECONDS)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", STORAGE_LOCK_KEY)
+        existing = {
+            r[0]
+            for r in await conn.fetch(
+                f"SELECT ticker FROM {spec.packed} WHERE ticker = ANY($1::text[]) AND t0 = $2",
+                tickers,
+                t0,
+            )
+        }
+        rows = await conn.fetch(_select_sql(spec), tickers, t0, t1)
+        by_ticker: dict[str, list[asyncpg.Record]] = {}
+        for r in rows:
+            by_ticker.setdefault(r[0], []).append(r)
+        records = []
+        moved: list[str] = []
+        skipped = 0
+        n_rows = 0
+        for ticker, trows in by_ticker.items():
+            packed = None if ticker in existing else _pack_ticker(spec, ticker, t0, trows)
+            if packed is None:
+                skipped += 1
+                continue
+            records.append(packed)
+            moved.append(ticker)
+            n_rows += len(trows)
+        if records:
+            await conn.copy_records_to_table(
+                spec.packed, records=records, columns=_packed_columns(spec)
+            )
+            await conn.execute(_GRID_SQL, t0, CHUNK_SECONDS)
+            await conn.execute(_delete_sql(spec), moved, t0, t1)
+    if skipped:
+        log.warning(
+            "%s: %d chunk(s) at %s left hot (cannot be packed exactly)",
+            spec.view,
+            skipped,
+            t0.isoformat(),
+        )
+    return len(records), n_rows, skipped
+
+
+_EMPTY_PAST = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = $1::regclass
+  AND c.relname < (SELECT max(c2.relname) FROM pg_inherits i2
+                   JOIN pg_class c2 ON c2.oid = i2.inhrelid
+                   WHERE i2.inhparent = $1::regclass AND c2.relpages > 0)
+  AND pg_indexes_size(c.oid) > 3 * 8192
+"""
+
+
+async def maintain(conn: asyncpg.Connection, tables: list[TableSpec]) -> None:
+    """VACUUM the hot tables; REINDEX empty hot partitions of past days (outside a txn)."""
+    for spec in tables:
+        await conn.execute(f"VACUUM {spec.hot}")
+        for r in await conn.fetch(_EMPTY_PAST, spec.hot):
+            name = r[0]
+            if await conn.fetchval(f'SELECT NOT EXISTS (SELECT 1 FROM "{name}")'):
+                await conn.execute(f'REINDEX TABLE "{name}"')
+                log.info("reindexed empty hot partition %s", name)
+
+
+async def compact(
+    conn: asyncpg.Connection,
+    *,
+    batch_rows: int = 20_000,
+    max_batches: int | None = None,
+    tables: tuple[TableSpec, ...] = SPECS,
+) -> CompactStats:
+    """Compact every finished chunk (or ``max_batches`` batches); see the module docstring."""
+    stats = CompactStats()
+    started = time.perf_counter()
+    days_done: set[object] = set()
+    for spec in tables:
+        candidates = await conn.fetch(_candidates_sql(spec))
+        batches: list[tuple[datetime, list[str]]] = []
+        for r in candidates:
+            t0, ticker, n = r[0], r[1], int(r[2])
+            if (
+                batches
+                and batches[-1][0] == t0
+                and (len(batches[-1][1]) + 1) * max(n, 1) <= (batch_rows)
+            ):
+                batches[-1][1].append(ticker)
+            else:
+                batches.append((t0, [ticker]))
+        moved = 0
+        for t0, tickers in batches:
+            if max_batches is not None and stats.batches >= max_batches:
+                break
+            day = t0.astimezone(UTC).date()
+            if day not in days_done:
+                await ensure_storage_partitions(conn, day)
+                days_done.add(day)
+            chunks, rows, skipped = await _compact_batch(conn, spec, t0, tickers)
+            stats.chunks += chunks
+            stats.rows += rows
+            stats.skipped += skipped
+            stats.batches += 1
+            moved += rows
+        stats.per_table[spec.view] = moved
+    if stats.rows:
+        await maintain(conn, [s for s in tables if stats.per_table.get(s.view)])
+    stats.seconds = time.perf_counter() - started
+    if stats.rows:
+        log.info(
+            "compacted %d rows into %d chunks in %.2f s (%s)",
+            stats.rows,
+            stats.chunks,
+            stats.seconds,
+            ", ".join(f"{k} {v}" for k, v in stats.per_table.items()),
+        )
+    return stats

@@ -1,0 +1,258 @@
+"""Packed storage of the per-second tables: layout, encoder and the SQL that decodes it.
+
+Each of ``equity_data``, ``indicators`` and ``option_prices`` is a view (see
+``migrations/0060_storage_layout.sql``, generated from :func:`migration_sql`):
+
+* ``<table>_hot``: the recent rows, in the original row layout (daily partitions named
+  ``<table>_pYYYYMMDD``); the writer inserts here;
+* ``<table>_packed``: one row per instrument and :data:`CHUNK_SECONDS` window, daily
+  partitions by window start ``t0``;
+* ``storage_grid(ts, t0, pos)``: one row per second that has rows (hot or compacted), shared
+  by all instruments: the views' time axis (see streamdesk.storage_sql).
+
+A chunk is dense: slot ``pos`` (1-based) is second ``t0 + pos - 1``. Every column (slot 0 is
+"present") is frame-of-reference encoded: value = ``base + v`` with ``v`` a ``width``-bit
+unsigned integer; ``63 // width`` consecutive values share one ``int8`` word of ``w``. A
+float column is stored as ``v / 10**scale`` with the smallest ``scale`` (0..9) that gives
+back every value bit for bit, else losslessly in the ``float8[]`` array ``f``. A nullable
+column reserves the all-ones code for NULL. A column whose values only change every
+``stride`` slots (load shedding: greeks every 5 s) stores one value per ``stride`` slots.
+
+Per column the meta array ``m`` holds two ``int8``: ``base`` (or the 1-based start in ``f``)
+and ``info`` = width | k << 6 | start << 12 | scale << 32 | nullable << 37 | stride << 40,
+``k`` = values per word, ``start`` = 1-based first word in ``w``, scale 31 = float in ``f``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+#: Seconds per packed chunk (a divisor of 86400: chunks never cross a UTC day).
+CHUNK_SECONDS = 300
+FLOAT_SCALE = 31
+MAX_SCALE = 9
+_BITS = 63
+_MAX_WIDTH = 62  # (1 << width) - 1 must fit a bigint
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "f" (double precision) | "i" (bigint)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One logical table: its view, hot table, packed table and columns."""
+
+    view: str
+    packed: str
+    static: tuple[tuple[str, str], ...]  # per-instrument columns stored once per chunk
+    values: tuple[Column, ...]
+
+    @property
+    def hot(self) -> str:
+        return f"{self.view}_hot"
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns of the view, in the original table's order."""
+        return ["ticker", "timestamp", *[s for s, _ in self.static], *[c.name for c in self.values]]
+
+
+def _f(*names: str) -> tuple[Column, ...]:
+    return tuple(Column(n, "f") for n in names)
+
+
+EQUITY = TableSpec(
+    "equity_data",
+    "equity_data_packed",
+    (),
+    (Column("price", "f"), Column("volume", "i"), *_f("bid", "ask"), Column("cum_volume", "i")),
+)
+INDICATORS = TableSpec("indicators", "indicators_packed", (), _f("sma9", "vwap", "ema9"))
+OPTIONS = TableSpec(
+    "option_prices",
+    "option_prices_packed",
+    (
+        ("underlying", "text"),
+        ("option_type", "text"),
+        ("strike_price", "double precision"),
+        ("expiration_date", "date"),
+    ),
+    (
+        *_f("last_price", "bid", "ask", "delta", "gamma", "theta", "vega", "rho"),
+        Column("implied_volatility", "f"),
+        Column("volume", "i"),
+        Column("open_interest", "i"),
+        Column("underlying_price", "f"),
+    ),
+)
+SPECS = (EQUITY, INDICATORS, OPTIONS)
+BY_VIEW = {s.view: s for s in SPECS}
+GREEKS = ("delta", "gamma", "theta", "vega", "rho", "implied_volatility")
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _scale_of(values: list[float]) -> int:
+    """Smallest decimal scale at which every value round-trips exactly, or FLOAT_SCALE."""
+    k = 0
+    div = 1.0
+    for v in values:
+        while True:
+            if v - v == 0.0 and abs(v) < 1e15:
+                q = round(v * div)
+                back = q / div
+                if back == v and math.copysign(1.0, back) == math.copysign(1.0, v):
+                    break
+            k += 1
+            if k > MAX_SCALE:
+                return FLOAT_SCALE
+            div = 10.0**k
+    return k
+
+
+@dataclass
+class Packed:
+    """One encoded chunk, ready for the packed table."""
+
+    n: int
+    meta: list[int]
+    words: list[int]
+    floats: list[float] | None
+
+
+def _stride_of(vals: list[Any], present: list[bool], stride: int) -> bool:
+    """True if ``vals`` only change at multiples of ``stride`` (absent slots ignored)."""
+    for s in range(0, len(vals), stride):
+        seen = None
+        first = True
+        for i in range(s, min(s + stride, len(vals))):
+            if not present[i]:
+                continue
+            if first:
+                seen, first = vals[i], False
+            elif vals[i] != seen or (vals[i] is None) != (seen is None):
+                return False
+    return True
+
+
+def _pack_ints(ints: list[int], width: int, words: list[int]) -> tuple[int, int]:
+    """Append ``ints`` packed ``63 // width`` per word; return (k, 1-based start)."""
+    if width == 0:
+        return _BITS, 1  # never read: the mask is 0
+    k = _BITS // width
+    start = len(words) + 1
+    for s in range(0, len(ints), k):
+        word = 0
+        for j, v in enumerate(ints[s : s + k]):
+            word |= v << (j * width)
+        words.append(word)
+    return k, start
+
+
+def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool = True) -> Packed:
+    """Encode one chunk: ``slots[i]`` = the value tuple of second i (or None if absent)."""
+    n_slots = len(slots)
+    present = [s is not None for s in slots]
+    meta: list[int] = []
+    words: list[int] = []
+    floats: list[float] = []
+    columns: list[tuple[Column | None, list[Any]]] = [(None, [1 if p else 0 for p in present])]
+    for c, value_col in enumerate(spec.values):
+        columns.append((value_col, [s[c] if s is not None else None for s in slots]))
+    for col, vals in columns:
+        stride = 1
+        if strides and col is not None:
+            for cand in (60, 15, 5):
+                if n_slots % cand == 0 and _stride_of(vals, present, cand):
+                    stride = cand
+                    break
+        if stride > 1:
+            # one value per stride block: the first present one (blocks are constant)
+            blk: list[Any] = []
+            for s in range(0, n_slots, stride):
+                v = next((vals[i] for i in range(s, s + stride) if present[i]), None)
+                blk.append(v)
+            vals = blk
+        if stride == 1:
+            live = present
+        else:
+            live = [any(present[s : s + stride]) for s in range(0, n_slots, stride)]
+        nullable = col is not None and any(v is None for v, p in zip(vals, live, strict=True) if p)
+        known = [v for v in vals if v is not None]
+        scale = _scale_of(known) if col is not None and col.kind == "f" else 0
+        if scale != FLOAT_SCALE and col is not None and col.kind == "f" and known:
+            div = 10.0**scale
+            span = round(max(known) * div) - round(min(known) * div)
+            if span.bit_length() > _MAX_WIDTH - 1:
+                scale = FLOAT_SCALE
+        if scale == FLOAT_SCALE:
+            fstart = len(floats) + 1
+            floats.extend(0.0 if v is None else float(v) for v in vals)
+            ints = [1 if v is None else 0 for v in vals]
+            width = 1 if nullable else 0
+            k, start = _pack_ints(ints, width, words)
+            base = fstart
+        else:
+            div = 10.0**scale
+            if col is None or col.kind == "i":
+                q = [None if v is None else int(v) for v in vals]
+            else:
+                q = [None if v is None else round(v * div) for v in vals]
+            qk = [x for x in q if x is not None]
+            base = min(qk) if qk else 0
+            top = (max(qk) - base) if qk else 0
+            width = (top + (1 if nullable else 0)).bit_length()
+            code = (1 << width) - 1
+            ints = [code if x is None else x - base for x in q]
+            k, start = _pack_ints(ints, width, words)
+        if width > _MAX_WIDTH or not -(2**62) < base < 2**62:
+            raise ValueError(f"{spec.view}: value range too large to pack")
+        info = width | k << 6 | start << 12 | scale << 32 | int(nullable) << 37 | stride << 40
+        meta += [base, info]
+    if not words:
+        words.append(0)
+    return Packed(sum(present), meta, words, floats or None)
+
+
+def decode(
+    spec: TableSpec, p: Packed, n_slots: int = CHUNK_SECONDS
+) -> list[tuple[Any, ...] | None]:
+    """Inverse of :func:`encode` (the view does the same in SQL); used by tests."""
+    cols: list[list[Any]] = []
+    for c in range(len(spec.values) + 1):
+        base, info = p.meta[2 * c], p.meta[2 * c + 1]
+        width, k, start = info & 63, info >> 6 & 63, info >> 12 & 0xFFFFF
+        scale, nullable, stride = info >> 32 & 31, info >> 37 & 1, info >> 40 & 255
+        mask = (1 << width) - 1
+        out: list[Any] = []
+        for i in range(n_slots):
+            j = i // stride
+            idx = start - 1 + j // k
+            v = (p.words[idx] if idx < len(p.words) else 0) >> (j % k * width) & mask
+            col = spec.values[c - 1] if c else None
+            if scale == FLOAT_SCALE:
+                assert p.floats is not None
+                out.append(None if nullable and v == 1 else p.floats[base - 1 + j])
+            elif nullable and v == mask:
+                out.append(None)
+            elif col is None or col.kind == "i":
+                out.append(base + v)
+            else:
+                out.append((base + v) / 10.0**scale)
+        cols.append(out)
+    return [
+        tuple(cols[c][i] for c in range(1, len(cols))) if cols[0][i] == 1 else None
+        for i in range(n_slots)
+    ]
+
+
+def partition_day(t0_epoch_s: int) -> date:
+    """UTC day of a chunk start."""
+    return date.fromordinal(date(1970, 1, 1).toordinal() + t0_epoch_s // 86400)
