@@ -119,6 +119,42 @@ def _pack_ticker(
     return (ticker, t0, rows[-1][1], packed.n, *statics, packed.meta, packed.words, packed.floats)
 
 
+_PAGE = 8192 - 24  # usable bytes of a heap page
+
+
+def _tuple_bytes(rec: tuple[Any, ...]) -> int:
+    """Approximate on-page size of a packed row (header, line pointer, arrays)."""
+    size = 28 + 8  # tuple header + line pointer, null bitmap
+    for v in rec:
+        if isinstance(v, list):
+            size += 24 + 8 * len(v)
+        elif isinstance(v, str):
+            size += len(v) + 1
+        else:
+            size += 8
+    return (size + 7) // 8 * 8
+
+
+def page_order(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Order rows so that consecutive ones fill pages (first-fit decreasing).
+
+    Packed rows are 2-3.5 KB and stay inline; COPY fills the current page and moves on, so
+    in arrival order a page often holds two rows and 2.5 KB of nothing. Bin-packing the
+    batch first keeps pages ~95% full.
+    """
+    bins: list[tuple[int, list[tuple[Any, ...]]]] = []
+    for rec in sorted(records, key=_tuple_bytes, reverse=True):
+        size = _tuple_bytes(rec)
+        for i, (used, items) in enumerate(bins):
+            if used + size <= _PAGE:
+                items.append(rec)
+                bins[i] = (used + size, items)
+                break
+        else:
+            bins.append((size, [rec]))
+    return [rec for _, items in bins for rec in items]
+
+
 async def _compact_batch(
     conn: asyncpg.Connection, spec: TableSpec, t0: datetime, tickers: list[str]
 ) -> tuple[int, int, int]:
@@ -152,7 +188,7 @@ async def _compact_batch(
             n_rows += len(trows)
         if records:
             await conn.copy_records_to_table(
-                spec.packed, records=records, columns=_packed_columns(spec)
+                spec.packed, records=page_order(records), columns=_packed_columns(spec)
             )
             await conn.execute(_GRID_SQL, t0, CHUNK_SECONDS)
             await conn.execute(_delete_sql(spec), moved, t0, t1)
