@@ -34,7 +34,7 @@ format: install ## apply ruff's formatting and autofixes
 	@$(UV) run --frozen ruff format .
 	@$(UV) run --frozen ruff check --fix .
 
-bench: install ## run the benchmarks in bench/ (ratios against in-run baselines)
+bench: install ## run the benchmarks in bench/ (BENCH=storage runs only bench/bench_storage.py)
 	@bash bench/run_all.sh
 
 chaos: install ## long chaos run of the whole stack (~20 min; CHAOS_MINUTES=n): table + bench/results/chaos.json

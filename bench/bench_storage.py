@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -273,6 +274,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             print(f"server kept running: {pg.dsn('streamdesk')} (data in {root})")
         else:
             pg.stop("fast")
+            shutil.rmtree(root, ignore_errors=True)
     result = {
         "bytes_per_sample": bps,
         "bytes_per_sample_note": "packed chunks + their share of storage_grid, per stored "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: run every benchmark in bench/ one after the other (they are noisy on shared
 # machines, so each reports ratios against a baseline measured in the same run).
-# BENCH=name runs only bench/bench_<name>.py.
+# BENCH=name runs only bench/bench_<name>.py (`make bench BENCH=storage`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0

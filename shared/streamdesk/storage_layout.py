@@ -11,16 +11,19 @@ Each of ``equity_data``, ``indicators`` and ``option_prices`` is a view (see
   by all instruments: the views' time axis (see streamdesk.storage_sql).
 
 A chunk is dense: slot ``pos`` (1-based) is second ``t0 + pos - 1``. Every column (slot 0 is
-"present") is frame-of-reference encoded: value = ``base + v`` with ``v`` a ``width``-bit
-unsigned integer; ``63 // width`` consecutive values share one ``int8`` word of ``w``. A
+"present") is frame-of-reference encoded on two levels: value = ``base + block + v``, with
+``block`` the base of the value's :data:`BLOCK_SLOTS`-second block (``bwidth`` bits, relative
+to ``base``) and ``v`` a ``width``-bit offset in it; ``63 // width`` consecutive codes share one
+``int8`` word of ``w`` (the block bases follow the offsets, from word ``bstart``). A
 float column is stored as ``v / 10**scale`` with the smallest ``scale`` (0..9) that gives
 back every value bit for bit, else losslessly in the ``float8[]`` array ``f``. A nullable
 column reserves the all-ones code for NULL. A column whose values only change every
 ``stride`` slots (load shedding: greeks every 5 s) stores one value per ``stride`` slots.
 
 Per column the meta array ``m`` holds two ``int8``: ``base`` (or the 1-based start in ``f``)
-and ``info`` = width | k << 6 | start << 12 | scale << 32 | nullable << 37 | stride << 40,
-``k`` = values per word, ``start`` = 1-based first word in ``w``, scale 31 = float in ``f``.
+and ``info`` = width | k << 6 | start << 12 | bwidth << 28 | scale << 34 | nullable << 39 |
+stride << 40 | bstart << 48; ``k`` = values per word, ``start`` = 1-based first word in ``w``,
+scale 31 = float in ``f``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from typing import Any
 
 #: Seconds per packed chunk (a divisor of 86400: chunks never cross a UTC day).
 CHUNK_SECONDS = 300
+#: Seconds per block of the second frame-of-reference level (a divisor of CHUNK_SECONDS).
+BLOCK_SLOTS = 60
 FLOAT_SCALE = 31
 MAX_SCALE = 9
 _BITS = 63
@@ -199,6 +204,7 @@ def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool =
             width = 1 if nullable else 0
             k, start = _pack_ints(ints, width, words)
             base = fstart
+            bwidth, bstart = 0, 1
         else:
             div = 10.0**scale
             if col is None or col.kind == "i":
@@ -207,14 +213,35 @@ def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool =
                 q = [None if v is None else round(v * div) for v in vals]
             qk = [x for x in q if x is not None]
             base = min(qk) if qk else 0
-            top = (max(qk) - base) if qk else 0
+            # two levels: per block of BLOCK_SLOTS seconds a base (relative to the chunk's),
+            # per value an offset from its block's base: ranges over a minute, not 5 minutes
+            bsz = max(1, BLOCK_SLOTS // stride)
+            blocks = [
+                min((x for x in q[b : b + bsz] if x is not None), default=base) - base
+                for b in range(0, len(q), bsz)
+            ]
+            offs = [None if x is None else x - base - blocks[i // bsz] for i, x in enumerate(q)]
+            top = max((o for o in offs if o is not None), default=0)
             width = (top + (1 if nullable else 0)).bit_length()
             code = (1 << width) - 1
-            ints = [code if x is None else x - base for x in q]
+            ints = [code if o is None else o for o in offs]
             k, start = _pack_ints(ints, width, words)
-        if width > _MAX_WIDTH or not -(2**62) < base < 2**62:
+            bwidth = max(blocks).bit_length()
+            _, bstart = _pack_ints(blocks, bwidth, words)
+        if width > _MAX_WIDTH or bwidth > _MAX_WIDTH or not -(2**62) < base < 2**62:
             raise ValueError(f"{spec.view}: value range too large to pack")
-        info = width | k << 6 | start << 12 | scale << 32 | int(nullable) << 37 | stride << 40
+        if len(words) >= 2**15:
+            raise ValueError(f"{spec.view}: chunk too large to pack")
+        info = (
+            width
+            | k << 6
+            | start << 12
+            | bwidth << 28
+            | scale << 34
+            | int(nullable) << 39
+            | stride << 40
+            | bstart << 48
+        )
         meta += [base, info]
     if not words:
         words.append(0)
@@ -228,14 +255,19 @@ def decode(
     cols: list[list[Any]] = []
     for c in range(len(spec.values) + 1):
         base, info = p.meta[2 * c], p.meta[2 * c + 1]
-        width, k, start = info & 63, info >> 6 & 63, info >> 12 & 0xFFFFF
-        scale, nullable, stride = info >> 32 & 31, info >> 37 & 1, info >> 40 & 255
-        mask = (1 << width) - 1
+        width, k, start = info & 63, info >> 6 & 63, info >> 12 & 0xFFFF
+        bwidth, bstart = info >> 28 & 63, info >> 48 & 0x7FFF
+        scale, nullable, stride = info >> 34 & 31, info >> 39 & 1, info >> 40 & 255
+        mask, bmask, bk = (1 << width) - 1, (1 << bwidth) - 1, _BITS // max(bwidth, 1)
+        bsz = max(1, BLOCK_SLOTS // stride)
         out: list[Any] = []
         for i in range(n_slots):
             j = i // stride
             idx = start - 1 + j // k
             v = (p.words[idx] if idx < len(p.words) else 0) >> (j % k * width) & mask
+            blk = j // bsz
+            bidx = bstart - 1 + blk // bk
+            bb = (p.words[bidx] if bidx < len(p.words) else 0) >> (blk % bk * bwidth) & bmask
             col = spec.values[c - 1] if c else None
             if scale == FLOAT_SCALE:
                 assert p.floats is not None
@@ -243,9 +275,9 @@ def decode(
             elif nullable and v == mask:
                 out.append(None)
             elif col is None or col.kind == "i":
-                out.append(base + v)
+                out.append(base + bb + v)
             else:
-                out.append((base + v) / 10.0**scale)
+                out.append((base + bb + v) / 10.0**scale)
         cols.append(out)
     return [
         tuple(cols[c][i] for c in range(1, len(cols))) if cols[0][i] == 1 else None

@@ -19,7 +19,7 @@ Why the view looks the way it does (see docs/database.md, "Packed storage"):
 
 from __future__ import annotations
 
-from .storage_layout import CHUNK_SECONDS, FLOAT_SCALE, SPECS, TableSpec
+from .storage_layout import BLOCK_SLOTS, CHUNK_SECONDS, FLOAT_SCALE, SPECS, TableSpec
 
 
 def _field(i: int, name: str) -> str:
@@ -29,32 +29,44 @@ def _field(i: int, name: str) -> str:
         "b": f"q.m[{2 * i + 1}]",
         "w": f"({info} & 63)::int",
         "k": f"({info} >> 6 & 63)::int",
-        "s": f"({info} >> 12 & 1048575)::int",
-        "sc": f"({info} >> 32 & 31)::int",
-        "nl": f"({info} >> 37 & 1)",
+        "s": f"({info} >> 12 & 65535)::int",
+        "bw": f"({info} >> 28 & 63)::int",
+        "sc": f"({info} >> 34 & 31)::int",
+        "nl": f"({info} >> 39 & 1)",
         "st": f"({info} >> 40 & 255)::int",
+        "bs": f"({info} >> 48 & 32767)::int",
     }[name]
 
 
 def _v(i: int) -> str:
-    """The ``i``-th column's raw code at the grid's second (``g.pos``)."""
+    """The ``i``-th column's offset code at the grid's second (``g.pos``)."""
     j = f"((g.pos - 1) / {_field(i, 'st')})"
     w, k = _field(i, "w"), _field(i, "k")
     word = f"COALESCE(q.w[{_field(i, 's')} + {j} / {k}], 0)"
     return f"(({word} >> ({j} % {k} * {w})) & ((1::int8 << {w}) - 1))"
 
 
+def _bb(i: int) -> str:
+    """The base of the ``i``-th column's block at ``g.pos`` (relative to the chunk base)."""
+    blk = f"((g.pos - 1) / {_field(i, 'st')} / GREATEST({BLOCK_SLOTS} / {_field(i, 'st')}, 1))"
+    bw = _field(i, "bw")
+    bk = f"(63 / GREATEST({bw}, 1))"
+    word = f"COALESCE(q.w[{_field(i, 'bs')} + {blk} / {bk}], 0)"
+    return f"(({word} >> ({blk} % {bk} * {bw})) & ((1::int8 << {bw}) - 1))"
+
+
 def _value(i: int, kind: str) -> str:
     v = _v(i)
     w = _field(i, "w")
     is_null = f"({_field(i, 'nl')} = 1 AND {v} = (1::int8 << {w}) - 1)"
+    code = f"({_field(i, 'b')} + {_bb(i)} + {v})"
     if kind == "i":
-        return f"CASE WHEN {is_null} THEN NULL ELSE {_field(i, 'b')} + {v} END"
+        return f"CASE WHEN {is_null} THEN NULL ELSE {code} END"
     j = f"((g.pos - 1) / {_field(i, 'st')})"
     return (
         f"CASE WHEN {is_null} THEN NULL "
         f"WHEN {_field(i, 'sc')} = {FLOAT_SCALE} THEN q.f[{_field(i, 'b')}::int + {j}] "
-        f"ELSE ({_field(i, 'b')} + {v})::float8 / power(10::float8, {_field(i, 'sc')}) END"
+        f"ELSE {code}::float8 / power(10::float8, {_field(i, 'sc')}) END"
     )
 
 
@@ -83,7 +95,7 @@ CROSS JOIN LATERAL (
     UNION ALL
     SELECT {packed_sel}
     FROM {spec.packed} q
-    WHERE q.t0 = g.t0 AND {_field(0, "b")} + {_v(0)} <> 0
+    WHERE q.t0 = g.t0 AND {_field(0, "b")} + {_bb(0)} + {_v(0)} <> 0
 ) x;
 """
 

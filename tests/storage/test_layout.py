@@ -79,18 +79,19 @@ def test_scales_are_the_smallest_exact_ones() -> None:
     slots = [(round(500.25 + i / 100, 2), i * 100, 500.24, 500.26, 10_000 + i) for i in range(60)]
     slots += [None] * (CHUNK_SECONDS - 60)
     packed = _assert_round_trip(EQUITY, slots)
-    scales = [packed.meta[2 * c + 1] >> 32 & 31 for c in range(1, 6)]
+    scales = [packed.meta[2 * c + 1] >> 34 & 31 for c in range(1, 6)]
     assert scales == [2, 0, 2, 2, 0]
     widths = [packed.meta[2 * c + 1] & 63 for c in range(6)]
-    # presence 1 bit; prices 0.59 apart at 2 decimals: 6 bits; constant bid/ask: 0 bits
-    assert widths == [1, 6, 13, 0, 0, 6]
+    # presence: one block all there, the others absent (block bases); prices 0.59 apart at
+    # 2 decimals: 6 bits; constant bid/ask: 0 bits
+    assert widths == [0, 6, 13, 0, 0, 6]
 
 
 def test_indicators_keep_computed_doubles_exactly() -> None:
     rng = random.Random(9)
     slots = [(rng.uniform(400, 500), rng.uniform(400, 500), None) for _ in range(CHUNK_SECONDS)]
     packed = _assert_round_trip(INDICATORS, slots)
-    assert packed.meta[3] >> 32 & 31 == FLOAT_SCALE
+    assert packed.meta[3] >> 34 & 31 == FLOAT_SCALE
 
 
 def test_values_held_for_five_seconds_are_stored_once_per_block() -> None:
