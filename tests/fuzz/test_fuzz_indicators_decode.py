@@ -89,7 +89,7 @@ def run_engine(eq_rows: list[Any], options: list[Any]) -> None:
 
 
 @pytest.mark.unit
-@fuzz_settings(1500)
+@fuzz_settings(600)
 @given(st.one_of(st.binary(max_size=200), msgpack_values.map(msgpack.packb)))
 def test_arbitrary_entries_decode_or_raise_codec_error(payload: bytes) -> None:
     mine = outcome(decode_entry, payload)
@@ -100,7 +100,7 @@ def test_arbitrary_entries_decode_or_raise_codec_error(payload: bytes) -> None:
 
 
 @pytest.mark.unit
-@fuzz_settings(1500)
+@fuzz_settings(800)
 @given(
     st.lists(wild_row(good_eq()), max_size=5),
     st.lists(wild_row(good_opt()), max_size=3),

@@ -100,8 +100,9 @@ def assert_rows_travel(rows: list[Row]) -> None:
     eq = [r for r in rows if len(r) == 7]
     opt = [r for r in rows if len(r) != 7]
     payload = encode_rows(eq, opt)
-    decoded, options, _dropped = decode_entry(payload)
-    assert len(decoded) + _dropped == len(eq) and len(options) == len(opt)
+    decoded, options, dropped = decode_entry(payload)
+    # the indicators may drop absurd rows (counted), never lose or fail on one
+    assert len(decoded) + len(options) + dropped == len(eq) + len(opt)
 
 
 # A value that is not acceptable for a numeric field of an equity item.
@@ -166,7 +167,7 @@ def eq_frame(content: Any, service: Any = F.LEVELONE_EQUITIES, ts: Any = T0) -> 
     return dumps({"data": [{"service": service, "timestamp": ts, "content": content}]})
 
 
-@fuzz_settings(700)
+@fuzz_settings(500)
 @given(st.one_of(st.binary(max_size=300), st.text(max_size=300), json_values.map(json.dumps)))
 def test_arbitrary_frames_never_raise(raw: bytes | str) -> None:
     c, rows = make_client([raw])
@@ -179,7 +180,7 @@ def test_arbitrary_frames_never_raise(raw: bytes | str) -> None:
     assert_rows_travel(rows)
 
 
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(
     st.lists(
         st.one_of(st.tuples(st.just("good"), st.integers(0, 7)), bad_equity_item),
@@ -213,7 +214,7 @@ def test_good_items_survive_bad_neighbours(mixed: list[Any], as_text: bool) -> N
     assert_rows_travel(rows)
 
 
-@fuzz_settings(600)
+@fuzz_settings(400)
 @given(st.lists(wild_equity_item, max_size=8), st.lists(wild_option_item, max_size=4))
 def test_wild_values_never_raise_and_rows_travel(eq: list[Any], opt: list[Any]) -> None:
     frame = dumps(
