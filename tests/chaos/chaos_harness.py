@@ -60,7 +60,6 @@ STREAM_FAULTS = (
     "stop:market-sim",
     "sim:ws_drop",
     "sim:ws_pause",
-    "sim:http_delay",
     "final:stop",
 )
 SIM_KEY = "streamdesk-sim-key"
