@@ -16,7 +16,12 @@ if ! command -v faketime >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends faketime
 fi
-echo "test-at: running the suite at ${at} UTC"
-# Monotonic time is faked too: libfaketime's sleeps fail (EINVAL) when only the wall clock is.
 export TZ=UTC
-exec faketime -f "@${at}" .venv/bin/python -m pytest -p no:cacheprovider "$@"
+target=$(date -u -d "${at}" +%s) || { echo "test-at: cannot read the moment '${at}'" >&2; exit 2; }
+# A constant offset, not an absolute start ("@..."): every process the tests start later sees
+# the same "now" as pytest (an absolute start would restart each new process's clock at it).
+offset=$((target - $(date -u +%s)))
+if ((offset >= 0)); then offset="+${offset}"; fi
+echo "test-at: running the suite at ${at} UTC (clock offset ${offset} s)"
+# Monotonic time is shifted too: libfaketime's sleeps fail (EINVAL) when only the wall clock is.
+exec faketime -f "${offset}" .venv/bin/python -m pytest -p no:cacheprovider "$@"
