@@ -13,6 +13,7 @@ chaos checker can be shown to catch what it exists to catch (test_chaos_checker.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from streamdesk_indicators import writer
@@ -34,12 +35,19 @@ if MODE == "drop_batch":
 elif MODE == "accumulating_upsert":
     _merge_sql = writer._merge_sql
     _RIGHT = "price = EXCLUDED.price, volume = EXCLUDED.volume"
-    _WRONG = "price = EXCLUDED.price, volume = equity_data.volume + EXCLUDED.volume"
+
+    def _accumulating(stmt: str) -> str:
+        if _RIGHT not in stmt:
+            return stmt
+        target = re.match(r"\s*INSERT INTO (\w+)", stmt)
+        assert target is not None, stmt
+        wrong = f"price = EXCLUDED.price, volume = {target[1]}.volume + EXCLUDED.volume"
+        return stmt.replace(_RIGHT, wrong)
 
     def _accumulating_merge_sql() -> list[str]:
         stmts = _merge_sql()
         assert any(_RIGHT in q for q in stmts), "writer's merge SQL changed: update this test"
-        return [q.replace(_RIGHT, _WRONG) for q in stmts]
+        return [_accumulating(q) for q in stmts]
 
     writer._merge_sql = _accumulating_merge_sql
 else:
