@@ -27,7 +27,9 @@ pytestmark = pytest.mark.integration
 
 
 def _env(market_sim: Any, tmp_path: Path, db_url: str, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    # TZ, LD_PRELOAD and FAKETIME pass through so `make test-clock` moves this process too.
+    keep = ("PATH", "HOME", "LANG", "TZ", "LD_PRELOAD", "FAKETIME")
+    env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
         {
             "DATABASE_URL": db_url,
