@@ -50,6 +50,8 @@ log = logging.getLogger("chaos")
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: libfaketime's variables pass through, so `make test-clock` moves the services' clocks too.
+CLOCK_ENV = ("LD_PRELOAD", "FAKETIME")
 EQ = "LEVELONE_EQUITIES"
 OPT = "LEVELONE_OPTIONS"
 ALL_SERVICES = ("streamer", "indicators", "trade-executor", "health", "gateway")
@@ -260,7 +262,7 @@ class Stack:
 
     def _service_env(self) -> dict[str, str]:
         assert self.pg_proxy is not None and self.redis_proxy is not None
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", *CLOCK_ENV)
         env = {k: v for k, v in os.environ.items() if k in keep}
         p = self.profile
         env.update(
@@ -357,7 +359,7 @@ class Stack:
 
     async def _start_sim(self) -> None:
         p = self.profile
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", *CLOCK_ENV)
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(
             {
