@@ -326,19 +326,24 @@ def start_market_sim(tmp_dir: Path, **env: _Any) -> MarketSim:
     log_file.close()
     sim = MarketSim(port, proc, log_path)
     deadline = _time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"market-sim exited: {log_path.read_text()[-2000:]}")
-        try:
-            sim.admin_get("health")
-            return sim
-        except OSError as exc:
-            if _time.monotonic() > deadline:
-                sim.stop()
-                raise RuntimeError(
-                    f"market-sim did not start: {log_path.read_text()[-2000:]}"
-                ) from exc
-            _time.sleep(0.1)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"market-sim exited: {log_path.read_text()[-2000:]}")
+            try:
+                sim.admin_get("health")
+                return sim
+            except OSError as exc:
+                if _time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"market-sim did not start: {log_path.read_text()[-2000:]}"
+                    ) from exc
+                _time.sleep(0.1)
+    except BaseException:
+        # Whatever interrupts the wait (a timeout, Ctrl-C, a failing sleep), the child goes too:
+        # an interrupted start used to leave an orphaned simulator behind.
+        sim.stop()
+        raise
 
 
 @pytest.fixture
