@@ -1,7 +1,7 @@
 """Prometheus metrics, generated at scrape time from the latest snapshot.
 
-A custom collector on a private registry: no global state, no stale label sets when a
-component or stream disappears.
+Built afresh on every scrape: no global state, no stale label sets when a component or
+stream disappears. The text format is written by ``exposition``.
 """
 
 from __future__ import annotations
@@ -10,16 +10,13 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
-
 from streamdesk.constants import INDICATORS_GROUP
 
+from .exposition import CONTENT_TYPE, Family, counter, gauge, process_families
+from .exposition import render as render_families
 from .monitor import HealthMonitor
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+__all__ = ["CONTENT_TYPE", "SnapshotCollector", "build_registry", "render"]
 
 
 def _num(value: Any) -> float | None:
@@ -30,17 +27,17 @@ def _num(value: Any) -> float | None:
     return None
 
 
-class SnapshotCollector(Collector):
+class SnapshotCollector:
     """Turns the monitor's latest snapshot into metric families."""
 
     def __init__(self, monitor: HealthMonitor) -> None:
         self.monitor = monitor
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Family]:
         """Yield every metric family of the latest snapshot."""
         mon = self.monitor
         snap = mon.snapshot
-        rounds = CounterMetricFamily("streamdesk_health_check_rounds", "Check rounds run.")
+        rounds = counter("streamdesk_health_check_rounds", "Check rounds run.")
         rounds.add_metric([], mon.rounds)
         yield rounds
         if mon.alerter is not None:
@@ -49,22 +46,20 @@ class SnapshotCollector(Collector):
                 ("failed", mon.alerter.failed, "Webhook POSTs that failed."),
                 ("dropped", mon.alerter.dropped, "Alerts dropped (queue full)."),
             ):
-                alerts = CounterMetricFamily(f"streamdesk_health_alerts_{name}", doc)
+                alerts = counter(f"streamdesk_health_alerts_{name}", doc)
                 alerts.add_metric([], value)
                 yield alerts
         if snap is None:
             return
-        overall = GaugeMetricFamily(
-            "streamdesk_health_status", "Overall status: 0 ok, 1 degraded, 2 down."
-        )
+        overall = gauge("streamdesk_health_status", "Overall status: 0 ok, 1 degraded, 2 down.")
         overall.add_metric([], snap.status.level)
         yield overall
-        comp = GaugeMetricFamily(
+        comp = gauge(
             "streamdesk_component_status",
             "Component status: 0 ok, 1 degraded, 2 down.",
             labels=["component"],
         )
-        dur = GaugeMetricFamily(
+        dur = gauge(
             "streamdesk_component_check_seconds",
             "Duration of the component's last check.",
             labels=["component"],
@@ -74,21 +69,21 @@ class SnapshotCollector(Collector):
             dur.add_metric([name], result.duration_s)
         yield comp
         yield dur
-        last = GaugeMetricFamily(
+        last = gauge(
             "streamdesk_health_last_check_timestamp_seconds", "Time of the last check round."
         )
         last.add_metric([], snap.checked_at)
         yield last
 
-        hb_age = GaugeMetricFamily(
+        hb_age = gauge(
             "streamdesk_heartbeat_age_seconds",
             "Age of the newest heartbeat.",
             labels=["service"],
         )
-        uptime = GaugeMetricFamily(
+        uptime = gauge(
             "streamdesk_service_uptime_seconds", "Uptime from the heartbeat.", labels=["service"]
         )
-        counters = GaugeMetricFamily(
+        counters = gauge(
             "streamdesk_service_counter",
             "Numeric counters published in service heartbeats.",
             labels=["service", "instance", "counter"],
@@ -110,18 +105,18 @@ class SnapshotCollector(Collector):
 
         redis = snap.components.get("redis")
         if redis and redis.figures:
-            mem = GaugeMetricFamily("streamdesk_redis_used_memory_bytes", "Redis used_memory.")
+            mem = gauge("streamdesk_redis_used_memory_bytes", "Redis used_memory.")
             mem.add_metric([], redis.figures.get("used_memory_bytes", 0))
             yield mem
-            length = GaugeMetricFamily(
+            length = gauge(
                 "streamdesk_redis_stream_length", "Entries in the stream.", labels=["stream"]
             )
-            lag = GaugeMetricFamily(
+            lag = gauge(
                 "streamdesk_redis_group_lag",
                 "Entries not yet delivered to the consumer group.",
                 labels=["stream", "group"],
             )
-            pending = GaugeMetricFamily(
+            pending = gauge(
                 "streamdesk_redis_group_pending",
                 "Entries delivered but not acknowledged.",
                 labels=["stream", "group"],
@@ -138,17 +133,15 @@ class SnapshotCollector(Collector):
 
         pg = snap.components.get("postgres")
         if pg and pg.figures:
-            size = GaugeMetricFamily(
+            size = gauge(
                 "streamdesk_postgres_database_size_bytes", "pg_database_size of the database."
             )
             size.add_metric([], pg.figures.get("database_size_bytes", 0))
             yield size
-            budget = GaugeMetricFamily(
-                "streamdesk_postgres_database_budget_bytes", "Configured size budget."
-            )
+            budget = gauge("streamdesk_postgres_database_budget_bytes", "Configured size budget.")
             budget.add_metric([], pg.figures.get("budget_bytes", 0))
             yield budget
-            age = GaugeMetricFamily(
+            age = gauge(
                 "streamdesk_table_last_row_age_seconds",
                 "Age of the newest row in the table.",
                 labels=["table"],
@@ -160,10 +153,10 @@ class SnapshotCollector(Collector):
 
         fresh = snap.components.get("freshness")
         if fresh and fresh.figures:
-            open_ = GaugeMetricFamily("streamdesk_market_open", "1 when the market is open.")
+            open_ = gauge("streamdesk_market_open", "1 when the market is open.")
             open_.add_metric([], 1.0 if fresh.figures.get("market_open") else 0.0)
             yield open_
-            tage = GaugeMetricFamily(
+            tage = gauge(
                 "streamdesk_ticker_data_age_seconds",
                 "Age of the newest tick of the ticker.",
                 labels=["ticker"],
@@ -175,13 +168,13 @@ class SnapshotCollector(Collector):
 
         streamer = snap.components.get("streamer")
         if streamer and "open_gaps" in streamer.figures:
-            gaps = GaugeMetricFamily("streamdesk_stream_open_gaps", "Open data gaps.")
+            gaps = gauge("streamdesk_stream_open_gaps", "Open data gaps.")
             gaps.add_metric([], streamer.figures["open_gaps"])
             yield gaps
 
         token = snap.components.get("token")
         if token and (left := _num(token.figures.get("refresh_expires_in_s"))) is not None:
-            tok = GaugeMetricFamily(
+            tok = gauge(
                 "streamdesk_token_refresh_expires_in_seconds",
                 "Seconds until the Schwab refresh token expires.",
             )
@@ -190,13 +183,13 @@ class SnapshotCollector(Collector):
 
         ex = snap.components.get("executor")
         if ex and (n_unknown := _num(ex.figures.get("unknown_orders"))) is not None:
-            unknown = GaugeMetricFamily(
+            unknown = gauge(
                 "streamdesk_executor_unknown_orders", "Orders whose outcome is unknown."
             )
             unknown.add_metric([], n_unknown)
             yield unknown
             if (r := _num(ex.figures.get("last_reconcile_age_s"))) is not None:
-                rec = GaugeMetricFamily(
+                rec = gauge(
                     "streamdesk_executor_last_reconcile_age_seconds",
                     "Seconds since the executor's last reconciliation.",
                 )
@@ -204,14 +197,11 @@ class SnapshotCollector(Collector):
                 yield rec
 
 
-def build_registry(monitor: HealthMonitor) -> CollectorRegistry:
-    """A private registry with the snapshot collector and this process's own metrics."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(monitor))
-    ProcessCollector(registry=registry)
-    return registry
+def build_registry(monitor: HealthMonitor) -> SnapshotCollector:
+    """What /metrics renders: the snapshot's families, then this process's own."""
+    return SnapshotCollector(monitor)
 
 
-def render(registry: CollectorRegistry) -> bytes:
-    """The registry in Prometheus text format."""
-    return generate_latest(registry)
+def render(collector: SnapshotCollector) -> bytes:
+    """The latest snapshot and the process metrics in Prometheus text format."""
+    return render_families([*collector.collect(), *process_families()])
