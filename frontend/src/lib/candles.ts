@@ -1,0 +1,162 @@
+// Candle buckets and live folding (no DOM).
+//
+// Each live equity item is one per-second row: `ts` is the start of the second and `volume` is
+// what traded IN THAT SECOND so far. The open second is re-published by later flushes with a
+// larger volume, so rows are keyed by (ticker, second) and REPLACE what was seen: a bucket's
+// volume grows by the difference, never by the whole row again.
+import { nyMidnight, nyParts, nyWallToMs } from './nytime';
+
+export const TIMEFRAMES = ['1s', '1m', '5m', '15m', '1h', '1D'] as const;
+export type Tf = (typeof TIMEFRAMES)[number];
+
+const FIXED: Record<Exclude<Tf, '1D'>, number> = {
+  '1s': 1_000,
+  '1m': 60_000,
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+};
+
+export function tfMs(tf: Tf): number {
+  return tf === '1D' ? 86_400_000 : FIXED[tf];
+}
+
+/** Start (ms) of the `tf` bucket holding `ms`, on New York boundaries. New York's offset from
+ * UTC is a whole number of hours, so every bucket up to 1h is an epoch floor; 1h buckets are
+ * computed on the wall clock anyway so a future half-hour zone cannot skew them. 1D is New York
+ * midnight (23 or 25 hours long on DST days). */
+export function bucketStart(ms: number, tf: Tf): number {
+  if (tf === '1D') return nyMidnight(ms);
+  if (tf === '1h') {
+    const p = nyParts(ms);
+    return nyWallToMs(p.year, p.month, p.day, p.hour);
+  }
+  const w = FIXED[tf];
+  return Math.floor(ms / w) * w;
+}
+
+export interface Candle {
+  t: number;
+  o: number;
+  h: number;
+  l: number;
+  c: number;
+  v: number;
+}
+
+export interface SecondRow {
+  ts: number;
+  price: number | null;
+  volume: number | null;
+}
+
+/** Columnar candles as the gateway sends them. */
+export interface CandleColumns {
+  t: number[];
+  o: (number | null)[];
+  h: (number | null)[];
+  l: (number | null)[];
+  c: (number | null)[];
+  v: (number | null)[];
+}
+
+export function columnsToCandles(cols: CandleColumns): Candle[] {
+  const out: Candle[] = [];
+  for (let i = 0; i < cols.t.length; i++) {
+    const c = cols.c[i];
+    if (c == null) continue;
+    out.push({
+      t: cols.t[i],
+      o: cols.o[i] ?? c,
+      h: cols.h[i] ?? c,
+      l: cols.l[i] ?? c,
+      c,
+      v: cols.v[i] ?? 0,
+    });
+  }
+  return out;
+}
+
+/** The candles of one ticker at one timeframe: stored history plus the forming candle. */
+export class CandleBook {
+  readonly tf: Tf;
+  candles: Candle[] = [];
+  /** volume already counted per second (ms) — for replace-not-add. */
+  private seen = new Map<number, number>();
+  /** last price per second already applied (for the close of re-published seconds). */
+  private lastTs = -Infinity;
+
+  constructor(tf: Tf) {
+    this.tf = tf;
+  }
+
+  /** Replace history with what the server returned. Seconds already seen live stay "counted":
+   * the server's rows are committed before the live message that carried them. */
+  setHistory(candles: Candle[]): void {
+    this.candles = candles.slice().sort((a, b) => a.t - b.t);
+    const last = this.candles[this.candles.length - 1];
+    this.lastTs = last ? Math.max(this.lastTs, last.t) : this.lastTs;
+    this.trim();
+  }
+
+  /** Merge a backfill: every bucket from the first returned one on is replaced. */
+  mergeBackfill(candles: Candle[]): void {
+    if (!candles.length) return;
+    const sorted = candles.slice().sort((a, b) => a.t - b.t);
+    const from = sorted[0].t;
+    const keep = this.candles.filter((c) => c.t < from);
+    this.candles = keep.concat(sorted);
+    this.trim();
+  }
+
+  lastBucket(): number | null {
+    const c = this.candles[this.candles.length - 1];
+    return c ? c.t : null;
+  }
+
+  /** Fold one per-second row; returns the candle it changed (or null if ignored). */
+  apply(row: SecondRow): Candle | null {
+    if (row.price == null || !Number.isFinite(row.price)) return null;
+    const sec = Math.floor(row.ts / 1000) * 1000;
+    const vol = row.volume ?? 0;
+    const prev = this.seen.get(sec) ?? 0;
+    const delta = vol > prev ? vol - prev : 0;
+    if (vol > prev) this.seen.set(sec, vol);
+    const t = bucketStart(sec, this.tf);
+    const n = this.candles.length;
+    const last = n ? this.candles[n - 1] : null;
+    if (!last || t > last.t) {
+      const c: Candle = { t, o: row.price, h: row.price, l: row.price, c: row.price, v: delta };
+      this.candles.push(c);
+      this.lastTs = sec;
+      this.trim();
+      return c;
+    }
+    // Same or older bucket: find it (usually the last).
+    let c: Candle | null = null;
+    for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
+      if (this.candles[i].t === t) {
+        c = this.candles[i];
+        break;
+      }
+      if (this.candles[i].t < t) break;
+    }
+    if (!c) return null;
+    c.v += delta;
+    if (row.price > c.h) c.h = row.price;
+    if (row.price < c.l) c.l = row.price;
+    if (sec >= this.lastTs) {
+      c.c = row.price;
+      this.lastTs = sec;
+    }
+    return c;
+  }
+
+  /** Forget per-second bookkeeping older than the previous bucket. */
+  private trim(): void {
+    const n = this.candles.length;
+    if (n < 2 || this.seen.size < 4096) return;
+    const floor = this.candles[n - 2].t;
+    for (const k of this.seen.keys()) if (k < floor) this.seen.delete(k);
+  }
+}
