@@ -4,7 +4,6 @@ pre-check, cancellation, and the live feed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -12,26 +11,14 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamdesk.config import load_settings
 from streamdesk.constants import COMMITTED_CHANNEL, last_quote_key
-from streamdesk_gateway.app import create_app
-from streamdesk_gateway.config import Settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(db_url: str, redis_url: str) -> Iterator[TestClient]:
-    settings = load_settings(
-        Settings,
-        _env_file=None,
-        database_url=db_url,
-        redis_url=redis_url,
-        tickers="AAPL,SPY",
-        heartbeat_interval=0.5,
-    )
-    with TestClient(create_app(settings)) as c:
-        yield c
+def client(gateway_client: TestClient) -> TestClient:
+    return gateway_client
 
 
 def _quote(redis_url: str, symbol: str, bid: float, ask: float, age_s: float = 0.0) -> None:
@@ -149,7 +136,7 @@ async def test_submit_validates_and_prechecks(
 def test_live_feed_forwards_committed_messages(client: TestClient, redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     try:
-        with client.websocket_connect("/ws") as ws:
+        with client.websocket_connect("ws://127.0.0.1:8080/ws") as ws:
             deadline = time.monotonic() + 10
             # The subscription starts with the app; publish until a subscriber receives it.
             while r.publish(COMMITTED_CHANNEL, '{"type":"flush","n":1}') == 0:

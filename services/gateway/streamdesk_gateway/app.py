@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from time import monotonic
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyCookie, HTTPBearer
 
 from streamdesk import __version__
 from streamdesk.clock import SYSTEM_CLOCK, Clock
@@ -27,20 +28,33 @@ from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import log_task_exception
 
-from . import routes_live, routes_market, routes_ops, routes_trades
+from . import routes_auth, routes_live, routes_market, routes_ops, routes_trades
+from .auth import SESSION_COOKIE, Auth
 from .config import Settings
+from .frontend import mount_frontend
+from .guard import AuthGuard, HostGuard
 from .live import Fanout
+from .models import GUARD_RESPONSES
 from .state import State
 
 log = logging.getLogger(__name__)
 
-BUILTIN_STATIC = Path(__file__).parent / "static"
+#: Documentation only (``auto_error=False``: they never refuse): the guard enforces them.
+BEARER = HTTPBearer(auto_error=False, description="The gateway token")
+COOKIE = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="POST /api/login")
 
 
-def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    monotonic: Callable[[], float] = monotonic,
+) -> FastAPI:
     """Build the FastAPI app for ``settings`` (``clock`` decides market hours for the risk
-    pre-check)."""
+    pre-check; ``monotonic`` times sessions and the failed-login window). Reads, or creates
+    on first use, the gateway token."""
     state = State(settings, clock)
+    auth = state.auth = Auth(settings, monotonic=monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -74,28 +88,40 @@ def create_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     app = FastAPI(title="StreamDesk gateway", version=__version__, lifespan=lifespan)
     app.state.sd = state
 
+    # Innermost first: the auth guard runs after CORS (preflights carry no credentials),
+    # the Host guard before anything else.
+    app.add_middleware(AuthGuard, auth=auth, cors_origins=settings.gateway_cors_origins)
+    if settings.gateway_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.gateway_cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(HostGuard, allowed=settings.gateway_allowed_hosts)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default handler echoes the input back, and answers 500 when that input is
         # a body that is not UTF-8; the location and the message are the useful part.
+        if request.method == "POST" and request.url.path in routes_trades.BODY_ROUTES:
+            return routes_trades.invalid_trade(state, exc.errors())
         errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")}
                   for e in exc.errors()]  # fmt: skip
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.get("/livez")
+    @app.get("/livez", responses={400: GUARD_RESPONSES[400]})
     async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
-    for module in (routes_market, routes_trades, routes_ops, routes_live):
-        app.include_router(module.router)
-
-    static_dir = settings.gateway_static_dir
-    if static_dir is not None and (static_dir / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=static_dir, html=True), name="dashboard")
-    else:
-
-        @app.get("/")
-        async def index() -> FileResponse:
-            return FileResponse(BUILTIN_STATIC / "index.html")
-
+    app.include_router(routes_auth.router)
+    for module in (routes_market, routes_trades, routes_ops):
+        app.include_router(
+            module.router,
+            dependencies=[Security(BEARER), Security(COOKIE)],
+            responses=GUARD_RESPONSES,
+        )
+    app.include_router(routes_live.router)
+    mount_frontend(app, settings.static_dir())
     return app

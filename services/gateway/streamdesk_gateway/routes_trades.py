@@ -1,39 +1,95 @@
-"""Trades: list, one with its events, submission through the shared risk pre-check, cancel."""
+"""Trades: list, one with its events, preview and submission through the shared risk
+pre-check, cancel.
+
+Shape errors of a trade body answer 422 ``{error, reasons: [str]}`` (the app's validation
+handler calls :func:`invalid_trade` for :data:`BODY_ROUTES`), risk refusals 422 ``{error,
+reasons: [{code, reason}]}``. Path ids are bigint: outside 1..2**63-1 they answer 422.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from streamdesk.constants import last_quote_key
 from streamdesk.models import TradeRequest
-from streamdesk.risk import RiskContext, check_trade, quote_from_mapping
+from streamdesk.risk import (
+    BUYING_POWER_INSTRUCTIONS,
+    Quote,
+    RiskContext,
+    RiskResult,
+    check_trade,
+    quote_from_mapping,
+)
 
+from .models import (
+    INT64_MAX,
+    CancelOut,
+    PreviewOut,
+    Trade,
+    TradeDetail,
+    TradeRefusal,
+    error_response,
+)
 from .state import State, get_state, row
 
-router = APIRouter()
+router = APIRouter(tags=["trades"])
 StateDep = Annotated[State, Depends(get_state)]
+TradeId = Annotated[int, Path(ge=1, le=INT64_MAX, description="A trades.id (bigint)")]
 
 TRADE_COLUMNS = (
     "id, created_at, symbol, asset_type, instruction, quantity, order_type, limit_price, "
     "duration, status, broker_order_id, filled_quantity, avg_fill_price, error, updated_at"
 )
+OPEN_STATUSES = ("pending", "submitting", "working", "cancel_requested", "unknown")
+#: POST routes whose body is a TradeRequest (their shape errors answer TradeRefusal).
+BODY_ROUTES = frozenset({"/api/trades", "/api/trades/preview"})
+REFUSAL = {"model": TradeRefusal, "description": "Invalid trade, or refused by the risk checks"}
 
 
-@router.get("/api/trades")
-async def trades(state: StateDep, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-    rows = await state.db.fetch(
-        f"SELECT {TRADE_COLUMNS} FROM trades ORDER BY id DESC LIMIT $1", limit
-    )
+def invalid_trade(state: State, errors: Sequence[Any]) -> JSONResponse:
+    """422 for a trade body that is not a valid ``TradeRequest`` (loc without ``body``)."""
+    state.counters["trades_refused"] += 1
+    reasons = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        reasons.append(f"{'.'.join(loc) or 'request'}: {e.get('msg')}")
+    return JSONResponse({"error": "invalid trade", "reasons": reasons}, status_code=422)
+
+
+@router.get("/api/trades", response_model=list[Trade])
+async def trades(
+    state: StateDep,
+    status: Literal["open", "all"] = Query("all", description="open: not yet final"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """The latest trades, newest first."""
+    if status == "open":
+        rows = await state.db.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM trades WHERE status = ANY($2::text[]) "
+            "ORDER BY id DESC LIMIT $1",
+            limit,
+            list(OPEN_STATUSES),
+        )
+    else:
+        rows = await state.db.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM trades ORDER BY id DESC LIMIT $1", limit
+        )
     return [row(r) for r in rows]
 
 
-@router.get("/api/trades/{trade_id}")
-async def trade(state: StateDep, trade_id: int) -> dict[str, Any]:
+@router.get(
+    "/api/trades/{trade_id}",
+    response_model=TradeDetail,
+    responses={404: error_response("No such trade")},
+)
+async def trade(state: StateDep, trade_id: TradeId) -> dict[str, Any]:
+    """One trade with its ``trade_events`` timeline."""
     found = await state.db.fetchrow(f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = $1", trade_id)
     if found is None:
         raise HTTPException(404, f"no trade {trade_id}")
@@ -53,26 +109,62 @@ async def trade(state: StateDep, trade_id: int) -> dict[str, Any]:
     return out
 
 
-@router.post("/api/trades", status_code=201)
-async def submit(state: StateDep, body: dict[str, Any]) -> JSONResponse:
-    settings = state.settings
-    try:
-        req = TradeRequest.model_validate(body)
-    except ValidationError as exc:
-        state.counters["trades_refused"] += 1
-        reasons = [f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"error": "invalid trade", "reasons": reasons}, status_code=422)
+async def _precheck(state: State, req: TradeRequest) -> tuple[RiskResult, Quote | None, Any]:
     raw = await state.r.hgetall(last_quote_key(req.symbol))
     bp = await state.db.fetchval(
         "SELECT buying_power FROM account_balances ORDER BY updated_at DESC LIMIT 1"
     )
+    quote = quote_from_mapping(req.symbol, raw) if raw else None
     ctx = RiskContext(
         now=state.clock.now(),
-        quote=quote_from_mapping(req.symbol, raw) if raw else None,
-        live_broker=settings.trading_mode.value == "live",
+        quote=quote,
+        live_broker=state.settings.trading_mode.value == "live",
         buying_power=bp,
     )
-    result = check_trade(req, ctx, settings.risk_limits())
+    return check_trade(req, ctx, state.settings.risk_limits()), quote, bp
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@router.post("/api/trades/preview", responses={422: REFUSAL})
+async def preview(state: StateDep, req: TradeRequest) -> PreviewOut:
+    """What submitting ``req`` would answer now (the same rules), without inserting it.
+
+    ``buying_power_after`` is the synced buying power less the notional for instructions
+    that consume it (buys and SELL_TO_OPEN, as the buying-power rule counts them), plus it
+    for the others; null when either is unknown.
+    """
+    result, quote, bp = await _precheck(state, req)
+    after: Decimal | None = None
+    if bp is not None and result.notional is not None:
+        consumes = req.instruction in BUYING_POWER_INSTRUCTIONS
+        after = bp - result.notional if consumes else bp + result.notional
+    return PreviewOut.model_validate(
+        {
+            "ok": result.ok,
+            "violations": [{"code": v.code, "reason": v.reason} for v in result.violations],
+            "notional": _num(result.notional),
+            "buying_power": _num(bp),
+            "buying_power_after": _num(after),
+            "quote": None
+            if quote is None
+            else {"bid": quote.bid, "ask": quote.ask, "last": quote.last, "ts": quote.ts},
+        }
+    )
+
+
+@router.post(
+    "/api/trades",
+    status_code=201,
+    response_model=Trade,
+    responses={201: {"description": "Inserted as pending"}, 422: REFUSAL},
+)
+async def submit(state: StateDep, req: TradeRequest) -> JSONResponse:
+    """Insert ``req`` as a ``pending`` trade when the pre-check accepts it; the executor
+    re-checks it with the full context and places it."""
+    result, _, _ = await _precheck(state, req)
     if not result.ok:
         state.counters["trades_refused"] += 1
         return JSONResponse(
@@ -101,13 +193,22 @@ async def submit(state: StateDep, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(row(inserted), status_code=201)
 
 
-@router.post("/api/trades/{trade_id}/cancel")
-async def cancel(state: StateDep, trade_id: int) -> dict[str, Any]:
+@router.post(
+    "/api/trades/{trade_id}/cancel",
+    responses={
+        404: error_response("No such trade"),
+        409: error_response("The trade is final or already being cancelled"),
+    },
+)
+async def cancel(state: StateDep, trade_id: TradeId) -> CancelOut:
+    """``pending`` -> ``cancelled``; ``working`` -> ``cancel_requested`` (the executor cancels
+    at the broker); any other status answers 409."""
     async with state.db.acquire() as conn, conn.transaction():
         found = await conn.fetchrow("SELECT status FROM trades WHERE id = $1 FOR UPDATE", trade_id)
         if found is None:
             raise HTTPException(404, f"no trade {trade_id}")
         old = found["status"]
+        new: Literal["cancelled", "cancel_requested"]
         if old == "pending":
             new, reason = "cancelled", "cancelled by the user before submission"
         elif old == "working":
@@ -125,4 +226,4 @@ async def cancel(state: StateDep, trade_id: int) -> dict[str, Any]:
             new,
             reason,
         )
-    return {"id": trade_id, "status": new}
+    return CancelOut(id=trade_id, status=new)

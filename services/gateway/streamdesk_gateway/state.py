@@ -12,6 +12,7 @@ from fastapi import HTTPException, Request
 
 from streamdesk.clock import Clock
 
+from .auth import Auth
 from .config import Settings
 from .live import Fanout
 
@@ -39,6 +40,7 @@ class State:
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.fanout: Fanout | None = None
+        self.auth: Auth | None = None
         self.counters = {"trades_submitted": 0, "trades_refused": 0, "ws_clients": 0}
 
     @property

@@ -1,0 +1,155 @@
+"""ASGI guards in front of every route: the Host header, the Origin, and authentication.
+
+- :class:`HostGuard` (outermost) answers 400 to a Host not in ``GATEWAY_ALLOWED_HOSTS``: a
+  page on ``evil.example`` that re-binds its DNS name to 127.0.0.1 sends ``Host:
+  evil.example`` and is refused before any route runs (DNS rebinding).
+- :class:`AuthGuard` (innermost, after CORS) refuses, on ``/api/*`` (but ``/api/login`` and
+  ``/api/logout``) and ``/ws``: an ``Origin`` that is neither this very origin nor in
+  ``GATEWAY_CORS_ORIGINS`` (403), and a request without the token or a live session cookie
+  (401; 429 while the client is over its failed-attempt limit). A refused WebSocket is
+  closed before it is accepted (the server answers the handshake with 403; a bad Host with
+  400 where the server can).
+
+Guards are plain ASGI so that they cover every route of every router, present and future,
+WebSockets included, before FastAPI reads a body.
+"""
+
+from __future__ import annotations
+
+import json
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth import SESSION_COOKIE, Auth
+
+PUBLIC_API = frozenset({"/api/login", "/api/logout"})
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header, lower-case, without the port (``[::1]`` kept)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end > 0 else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def needs_auth(path: str) -> bool:
+    """Whether ``path`` is behind the token (the API and the live feed)."""
+    if path in PUBLIC_API:
+        return False
+    return path == "/api" or path.startswith("/api/") or path == "/ws" or path.startswith("/ws/")
+
+
+async def _deny(scope: Scope, receive: Receive, send: Send, status: int, detail: str,
+                headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    body = json.dumps({"detail": detail}).encode()
+    raw_headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]  # fmt: skip
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if scope["type"] == "websocket":
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if status == 400 and "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": status,
+                        "headers": raw_headers})  # fmt: skip
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": detail})
+        return
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HostGuard:
+    """400 unless the Host header names an allowed host ('*' in the list allows any)."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.any = "*" in allowed
+        self.allowed = frozenset(host_name(h) for h in allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self.any:
+            host = Headers(scope=scope).get("host", "")
+            if host_name(host) not in self.allowed:
+                await _deny(scope, receive, send, 400, "host not allowed")
+                return
+        await self.app(scope, receive, send)
+
+
+class AuthGuard:
+    """Origin check and authentication for the API and the live feed."""
+
+    def __init__(self, app: ASGIApp, auth: Auth, cors_origins: list[str]) -> None:
+        self.app = app
+        self.auth = auth
+        self.cors_origins = frozenset(cors_origins)
+
+    def origin_allowed(self, origin: str, host: str) -> bool:
+        """This very origin (its host[:port] is the Host header) or a configured one.
+
+        The scheme is not compared: behind a TLS proxy the browser's origin is https while
+        the gateway sees http; the Host header itself is already checked by HostGuard.
+        """
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self.cors_origins:
+            return True
+        try:
+            parts = urlsplit(origin)
+        except ValueError:
+            return False
+        return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not needs_auth(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is not None and not self.origin_allowed(origin, headers.get("host", "")):
+            await _deny(scope, receive, send, 403, "origin not allowed")
+            return
+        status, detail, extra = self.authenticate(scope, headers)
+        if status:
+            await _deny(scope, receive, send, status, detail, extra)
+            return
+        await self.app(scope, receive, send)
+
+    def authenticate(self, scope: Scope, headers: Headers) -> tuple[int, str, dict[str, str]]:
+        """(0, "", {}) when allowed, else the refusal's status, detail and headers."""
+        sid = session_id(headers)
+        if sid and self.auth.sessions.valid(sid):
+            return 0, "", {}
+        authorization = headers.get("authorization")
+        if authorization is None:
+            return 401, "not authenticated", {"WWW-Authenticate": "Bearer"}
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.auth.limiter.retry_after(client)
+        if wait:
+            return 429, "too many failed attempts", {"Retry-After": str(wait)}
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() == "bearer" and self.auth.check_token(given.strip()):
+            return 0, "", {}
+        self.auth.limiter.failed(client)
+        return 401, "invalid token", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def session_id(headers: Headers) -> str | None:
+    """The session cookie's value, if any."""
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except CookieError:
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else None

@@ -1,0 +1,128 @@
+"""Response and request bodies of the gateway's own routes, for a truthful OpenAPI document.
+
+Routes answer plain dicts built from database rows (``state.row``); these models are their
+``response_model`` so FastAPI both documents and checks the shape. Times ending ``_at`` are
+ISO-8601 strings, numbers are JSON numbers (Decimal columns as floats).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamdesk.models import AssetType, Duration, Instruction, OrderType, TradeStatus
+
+#: The largest id a bigint column holds: path ids are constrained to 1..INT64_MAX.
+INT64_MAX = 2**63 - 1
+
+
+class ErrorOut(BaseModel):
+    """A refusal: ``detail`` says why."""
+
+    detail: str
+
+
+class LoginIn(BaseModel):
+    """The gateway token, traded for a session cookie."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=512)
+
+
+class SessionOut(BaseModel):
+    """Whether the caller is authenticated (always true: otherwise the answer is 401)."""
+
+    authenticated: bool
+
+
+class ViolationOut(BaseModel):
+    """One broken risk rule: a stable ``code`` and the reason shown to the user."""
+
+    code: str
+    reason: str
+
+
+class TradeRefusal(BaseModel):
+    """422 of the trade routes: shape errors as strings, risk violations as objects."""
+
+    error: str
+    reasons: list[str | ViolationOut]
+
+
+class Trade(BaseModel):
+    """One ``trades`` row."""
+
+    id: int
+    created_at: str
+    symbol: str
+    asset_type: AssetType
+    instruction: Instruction
+    quantity: float
+    order_type: OrderType
+    limit_price: float | None
+    duration: Duration
+    status: TradeStatus
+    broker_order_id: str | None
+    filled_quantity: float
+    avg_fill_price: float | None
+    error: str | None
+    updated_at: str
+
+
+class TradeEvent(BaseModel):
+    """One status change of a trade (``trade_events``)."""
+
+    at: str
+    from_status: str | None
+    to_status: str
+    reason: str
+    detail: dict[str, Any] | list[Any] | str | int | float | bool | None
+
+
+class TradeDetail(Trade):
+    """A trade with its timeline."""
+
+    events: list[TradeEvent]
+
+
+class CancelOut(BaseModel):
+    """The trade's status after the cancel request."""
+
+    id: int
+    status: Literal["cancelled", "cancel_requested"]
+
+
+class QuoteOut(BaseModel):
+    """The quote the pre-check used (``ts`` epoch ms)."""
+
+    bid: float
+    ask: float
+    last: float
+    ts: int
+
+
+class PreviewOut(BaseModel):
+    """What submitting would answer, without inserting anything."""
+
+    ok: bool
+    violations: list[ViolationOut]
+    notional: float | None
+    buying_power: float | None
+    buying_power_after: float | None
+    quote: QuoteOut | None
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry answered with :class:`ErrorOut`."""
+    return {"model": ErrorOut, "description": description}
+
+
+#: What every authenticated route may answer before it runs (guard.py).
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: error_response("Host header not allowed"),
+    401: error_response("No token or session, or a wrong token"),
+    403: error_response("Origin not allowed"),
+    429: error_response("Too many failed token attempts from this client (see Retry-After)"),
+}
