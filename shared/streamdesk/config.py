@@ -70,6 +70,11 @@ class CommonSettings(BaseSettings):
         default_factory=lambda: ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"],
         description="Comma-separated equity tickers to stream.",
     )
+    option_underlyings: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["SPY"],
+        description="Underlyings whose option universe is streamed (empty: no options); with "
+        "TICKERS, the universe's seed (streamdesk.control).",
+    )
     stream_partitions: int = Field(
         default=4, ge=1, le=256, description="Number of Redis tick streams (partitions by symbol)."
     )
@@ -88,7 +93,7 @@ class CommonSettings(BaseSettings):
     schwab_token_path: Path = Field(default=Path(".data/schwab-token.json"))
     schwab_account_hash: str | None = Field(default=None)
 
-    @field_validator("tickers", mode="before")
+    @field_validator("tickers", "option_underlyings", mode="before")
     @classmethod
     def _parse_tickers(cls, value: Any) -> Any:
         return split_csv(value)

@@ -39,6 +39,13 @@ STREAMER_STATE_KEY = PREFIX + ":streamer:state"
 TRADES_NOTIFY_CHANNEL = "streamdesk_trades"
 EXECUTOR_RECONCILE_KEY = PREFIX + ":executor:reconcile"
 
+#: Control plane (streamdesk.control): published with the new version after every change of
+#: the kill switch, the universe or a pause flag; services re-read Postgres on a message (and
+#: poll as a fallback).
+CONTROL_CHANNEL = PREFIX + ":control:changed"
+#: Pending browser logins of the operations panel: ``sd:ops:auth:{state}`` (JSON, short TTL).
+OPS_AUTH_FMT = PREFIX + ":ops:auth:{state}"
+
 #: Health service: last overall status, for alert de-duplication across restarts.
 HEALTH_STATE_KEY = PREFIX + ":health:state"
 
@@ -75,3 +82,8 @@ INDICATORS_LEASE_FMT = PREFIX + ":indicators:lease:{partition}"
 def indicators_lease_key(partition: int) -> str:
     """Lease key of tick-stream ``partition`` for the indicators service."""
     return INDICATORS_LEASE_FMT.format(partition=partition)
+
+
+def ops_auth_key(state: str) -> str:
+    """Key of a pending browser login (the OAuth ``state`` it was started with)."""
+    return OPS_AUTH_FMT.format(state=state)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError
@@ -22,6 +22,9 @@ from pydantic import Field, ValidationError
 from .config import CommonSettings, MarketHoursMode, TradingMode
 from .market_calendar import is_market_open
 from .models import AssetType, Instruction, OrderType, TradeRequest
+
+if TYPE_CHECKING:
+    from .control import KillSwitch
 
 NEW_YORK = ZoneInfo("America/New_York")
 OPTION_MULTIPLIER = Decimal(100)
@@ -106,7 +109,8 @@ class RiskContext:
     the account; ``duplicate_of`` is the id of an identical order created within the duplicate
     window (None if there is none); ``buying_power`` comes from the synced balances (None if
     never synced); ``open_buy_notional`` is the notional of open orders that consume it.
-    ``live_broker`` is True when orders would go to the real Schwab API.
+    ``live_broker`` is True when orders would go to the real Schwab API. ``kill_switch`` is
+    the control plane's switch (:func:`streamdesk.control.read_kill_switch`), None if unknown.
     """
 
     now: datetime
@@ -117,6 +121,7 @@ class RiskContext:
     duplicate_of: int | None = None
     buying_power: Decimal | None = None
     open_buy_notional: Decimal = Decimal(0)
+    kill_switch: KillSwitch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +233,9 @@ def check_trade(req: TradeRequest, ctx: RiskContext, limits: RiskLimits) -> Risk
     """
     out: list[Violation] = []
     add = out.append
+    if ctx.kill_switch is not None and ctx.kill_switch.engaged:
+        why = f": {ctx.kill_switch.reason}" if ctx.kill_switch.reason else ""
+        add(Violation("kill_switch", f"the kill switch is engaged{why}"))
     if not limits.trading_enabled:
         add(Violation("trading_disabled", "trading is disabled (TRADING_ENABLED=false)"))
     if ctx.live_broker and limits.trading_mode is not TradingMode.LIVE:

@@ -14,10 +14,6 @@ from streamdesk.models import parse_occ
 class Settings(CommonSettings):
     """Streamer settings; see docs/streamer.md for the table."""
 
-    option_underlyings: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["SPY"],
-        description="Underlyings whose option universe is streamed (empty: no options).",
-    )
     option_symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra option contracts (OCC symbols, comma-separated) always streamed.",
@@ -65,11 +61,6 @@ class Settings(CommonSettings):
         default=30.0, gt=0, le=3600, description="How often a stopped streamer looks for a token."
     )
     market_hours_check_interval: float = Field(default=60.0, gt=0, le=3600)
-
-    @field_validator("option_underlyings", mode="before")
-    @classmethod
-    def _parse_underlyings(cls, value: Any) -> Any:
-        return split_csv(value)
 
     @field_validator("option_symbols", mode="before")
     @classmethod
