@@ -28,6 +28,8 @@ import redis.asyncio as aioredis
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY, TRADES_NOTIFY_CHANNEL, last_quote_key
+from streamdesk.control import read_kill_switch
+from streamdesk.control_watch import ControlWatcher
 from streamdesk.db import close_connection, connect
 from streamdesk.models import TradeRequest
 from streamdesk.risk import (
@@ -47,6 +49,9 @@ from .orders import BrokerOrder, build_order
 from .store import Conn, raise_alert, resolve_alerts, transition
 
 log = logging.getLogger(__name__)
+
+#: The executor's name in heartbeats and in the control plane's pause flags.
+SERVICE_NAME = "trade-executor"
 
 _OPEN_IN_SYMBOL = """
     (u.status IN ('submitting', 'working', 'unknown')
@@ -243,6 +248,8 @@ class Executor:
         self._listen_conn: asyncpg.Connection | None = None
         self.ready = asyncio.Event()
         self.fatal: str | None = None
+        #: Pause flag of the control plane (the kill switch is read in each claim instead).
+        self.control = ControlWatcher(pool, redis, poll_interval=settings.executor_poll_interval)
 
     # ------------------------------------------------------------------ public
 
@@ -252,7 +259,14 @@ class Executor:
         out.update(self.quotes.counters)
         if self.last_latency_ms is not None:
             out["last_submit_latency_ms"] = round(self.last_latency_ms, 2)
+        out["paused"] = self.paused
         return out
+
+    @property
+    def paused(self) -> bool:
+        """True while the operator paused the executor (no new claims)."""
+        snap = self.control.snapshot
+        return snap is not None and SERVICE_NAME in snap.paused
 
     async def run(self) -> None:
         """Start-up reconciliation, then work until :attr:`stopping` is set."""
@@ -262,6 +276,7 @@ class Executor:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._listen_loop(), name="executor-listen")
             tg.create_task(self._maintenance_loop(), name="executor-maintenance")
+            tg.create_task(self._control_loop(), name="executor-control")
             for i in range(self.settings.executor_workers):
                 tg.create_task(self._worker(), name=f"executor-worker-{i}")
 
@@ -349,8 +364,21 @@ class Executor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
+    async def _control_loop(self) -> None:
+        watcher = asyncio.create_task(self.control.run(), name="executor-control-watch")
+        try:
+            await self.stopping.wait()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
     async def _worker(self) -> None:
         while not self.stopping.is_set():
+            if self.paused:
+                # Paused by the operator: claim nothing; working orders are still synced by
+                # the maintenance loop. Resuming is seen within the watcher's poll interval.
+                await self._sleep(0.2)
+                continue
             try:
                 worked = await self.claim_and_submit()
             except asyncpg.UniqueViolationError:
@@ -408,6 +436,8 @@ class Executor:
                 "SELECT pg_advisory_xact_lock(hashtext($1))", "sd-exec:" + self.account
             )
             now = self.clock.now()
+            # Read under the claim transaction: a switch engaged before this claim is seen.
+            kill_switch = await read_kill_switch(conn)
             row = await conn.fetchrow(
                 _CLAIM_SQL, self.account, day_start(now), float(self.limits.duplicate_window)
             )
@@ -441,6 +471,7 @@ class Executor:
                 duplicate_of=trade["ctx_duplicate_of"],
                 buying_power=trade["ctx_buying_power"],
                 open_buy_notional=Decimal(trade["ctx_open_buy"]),
+                kill_switch=kill_switch,
             )
             result = check_trade(parsed, ctx, self.limits)
             quote_detail = (
