@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-clock test-fast lint format bench chaos migrate clean-data
+.PHONY: help install frontend run test test-clock test-fast lint format bench chaos migrate clean-data
 
 help: ## list the targets with a one-line description
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,10 +12,14 @@ help: ## list the targets with a one-line description
 install: ## install uv (if missing) and the workspace into .venv (uses the system Python)
 	@bash scripts/bootstrap.sh
 
-run: install ## run the whole stack locally: Postgres, Redis, migrations, every service (Ctrl-C stops)
+frontend: ## build the dashboard (frontend/dist) when its sources changed (needs Node >= 20)
+	@bash scripts/build-frontend.sh
+
+run: install frontend ## run the whole stack locally: Postgres, Redis, migrations, every service (Ctrl-C stops)
 	@bash scripts/run.sh
 
-test: install ## run the whole test-suite (unit, integration on real Postgres+Redis, e2e)
+test: install frontend ## the whole test-suite: frontend unit tests (vitest), then pytest (unit, integration on real Postgres+Redis, e2e in Chromium)
+	@cd frontend && npm test --silent
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-clock: install ## the suite with the clock moved inside, then outside market hours (libfaketime)

@@ -73,3 +73,21 @@ def test_dockerfile_is_multistage_slim_and_non_root() -> None:
     assert users and all(not u.startswith(("root", "0")) for u in users)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".data" in ignored
+
+
+def test_gateway_image_builds_the_dashboard_in_a_node_stage(compose: dict) -> None:
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+) AS (\S+)", text, re.M)
+    names = [name for _, name in stages]
+    # The default target (the last stage) stays the plain runtime for the other services.
+    assert names[-1] == "runtime" and "gateway" in names
+    node = [image for image, name in stages if name == "frontend"]
+    assert node and node[0].startswith("node:20"), stages
+    gateway = text.split("AS gateway", 1)[1].split("\nFROM ", 1)[0]
+    assert "COPY --from=frontend" in gateway and "GATEWAY_STATIC_DIR=/app/frontend" in gateway
+    assert compose["services"]["gateway"]["build"]["target"] == "gateway"
+    for name, svc in compose["services"].items():
+        if name != "gateway" and "build" in svc:
+            assert svc["build"].get("target", "runtime") == "runtime", name
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "frontend/node_modules" in ignored and "frontend/dist" in ignored
