@@ -26,7 +26,7 @@ from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
 
 #: ``market_clock``: tests pinned inside and outside market hours (see tests/market_clock.py).
-pytest_plugins = ["market_clock"]
+pytest_plugins = ["market_clock", "stack_harness"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
