@@ -121,7 +121,7 @@ def error_response(description: str) -> dict[str, Any]:
 
 #: What every authenticated route may answer before it runs (guard.py).
 GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: error_response("Host header not allowed"),
+    400: error_response("Host header not allowed, or a body that cannot be decoded"),
     401: error_response("No token or session, or a wrong token"),
     403: error_response("Origin not allowed"),
     429: error_response("Too many failed token attempts from this client (see Retry-After)"),
