@@ -16,7 +16,12 @@ if ((major < 20)); then
     exit 2
 fi
 
-hash_of() { find "$@" -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16; }
+# A short hash of the named files and directories' contents (those that exist).
+hash_of() {
+    local existing=()
+    for path in "$@"; do [[ -e "$path" ]] && existing+=("$path"); done
+    find "${existing[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+}
 
 deps=$(hash_of package.json package-lock.json)
 if [[ ! -d node_modules || "$(cat node_modules/.sd-deps 2>/dev/null)" != "$deps" ]]; then
