@@ -61,6 +61,12 @@ class Settings(CommonSettings):
         default=30.0, gt=0, le=3600, description="How often a stopped streamer looks for a token."
     )
     market_hours_check_interval: float = Field(default=60.0, gt=0, le=3600)
+    control_poll_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Fallback poll of the control plane (s); changes are announced at once.",
+    )
 
     @field_validator("option_symbols", mode="before")
     @classmethod

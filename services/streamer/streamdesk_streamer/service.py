@@ -35,6 +35,8 @@ import redis.asyncio as aioredis
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import TradingMode
 from streamdesk.constants import STREAMER_STATE_KEY
+from streamdesk.control import UniverseSpec
+from streamdesk.control_watch import ControlWatcher
 from streamdesk.db import close_pool, create_pool
 from streamdesk.schwab import (
     REFRESH_TOKEN_MAX_AGE,
@@ -48,6 +50,7 @@ from streamdesk.schwab import (
 from streamdesk.shutdown import GracefulShutdown
 
 from . import fields as F
+from . import runtime
 from .client import FastStreamClient, StreamProtocolError, StreamTimeoutError
 from .config import Settings
 from .decode import Decoder, Row
@@ -124,6 +127,15 @@ class Streamer:
         self.client_factory = client_factory or self._default_client
         self.tickers = list(dict.fromkeys(settings.tickers))
         self._tickers_set = frozenset(self.tickers)
+        #: Option underlyings streamed now (the control plane's universe once read).
+        self.option_underlyings = list(dict.fromkeys(settings.option_underlyings))
+        self.control = ControlWatcher(
+            lambda: self.gaps.pool,
+            redis,
+            defaults=UniverseSpec.of(settings.tickers, settings.option_underlyings),
+            poll_interval=settings.control_poll_interval,
+        )
+        self.universe_changes = 0
         self.universe = Universe()
         self._subscribed_options: set[str] = set()
         self.decoder = Decoder(known_symbols=self._is_subscribed)
@@ -276,6 +288,8 @@ class Streamer:
         """Run until shutdown; return the exit code."""
         F.check_against_schwab_py()
         await self._connect_db()
+        # The first session subscribes the control plane's universe, not only the configured.
+        await self.control.refresh()
         await self.gaps.adopt_open()
         await self._record_crash_gap()
         tasks = [
@@ -283,6 +297,7 @@ class Streamer:
             asyncio.create_task(self._publish_loop(), name="streamer-publisher"),
             asyncio.create_task(self._trim_loop(), name="streamer-trimmer"),
             asyncio.create_task(self._state_loop(), name="streamer-state"),
+            asyncio.create_task(self.control.run(), name="streamer-control"),
         ]
         stopper = asyncio.create_task(self.shutdown.event.wait(), name="streamer-stop")
         try:
@@ -390,6 +405,8 @@ class Streamer:
         while not self._stopping:
             client: Any = None
             try:
+                if await runtime.wait_while_paused(self):
+                    continue
                 if not await self._wait_market_open():
                     continue
                 if attempt == 0:
@@ -409,6 +426,11 @@ class Streamer:
                 continue
             except MarketClosed:
                 log.info("market closed: logging out and idling")
+                await self._logout()
+                attempt = 0
+                continue
+            except runtime.Paused:
+                log.warning("paused by the operator: unsubscribing and logging out")
                 await self._logout()
                 attempt = 0
                 continue
@@ -482,6 +504,7 @@ class Streamer:
             ),
             s.connect_timeout,
         )
+        runtime.adopt_universe(self)
         await self._resolve_universe(client)
         await asyncio.wait_for(self._subscribe(stream), s.connect_timeout * 3)
         self._set_state("subscribed")
@@ -542,7 +565,10 @@ class Streamer:
             self.universe.chains[FIXED_CHAIN] = Chain(
                 FIXED_CHAIN, sorted(set(s.option_symbols)), [], []
             )
-        for underlying in s.option_underlyings:
+        for underlying in list(self.universe.chains):
+            if underlying != FIXED_CHAIN and underlying not in self.option_underlyings:
+                del self.universe.chains[underlying]
+        for underlying in self.option_underlyings:
             try:
                 chain = await resolve_chain(
                     client, underlying, s.option_strikes, s.option_expirations, s.connect_timeout
@@ -578,6 +604,7 @@ class Streamer:
                 await asyncio.sleep(1.0)
             if self._stopping:
                 return
+            await runtime.apply_control(self, client, stream)
             now = time.monotonic()
             await self.gaps.flush()
             self._check_token_age()
@@ -588,7 +615,7 @@ class Streamer:
                 next_hours = now + s.market_hours_check_interval
                 if not await self.hours.is_open(client, self.clock.now()):
                     raise MarketClosed
-            if now >= next_recenter and s.option_underlyings:
+            if now >= next_recenter and self.option_underlyings:
                 next_recenter = now + s.option_recenter_interval
                 await self._recenter(client, stream)
 
@@ -607,7 +634,7 @@ class Streamer:
     async def _recenter(self, client: Any, stream: FastStreamClient) -> None:
         s = self.settings
         changed: list[Chain] = []
-        for underlying in s.option_underlyings:
+        for underlying in self.option_underlyings:
             spot = self.decoder.last_price(underlying)
             if not self.universe.needs_recenter(underlying, spot):
                 continue
@@ -624,6 +651,13 @@ class Streamer:
                 changed.append(chain)
         if not changed:
             return
+        add, remove = await self.sync_options(stream)
+        self.recenters += 1
+        log.info("option universe re-centred: +%d -%d contracts", len(add), len(remove))
+
+    async def sync_options(self, stream: FastStreamClient) -> tuple[list[str], list[str]]:
+        """Subscribe / unsubscribe contracts so the stream matches :attr:`universe`."""
+        s = self.settings
         wanted = set(self.universe.symbols())
         add = sorted(wanted - self._subscribed_options)
         remove = sorted(self._subscribed_options - wanted)
@@ -644,9 +678,8 @@ class Streamer:
             self._subscribed_options -= set(remove)
             for sym in remove:
                 self.decoder.forget(sym)
-        self.recenters += 1
         self._state_dirty.set()
-        log.info("option universe re-centred: +%d -%d contracts", len(add), len(remove))
+        return add, remove
 
     def _check_token_age(self) -> None:
         age = self.token_age_seconds()
