@@ -67,6 +67,8 @@ __all__ = [
     "TOKEN_ENDPOINT",
     "AsyncRewriteTransport",
     "LiveLoginRequiredError",
+    "OAuth2Client",
+    "OAuthError",
     "RewriteTransport",
     "TokenExpiredError",
     "TokenMissingError",
