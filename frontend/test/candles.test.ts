@@ -118,3 +118,16 @@ describe('CandleBook folding', () => {
     ).toEqual([{ t: 1, o: 1, h: 2, l: 0.5, c: 1.5, v: 10 }]);
   });
 });
+
+import { SecondVolume } from '../src/lib/candles';
+describe('SecondVolume', () => {
+  it('adds only the growth of a re-published second', () => {
+    const s = new SecondVolume(1000);
+    s.apply(T0, 10);
+    s.apply(T0 + 400, 15); // same second
+    s.apply(T0 + 1000, 5);
+    expect(s.total).toBe(1020);
+    s.apply(T0, 12); // smaller re-publish never subtracts
+    expect(s.total).toBe(1020);
+  });
+});

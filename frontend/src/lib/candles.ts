@@ -160,3 +160,29 @@ export class CandleBook {
     for (const k of this.seen.keys()) if (k < floor) this.seen.delete(k);
   }
 }
+
+/** Session volume from per-second rows, replace-not-add (for the watchlist's volume). */
+export class SecondVolume {
+  private seen = new Map<number, number>();
+  total: number;
+  constructor(base = 0) {
+    this.total = base;
+  }
+  /** Reset to a server total; seconds seen so far are taken as already counted in it. */
+  reset(base: number): void {
+    this.total = base;
+  }
+  apply(ts: number, volume: number | null): number {
+    const sec = Math.floor(ts / 1000) * 1000;
+    const v = volume ?? 0;
+    const prev = this.seen.get(sec) ?? 0;
+    if (v > prev) {
+      this.total += v - prev;
+      this.seen.set(sec, v);
+      if (this.seen.size > 600) {
+        for (const k of this.seen.keys()) if (k < sec - 300_000) this.seen.delete(k);
+      }
+    }
+    return this.total;
+  }
+}

@@ -1,0 +1,50 @@
+// Chart selection state (timeframe, session) shared by the chart and history views.
+import { signal } from '@preact/signals';
+import { api } from '../api/client';
+import type { Cross } from '../api/types';
+import type { Tf } from '../lib/candles';
+
+export const tf = signal<Tf>('1m');
+/** null = the latest session (live). */
+export const session = signal<string | null>(null);
+export const sessions = signal<string[]>([]);
+export const crosses = signal<Cross[]>([]);
+export const signalsSession = signal<string | null>(null);
+
+export async function loadSessions(ticker: string): Promise<void> {
+  try {
+    const r = await api.sessions(ticker);
+    sessions.value = r.sessions;
+  } catch {
+    sessions.value = [];
+  }
+}
+
+export function shownSession(): string | null {
+  return session.value ?? sessions.value[sessions.value.length - 1] ?? null;
+}
+
+export function isLive(): boolean {
+  const s = sessions.value;
+  return session.value == null || session.value === s[s.length - 1];
+}
+
+export function stepSession(dir: 1 | -1): void {
+  const list = sessions.value;
+  if (!list.length) return;
+  const cur = shownSession();
+  let i = cur ? list.indexOf(cur) : list.length - 1;
+  if (i < 0) i = list.findIndex((d) => cur != null && d > cur) - (dir > 0 ? 0 : 1);
+  const j = Math.min(list.length - 1, Math.max(0, i + dir));
+  session.value = j === list.length - 1 ? null : list[j];
+}
+
+export async function loadSignals(ticker: string, sess: string | null): Promise<void> {
+  try {
+    const r = await api.signals(ticker, sess);
+    crosses.value = r.crosses;
+    signalsSession.value = r.session;
+  } catch {
+    crosses.value = [];
+  }
+}

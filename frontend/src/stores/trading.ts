@@ -1,0 +1,114 @@
+// Ticket, orders and P&L stores.
+import { computed, signal } from '@preact/signals';
+import { api } from '../api/client';
+import type { Instruction, Pnl, Preview, Trade, TradeDetail, TradeRequest } from '../api/types';
+import { reprice, totals, type PositionView } from '../lib/pnl';
+import { quotes } from './market';
+import { optionMarks } from './options';
+
+export interface TicketState {
+  open: boolean;
+  symbol: string;
+  asset_type: 'EQUITY' | 'OPTION';
+  instruction: Instruction;
+  quantity: number;
+  order_type: 'MARKET' | 'LIMIT';
+  limit_price: number | null;
+}
+
+export const ticket = signal<TicketState>({
+  open: false,
+  symbol: '',
+  asset_type: 'EQUITY',
+  instruction: 'BUY',
+  quantity: 1,
+  order_type: 'LIMIT',
+  limit_price: null,
+});
+
+export function openTicket(patch: Partial<TicketState>): void {
+  ticket.value = { ...ticket.value, ...patch, open: true };
+}
+export function closeTicket(): void {
+  ticket.value = { ...ticket.value, open: false };
+}
+
+export function toRequest(t: TicketState): TradeRequest {
+  return {
+    symbol: t.symbol,
+    asset_type: t.asset_type,
+    instruction: t.instruction,
+    quantity: t.quantity,
+    order_type: t.order_type,
+    limit_price: t.order_type === 'LIMIT' ? t.limit_price : null,
+    duration: 'DAY',
+  };
+}
+
+export const orderFilter = signal<'open' | 'all'>('open');
+export const orders = signal<Trade[]>([]);
+export const ordersError = signal('');
+export const selectedOrder = signal<TradeDetail | null>(null);
+
+export async function refreshOrders(): Promise<void> {
+  try {
+    orders.value = await api.trades(orderFilter.value, 100);
+    ordersError.value = '';
+    const sel = selectedOrder.value;
+    if (sel) {
+      const row = orders.value.find((o) => o.id === sel.id);
+      if (row && (row.status !== sel.status || row.updated_at !== sel.updated_at)) void showOrder(sel.id);
+    }
+  } catch (e) {
+    ordersError.value = (e as Error).message;
+  }
+}
+
+export async function showOrder(id: number | null): Promise<void> {
+  if (id == null) {
+    selectedOrder.value = null;
+    return;
+  }
+  try {
+    selectedOrder.value = await api.trade(id);
+  } catch (e) {
+    ordersError.value = (e as Error).message;
+  }
+}
+
+export async function cancelOrder(id: number): Promise<void> {
+  try {
+    await api.cancel(id);
+  } catch (e) {
+    ordersError.value = `cancel #${id}: ${(e as Error).message}`;
+  }
+  await refreshOrders();
+}
+
+export const pnl = signal<Pnl | null>(null);
+export const pnlError = signal('');
+
+export async function refreshPnl(): Promise<void> {
+  try {
+    pnl.value = await api.pnl();
+    pnlError.value = '';
+  } catch (e) {
+    pnlError.value = (e as Error).message;
+  }
+}
+
+/** Server positions repriced with live marks (equity last; option mid, else last). */
+export const livePositions = computed<PositionView[]>(() => {
+  const p = pnl.value;
+  if (!p) return [];
+  return p.positions.map((pos) => {
+    let mark: number | null = null;
+    if (pos.asset_type === 'OPTION') mark = optionMarks.value.get(pos.symbol) ?? null;
+    else mark = quotes.get(pos.symbol)?.value.last ?? null;
+    return reprice(pos, mark);
+  });
+});
+
+export const liveTotals = computed(() => totals(livePositions.value));
+
+export const lastPreview = signal<Preview | null>(null);

@@ -1,0 +1,44 @@
+import { conn, connAttempt, freshness, now } from '../stores/market';
+import { config, status, statusError } from '../stores/session';
+import { formatAge } from '../lib/staleness';
+import { nyClock } from '../lib/nytime';
+import { cls } from './format';
+
+export function StatusBar() {
+  void now.value; // re-render twice a second for the age and the clock
+  const st = status.value;
+  const cfg = config.value;
+  const open = st?.market.open ?? false;
+  const age = freshness.age();
+  const stale = freshness.isStale(open);
+  const kill = st?.kill_switch ?? cfg?.kill_switch ?? false;
+  const health = st?.health?.status ?? (statusError.value ? 'unreachable' : '—');
+  const c = conn.value;
+  return (
+    <footer class="statusbar" data-testid="statusbar">
+      <span data-testid="status-conn" data-state={c} class={cls('pill', c === 'open' ? 'ok' : c === 'closed' ? 'bad' : 'warn')}>
+        {c === 'open' ? 'live' : c === 'reconnecting' ? `reconnecting${connAttempt.value ? ` (${connAttempt.value})` : ''}` : c}
+      </span>
+      <span data-testid="status-stale" data-stale={stale ? 'true' : 'false'} class={cls('pill', stale ? 'bad blink' : 'ok')}>
+        {stale ? 'STALE ' : 'data '}
+        {formatAge(age)}
+      </span>
+      <span data-testid="status-market" data-open={open ? 'true' : 'false'} class={cls('pill', open ? 'ok' : 'muted')}>
+        market {st ? (open ? 'open' : st.market.session === 'closed' ? 'closed' : st.market.session) : '?'}
+      </span>
+      <span data-testid="status-health" class={cls('pill', health === 'ok' ? 'ok' : health === 'degraded' ? 'warn' : health === '—' ? 'muted' : 'bad')}>
+        health {health}
+      </span>
+      <span data-testid="status-kill" data-engaged={kill ? 'true' : 'false'} class={cls('pill', kill ? 'bad' : 'muted')}>
+        {kill ? 'KILL SWITCH ON' : 'kill switch off'}
+      </span>
+      <span class="pill clock" data-testid="ny-clock" title="New York time">
+        NY {nyClock(Date.now())}
+      </span>
+      <span class="spacer" />
+      <a href="https://www.tradingview.com/" target="_blank" rel="noopener" class="tv">
+        Charts by TradingView
+      </a>
+    </footer>
+  );
+}

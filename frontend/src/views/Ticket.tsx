@@ -1,0 +1,246 @@
+// Trade ticket: preview (risk checks) BEFORE submit, explicit confirm, a second one in live mode.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError } from '../api/client';
+import { INSTRUCTIONS, type Instruction, type Preview } from '../api/types';
+import { buyingPowerAfter, orderNotional } from '../lib/pnl';
+import { roundToTick, stepPrice, tickSize } from '../lib/ticks';
+import { quoteSignal } from '../stores/market';
+import { contracts } from '../stores/options';
+import { config, status } from '../stores/session';
+import { closeTicket, pnl, refreshOrders, ticket, toRequest, type TicketState } from '../stores/trading';
+import { cls, fmtMoney, fmtNum } from './format';
+
+const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
+const OPTION_INSTR: Instruction[] = ['BUY_TO_OPEN', 'SELL_TO_CLOSE', 'SELL_TO_OPEN', 'BUY_TO_CLOSE'];
+
+type Stage = 'edit' | 'previewing' | 'previewed' | 'confirm2' | 'submitting' | 'done';
+
+function refPrice(t: TicketState): { bid: number | null; ask: number | null; last: number | null } {
+  if (t.asset_type === 'OPTION') {
+    const c = contracts.get(t.symbol)?.value;
+    return { bid: c?.bid ?? null, ask: c?.ask ?? null, last: c?.last_price ?? null };
+  }
+  const q = quoteSignal(t.symbol).value;
+  return { bid: q.bid, ask: q.ask, last: q.last };
+}
+
+export function Ticket() {
+  const t = ticket.value;
+  const cfg = config.value;
+  const [stage, setStage] = useState<Stage>('edit');
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [err, setErr] = useState('');
+  const [result, setResult] = useState('');
+  const first = useRef<HTMLSelectElement>(null);
+  const live = cfg?.trading_mode === 'live';
+  const kill = status.value?.kill_switch ?? cfg?.kill_switch ?? false;
+
+  useEffect(() => {
+    if (t.open) first.current?.focus();
+  }, [t.open]);
+  // Any edit invalidates the preview: the risk answer must match what is sent.
+  useEffect(() => {
+    if (stage !== 'done') {
+      setStage('edit');
+      setPreview(null);
+      setErr('');
+    }
+  }, [t.symbol, t.asset_type, t.instruction, t.quantity, t.order_type, t.limit_price]);
+
+  if (!t.open) return null;
+  const set = (p: Partial<TicketState>) => {
+    if (stage === 'done') {
+      setStage('edit');
+      setResult('');
+    }
+    ticket.value = { ...ticket.value, ...p };
+  };
+  const ref = refPrice(t);
+  const buy = t.instruction.startsWith('BUY');
+  const px = t.order_type === 'LIMIT' ? t.limit_price : buy ? (ref.ask ?? ref.last) : (ref.bid ?? ref.last);
+  const notional = px != null ? orderNotional(t.quantity, px, t.asset_type) : null;
+  const bp = pnl.value?.balances?.buying_power ?? null;
+  const bpAfter = notional != null ? buyingPowerAfter(bp, notional, t.instruction) : null;
+  const instrs = t.asset_type === 'OPTION' ? OPTION_INSTR : EQUITY_INSTR;
+  const valid = !!t.symbol && t.quantity > 0 && Number.isInteger(t.quantity) && (t.order_type === 'MARKET' || (t.limit_price != null && t.limit_price > 0));
+  const tick = tickSize(t.limit_price ?? ref.last ?? 0, t.asset_type);
+
+  async function doPreview() {
+    setStage('previewing');
+    setErr('');
+    try {
+      const p = await api.preview(toRequest(ticket.value));
+      setPreview(p);
+      setStage('previewed');
+    } catch (e) {
+      setErr((e as Error).message);
+      setStage('edit');
+    }
+  }
+  async function doSubmit() {
+    if (live && stage !== 'confirm2') {
+      setStage('confirm2');
+      return;
+    }
+    setStage('submitting');
+    try {
+      const tr = await api.submit(toRequest(ticket.value));
+      setResult(`Order #${tr.id} ${tr.status}`);
+      setStage('done');
+      void refreshOrders();
+    } catch (e) {
+      const ae = e as ApiError;
+      setErr(ae.status === 403 ? `Refused: ${ae.message}` : ae.message);
+      setStage('previewed');
+    }
+  }
+
+  return (
+    <div class="modal-back" onClick={(e) => e.target === e.currentTarget && closeTicket()}>
+      <form class={cls('ticket', buy ? 'buy' : 'sell')} data-testid="ticket" onSubmit={(e) => e.preventDefault()} aria-label="Trade ticket">
+        <header>
+          <strong>Ticket</strong>
+          <span class={cls('mode', live ? 'mode-live' : 'mode-paper')} data-testid="ticket-mode">
+            {live ? 'LIVE' : 'PAPER'}
+          </span>
+          {kill && <span class="badge kill">KILL SWITCH</span>}
+          <button type="button" class="x" onClick={closeTicket} data-testid="ticket-close" aria-label="Close">
+            ×
+          </button>
+        </header>
+        <div class="row">
+          <label>
+            Type
+            <select
+              data-testid="ticket-asset"
+              value={t.asset_type}
+              onChange={(e) => {
+                const a = (e.target as HTMLSelectElement).value as 'EQUITY' | 'OPTION';
+                set({ asset_type: a, instruction: a === 'OPTION' ? (buy ? 'BUY_TO_OPEN' : 'SELL_TO_CLOSE') : buy ? 'BUY' : 'SELL' });
+              }}
+            >
+              <option value="EQUITY">Equity</option>
+              <option value="OPTION">Option</option>
+            </select>
+          </label>
+          <label class="grow">
+            Symbol
+            <input data-testid="ticket-symbol" value={t.symbol} onInput={(e) => set({ symbol: (e.target as HTMLInputElement).value.toUpperCase() })} spellcheck={false} />
+          </label>
+        </div>
+        <div class="row">
+          <label class="grow">
+            Instruction
+            <select ref={first} data-testid="ticket-instruction" value={t.instruction} onChange={(e) => set({ instruction: (e.target as HTMLSelectElement).value as Instruction })}>
+              {INSTRUCTIONS.filter((i) => instrs.includes(i)).map((i) => (
+                <option value={i}>{i}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Order
+            <select data-testid="ticket-order-type" value={t.order_type} onChange={(e) => set({ order_type: (e.target as HTMLSelectElement).value as 'MARKET' | 'LIMIT' })}>
+              <option value="LIMIT">Limit</option>
+              <option value="MARKET" disabled={cfg ? !cfg.market_orders : false}>
+                Market
+              </option>
+            </select>
+          </label>
+        </div>
+        <div class="row">
+          <label>
+            Qty
+            <input data-testid="ticket-qty" type="number" min={1} step={1} value={t.quantity} onInput={(e) => set({ quantity: Math.floor(Number((e.target as HTMLInputElement).value) || 0) })} />
+          </label>
+          {t.order_type === 'LIMIT' && (
+            <label class="grow">
+              Limit ({tick.toFixed(2)})
+              <span class="stepper">
+                <button type="button" data-testid="ticket-price-down" onClick={() => set({ limit_price: stepPrice(t.limit_price ?? ref.last ?? 0, -1, t.asset_type) })}>
+                  −
+                </button>
+                <input
+                  data-testid="ticket-price"
+                  type="number"
+                  min={0}
+                  step={tick}
+                  value={t.limit_price ?? ''}
+                  onChange={(e) => {
+                    const v = Number((e.target as HTMLInputElement).value);
+                    set({ limit_price: Number.isFinite(v) && v > 0 ? roundToTick(v, tickSize(v, t.asset_type)) : null });
+                  }}
+                />
+                <button type="button" data-testid="ticket-price-up" onClick={() => set({ limit_price: stepPrice(t.limit_price ?? ref.last ?? 0, 1, t.asset_type) })}>
+                  +
+                </button>
+              </span>
+            </label>
+          )}
+        </div>
+        <div class="quote-line muted" data-testid="ticket-quote">
+          bid {fmtNum(ref.bid)} · ask {fmtNum(ref.ask)} · last {fmtNum(ref.last)}
+        </div>
+        <dl class="est">
+          <dt>Notional</dt>
+          <dd data-testid="ticket-notional">{fmtMoney(preview?.notional ?? notional)}</dd>
+          <dt>Buying power</dt>
+          <dd>{fmtMoney(preview?.buying_power ?? bp)}</dd>
+          <dt>After</dt>
+          <dd data-testid="ticket-bp-after">{fmtMoney(preview?.buying_power_after ?? bpAfter)}</dd>
+        </dl>
+        {preview && (
+          <div data-testid="ticket-preview" class={cls('preview', preview.ok ? 'ok' : 'bad')}>
+            {preview.ok ? 'Risk checks passed.' : 'Risk checks refuse this order:'}
+            {!preview.ok && (
+              <ul data-testid="ticket-violations">
+                {preview.violations.map((v) => (
+                  <li data-code={v.code}>
+                    <code>{v.code}</code> {v.reason}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+        )}
+        {err && (
+          <p class="err" data-testid="ticket-error">
+            {err}
+          </p>
+        )}
+        {result && (
+          <p class="ok" data-testid="ticket-result">
+            {result}
+          </p>
+        )}
+        {stage === 'confirm2' && (
+          <p class="warn" data-testid="ticket-live-warning">
+            LIVE account: this sends a real order to Schwab. Press confirm again.
+          </p>
+        )}
+        <footer>
+          {(stage === 'edit' || stage === 'previewing' || stage === 'done') && (
+            <button type="button" data-testid="ticket-submit" class="primary" disabled={!valid || stage === 'previewing'} onClick={doPreview}>
+              {stage === 'previewing' ? 'Checking…' : 'Review order'}
+            </button>
+          )}
+          {(stage === 'previewed' || stage === 'confirm2' || stage === 'submitting') && (
+            <>
+              <button type="button" onClick={() => setStage('edit')} data-testid="ticket-back">
+                Edit
+              </button>
+              <button
+                type="button"
+                data-testid="ticket-confirm"
+                class={cls('primary', buy ? 'buy' : 'sell')}
+                disabled={!preview?.ok || stage === 'submitting' || kill}
+                onClick={doSubmit}
+              >
+                {stage === 'confirm2' ? `CONFIRM LIVE ${t.instruction}` : `Confirm ${t.instruction} ${t.quantity} ${t.symbol}`}
+              </button>
+            </>
+          )}
+        </footer>
+      </form>
+    </div>
+  );
+}
