@@ -18,21 +18,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from e2e_support import E2EStack
+from e2e_support import CHROMIUM, CHROMIUM_ARGS, E2EStack
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from stack_harness import ROOT, Stack, wait_for, workdir_under
 
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TICKERS = "SPY,QQQ,AAPL"
 #: A previous session seeded into the database, so that history browsing has a day to show.
 PREVIOUS_SESSION = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # 10:00 New York

@@ -11,6 +11,17 @@ from typing import Any
 from playwright.sync_api import Page
 from stack_harness import ROOT, Stack
 
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("E2E_ARTIFACTS", ROOT / ".artifacts" / "e2e"))
 
 
