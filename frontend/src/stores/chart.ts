@@ -8,6 +8,12 @@ export const tf = signal<Tf>('1m');
 /** null = the latest session (live). */
 export const session = signal<string | null>(null);
 export const sessions = signal<string[]>([]);
+/** bumped to reload the chart with the same selection (e.g. clicking the current timeframe) */
+export const reload = signal(0);
+export function pickTf(t: Tf): void {
+  if (tf.value === t) reload.value++;
+  else tf.value = t;
+}
 export const crosses = signal<Cross[]>([]);
 export const signalsSession = signal<string | null>(null);
 

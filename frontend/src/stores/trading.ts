@@ -3,6 +3,7 @@ import { computed, signal } from '@preact/signals';
 import { api } from '../api/client';
 import type { Instruction, Pnl, Preview, Trade, TradeDetail, TradeRequest } from '../api/types';
 import { reprice, totals, type PositionView } from '../lib/pnl';
+import { roundToTick, tickSize } from '../lib/ticks';
 import { quotes } from './market';
 import { optionMarks } from './options';
 
@@ -40,7 +41,7 @@ export function toRequest(t: TicketState): TradeRequest {
     instruction: t.instruction,
     quantity: t.quantity,
     order_type: t.order_type,
-    limit_price: t.order_type === 'LIMIT' ? t.limit_price : null,
+    limit_price: t.order_type === 'LIMIT' && t.limit_price != null ? roundToTick(t.limit_price, tickSize(t.limit_price, t.asset_type)) : null,
     duration: 'DAY',
   };
 }

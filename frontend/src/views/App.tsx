@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { effect } from '@preact/signals';
+import { effect, signal } from '@preact/signals';
 import { Blotter } from './Blotter';
 import { ChainView } from './Chain';
 import { Chart } from './Chart';
@@ -14,6 +14,16 @@ import { config, logout } from '../stores/session';
 import { quoteSignal, selected, tickers } from '../stores/market';
 import { closeTicket, openTicket, ticket } from '../stores/trading';
 import { roundToTick } from '../lib/ticks';
+
+type TabId = 'orders' | 'positions' | 'chain' | 'signals' | 'ops';
+const TABS: [TabId, string][] = [
+  ['orders', 'Orders'],
+  ['positions', 'Positions & P&L'],
+  ['chain', 'Option chain'],
+  ['signals', 'Signals'],
+  ['ops', 'Operations'],
+];
+export const tab = signal<TabId>('orders');
 
 export function tradeSelected(side: 'buy' | 'sell'): void {
   const t = selected.value;
@@ -60,7 +70,7 @@ export function App() {
   const cfg = config.value;
   const live = cfg?.trading_mode === 'live';
   const search = useRef<HTMLInputElement>(null);
-  const [ops, setOps] = useState(false);
+  const t = tab.value;
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const el = e.target as HTMLElement;
@@ -108,9 +118,6 @@ export function App() {
         <button class="sell" data-testid="btn-sell" onClick={() => tradeSelected('sell')} title="Sell (s)">
           Sell
         </button>
-        <button data-testid="nav-ops" class={ops ? 'on' : ''} onClick={() => setOps(!ops)}>
-          Ops
-        </button>
         <button data-testid="logout" onClick={() => void logout()} title="Log out">
           ⏻
         </button>
@@ -118,16 +125,23 @@ export function App() {
       <main class="layout">
         <div class="col-left">
           <Watchlist />
-          <Positions />
         </div>
         <div class="col-main">
           <Chart />
-          <div class="pair">
-            <Blotter />
-            <SignalsView />
-          </div>
-          <ChainView />
-          {ops && <Ops />}
+        </div>
+        <div class="col-wide">
+          <nav class="tabs main-tabs" role="tablist">
+            {TABS.map(([id, label]) => (
+              <button role="tab" aria-selected={t === id} class={t === id ? 'on' : ''} data-testid={`tab-${id}`} onClick={() => (tab.value = id)}>
+                {label}
+              </button>
+            ))}
+          </nav>
+          {t === 'orders' && <Blotter />}
+          {t === 'positions' && <Positions />}
+          {t === 'chain' && <ChainView />}
+          {t === 'signals' && <SignalsView />}
+          {t === 'ops' && <Ops />}
         </div>
       </main>
       <StatusBar />

@@ -102,7 +102,7 @@ export function Blotter() {
         </table>
       </div>
       {sel && (
-        <div class="timeline" data-testid="order-timeline">
+        <div class="timeline" data-testid="order-events">
           <strong>
             #{sel.id} {sel.instruction} {sel.quantity} {sel.symbol} — {sel.status}
             {OPEN.has(sel.status) ? ' (open)' : ''}

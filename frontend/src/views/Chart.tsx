@@ -21,7 +21,7 @@ import type { Candles, FillMark, Gap } from '../api/types';
 import { CandleBook, TIMEFRAMES, bucketStart, columnsToCandles, tfMs, type Candle, type Tf } from '../lib/candles';
 import { chartTime, nyParts } from '../lib/nytime';
 import { isBuy } from '../lib/pnl';
-import { crosses, isLive, loadSessions, loadSignals, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
+import { crosses, isLive, loadSessions, loadSignals, pickTf, reload, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
 import { onBackfill, onEquity, onTrade, selected } from '../stores/market';
 import { fmtNum, fmtVol } from './format';
 
@@ -227,8 +227,14 @@ class ChartCtl {
       if (changed && changed !== c) this.push(changed);
       changed = c;
       const bt = ts(bucketStart(r.ts, this.book.tf));
-      if (r.sma9 != null && c === this.book.candles[this.book.candles.length - 1]) this.sma.update({ time: bt, value: r.sma9 });
-      if (r.vwap != null && c === this.book.candles[this.book.candles.length - 1]) this.vwap.update({ time: bt, value: r.vwap });
+      if (c === this.book.candles[this.book.candles.length - 1]) {
+        try {
+          if (r.sma9 != null) this.sma.update({ time: bt, value: r.sma9 });
+          if (r.vwap != null) this.vwap.update({ time: bt, value: r.vwap });
+        } catch {
+          /* a line point older than its last one */
+        }
+      }
     }
     if (changed) {
       this.push(changed);
@@ -292,6 +298,7 @@ export function Chart() {
       const tfv = tf.value;
       const sess = session.value;
       void sessions.value;
+      void reload.value;
       if (!t) return;
       if (t !== lastTicker) {
         lastTicker = t;
@@ -327,7 +334,7 @@ export function Chart() {
       <div class="chart-toolbar">
         <div class="tfs" role="group" aria-label="Timeframe">
           {TIMEFRAMES.map((t) => (
-            <button key={t} data-testid={`tf-${t}`} class={tf.value === t ? 'on' : ''} aria-pressed={tf.value === t} onClick={() => (tf.value = t)}>
+            <button key={t} data-testid={`tf-${t}`} class={tf.value === t ? 'on' : ''} aria-pressed={tf.value === t} onClick={() => pickTf(t)}>
               {t}
             </button>
           ))}
@@ -348,7 +355,7 @@ function HistoryNav() {
   const idx = cur ? list.indexOf(cur) : -1;
   return (
     <div class="history">
-      <button data-testid="session-prev" disabled={idx <= 0 && list.length > 0 ? idx === 0 : !list.length} onClick={() => stepSession(-1)} title="Previous session">
+      <button data-testid="session-prev" disabled={!list.length || idx === 0} onClick={() => stepSession(-1)} title="Previous session">
         ◀
       </button>
       <input

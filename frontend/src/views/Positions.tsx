@@ -44,7 +44,7 @@ export function Positions() {
                 <td class="num">{x.quantity}</td>
                 <td class="num hide-xs">{fmtNum(x.average_price)}</td>
                 <td class="num">{fmtNum(x.mark)}</td>
-                <td class={cls('num', sign(x.unrealized))} data-testid={`pos-unrl-${x.symbol}`}>
+                <td class={cls('num', sign(x.unrealized))} data-testid={`pos-unrealized-${x.symbol}`}>
                   {fmtNum(x.unrealized)}
                 </td>
                 <td class={cls('num', sign(x.day_pnl))}>{fmtNum(x.day_pnl)}</td>

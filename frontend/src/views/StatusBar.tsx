@@ -19,10 +19,15 @@ export function StatusBar() {
       <span data-testid="status-conn" data-state={c} class={cls('pill', c === 'open' ? 'ok' : c === 'closed' ? 'bad' : 'warn')}>
         {c === 'open' ? 'live' : c === 'reconnecting' ? `reconnecting${connAttempt.value ? ` (${connAttempt.value})` : ''}` : c}
       </span>
-      <span data-testid="status-stale" data-stale={stale ? 'true' : 'false'} class={cls('pill', stale ? 'bad blink' : 'ok')}>
-        {stale ? 'STALE ' : 'data '}
-        {formatAge(age)}
-      </span>
+      {stale ? (
+        <span data-testid="status-stale" class="pill bad blink" role="alert">
+          STALE {formatAge(age)}
+        </span>
+      ) : (
+        <span data-testid="status-age" class="pill ok">
+          data {formatAge(age)}
+        </span>
+      )}
       <span data-testid="status-market" data-open={open ? 'true' : 'false'} class={cls('pill', open ? 'ok' : 'muted')}>
         market {st ? (open ? 'open' : st.market.session === 'closed' ? 'closed' : st.market.session) : '?'}
       </span>

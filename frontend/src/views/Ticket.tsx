@@ -13,7 +13,7 @@ import { cls, fmtMoney, fmtNum } from './format';
 const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
 const OPTION_INSTR: Instruction[] = ['BUY_TO_OPEN', 'SELL_TO_CLOSE', 'SELL_TO_OPEN', 'BUY_TO_CLOSE'];
 
-type Stage = 'edit' | 'previewing' | 'previewed' | 'confirm2' | 'submitting' | 'done';
+type Stage = 'edit' | 'previewing' | 'previewed' | 'confirm' | 'confirm2' | 'submitting' | 'done';
 
 function refPrice(t: TicketState): { bid: number | null; ask: number | null; last: number | null } {
   if (t.asset_type === 'OPTION') {
@@ -28,9 +28,11 @@ export function Ticket() {
   const t = ticket.value;
   const cfg = config.value;
   const [stage, setStage] = useState<Stage>('edit');
-  const [preview, setPreview] = useState<Preview | null>(null);
+  const [pv, setPv] = useState<{ key: string; p: Preview } | null>(null);
+  const [previewing, setPreviewing] = useState(false);
   const [err, setErr] = useState('');
   const [result, setResult] = useState('');
+  const [priceText, setPriceText] = useState<string | null>(null);
   const first = useRef<HTMLSelectElement>(null);
   const live = cfg?.trading_mode === 'live';
   const kill = status.value?.kill_switch ?? cfg?.kill_switch ?? false;
@@ -38,23 +40,16 @@ export function Ticket() {
   useEffect(() => {
     if (t.open) first.current?.focus();
   }, [t.open]);
-  // Any edit invalidates the preview: the risk answer must match what is sent.
-  useEffect(() => {
-    if (stage !== 'done') {
-      setStage('edit');
-      setPreview(null);
-      setErr('');
-    }
-  }, [t.symbol, t.asset_type, t.instruction, t.quantity, t.order_type, t.limit_price]);
 
   if (!t.open) return null;
   const set = (p: Partial<TicketState>) => {
-    if (stage === 'done') {
-      setStage('edit');
-      setResult('');
-    }
+    if (stage !== 'edit') setStage('edit');
     ticket.value = { ...ticket.value, ...p };
   };
+  // The risk answer shown is only valid for exactly the order it was asked about.
+  const key = JSON.stringify(toRequest(t));
+  const preview = pv && pv.key === key ? pv.p : null;
+  const confirming = preview?.ok && (stage === 'confirm' || stage === 'confirm2' || stage === 'submitting');
   const ref = refPrice(t);
   const buy = t.instruction.startsWith('BUY');
   const px = t.order_type === 'LIMIT' ? t.limit_price : buy ? (ref.ask ?? ref.last) : (ref.bid ?? ref.last);
@@ -66,19 +61,22 @@ export function Ticket() {
   const tick = tickSize(t.limit_price ?? ref.last ?? 0, t.asset_type);
 
   async function doPreview() {
-    setStage('previewing');
+    setPreviewing(true);
     setErr('');
+    setResult('');
+    setStage('edit');
+    const body = toRequest(ticket.value);
     try {
-      const p = await api.preview(toRequest(ticket.value));
-      setPreview(p);
-      setStage('previewed');
+      const p = await api.preview(body);
+      setPv({ key: JSON.stringify(body), p });
     } catch (e) {
       setErr((e as Error).message);
-      setStage('edit');
+    } finally {
+      setPreviewing(false);
     }
   }
   async function doSubmit() {
-    if (live && stage !== 'confirm2') {
+    if (live && stage === 'confirm') {
       setStage('confirm2');
       return;
     }
@@ -87,11 +85,12 @@ export function Ticket() {
       const tr = await api.submit(toRequest(ticket.value));
       setResult(`Order #${tr.id} ${tr.status}`);
       setStage('done');
+      setPv(null);
       void refreshOrders();
     } catch (e) {
       const ae = e as ApiError;
       setErr(ae.status === 403 ? `Refused: ${ae.message}` : ae.message);
-      setStage('previewed');
+      setStage('edit');
     }
   }
 
@@ -164,10 +163,17 @@ export function Ticket() {
                   type="number"
                   min={0}
                   step={tick}
-                  value={t.limit_price ?? ''}
-                  onChange={(e) => {
-                    const v = Number((e.target as HTMLInputElement).value);
-                    set({ limit_price: Number.isFinite(v) && v > 0 ? roundToTick(v, tickSize(v, t.asset_type)) : null });
+                  value={priceText ?? (t.limit_price ?? '')}
+                  onInput={(e) => {
+                    const txt = (e.target as HTMLInputElement).value;
+                    const v = Number(txt);
+                    setPriceText(txt);
+                    set({ limit_price: txt !== '' && Number.isFinite(v) && v > 0 ? v : null });
+                  }}
+                  onBlur={() => {
+                    setPriceText(null);
+                    const v = ticket.value.limit_price;
+                    if (v != null) set({ limit_price: roundToTick(v, tickSize(v, t.asset_type)) });
                   }}
                 />
                 <button type="button" data-testid="ticket-price-up" onClick={() => set({ limit_price: stepPrice(t.limit_price ?? ref.last ?? 0, 1, t.asset_type) })}>
@@ -189,7 +195,7 @@ export function Ticket() {
           <dd data-testid="ticket-bp-after">{fmtMoney(preview?.buying_power_after ?? bpAfter)}</dd>
         </dl>
         {preview && (
-          <div data-testid="ticket-preview" class={cls('preview', preview.ok ? 'ok' : 'bad')}>
+          <div data-testid="ticket-preview-result" class={cls('preview', preview.ok ? 'ok' : 'bad')}>
             {preview.ok ? 'Risk checks passed.' : 'Risk checks refuse this order:'}
             {!preview.ok && (
               <ul data-testid="ticket-violations">
@@ -212,30 +218,47 @@ export function Ticket() {
             {result}
           </p>
         )}
-        {stage === 'confirm2' && (
+        {confirming && stage === 'confirm2' && (
           <p class="warn" data-testid="ticket-live-warning">
             LIVE account: this sends a real order to Schwab. Press confirm again.
           </p>
         )}
+        {confirming && (
+          <p class="confirm-line" data-testid="ticket-summary">
+            {t.instruction} {t.quantity} {t.symbol} {t.order_type === 'LIMIT' ? `@ ${fmtNum(roundToTick(t.limit_price ?? 0, tick))} LIMIT` : 'MARKET'} DAY —{' '}
+            {live ? 'LIVE account' : 'paper account'}
+          </p>
+        )}
         <footer>
-          {(stage === 'edit' || stage === 'previewing' || stage === 'done') && (
-            <button type="button" data-testid="ticket-submit" class="primary" disabled={!valid || stage === 'previewing'} onClick={doPreview}>
-              {stage === 'previewing' ? 'Checking…' : 'Review order'}
-            </button>
-          )}
-          {(stage === 'previewed' || stage === 'confirm2' || stage === 'submitting') && (
+          {confirming ? (
             <>
               <button type="button" onClick={() => setStage('edit')} data-testid="ticket-back">
-                Edit
+                Back
+              </button>
+              {stage === 'confirm2' ? (
+                <button type="button" data-testid="ticket-confirm-live" class="primary danger" onClick={doSubmit}>
+                  Send LIVE order
+                </button>
+              ) : (
+                <button type="button" data-testid="ticket-confirm" class={cls('primary', buy ? 'buy' : 'sell')} disabled={stage === 'submitting' || kill} onClick={doSubmit}>
+                  {stage === 'submitting' ? 'Sending…' : `Confirm ${t.instruction}`}
+                </button>
+              )}
+            </>
+          ) : (
+            <>
+              <button type="button" data-testid="ticket-preview" disabled={!valid || previewing} onClick={doPreview}>
+                {previewing ? 'Checking…' : 'Preview'}
               </button>
               <button
                 type="button"
-                data-testid="ticket-confirm"
+                data-testid="ticket-submit"
                 class={cls('primary', buy ? 'buy' : 'sell')}
-                disabled={!preview?.ok || stage === 'submitting' || kill}
-                onClick={doSubmit}
+                disabled={!preview?.ok || kill}
+                title={!preview ? 'Preview first: the risk checks answer before anything is sent' : ''}
+                onClick={() => setStage('confirm')}
               >
-                {stage === 'confirm2' ? `CONFIRM LIVE ${t.instruction}` : `Confirm ${t.instruction} ${t.quantity} ${t.symbol}`}
+                Submit…
               </button>
             </>
           )}
