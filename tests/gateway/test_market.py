@@ -166,34 +166,37 @@ def test_config_lists_underlyings_and_kill_switch(client: TestClient) -> None:
     assert cfg["kill_switch"] is False and cfg["trading_mode"] == "paper"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/api/candles/AAPL?tf=2m",
-        "/api/candles/AAPL?tf=1d",
-        "/api/candles/AA$PL",
-        "/api/candles/ABCDEFGHIJKLM",
-        "/api/candles/AAPL?session=2026-13-01",
-        "/api/candles/AAPL?session=2026-02-30",
-        "/api/candles/AAPL?session=20260310",
-        "/api/candles/AAPL?session=9999-12-31",
-        "/api/candles/AAPL?session=0001-01-01",
-        "/api/candles/AAPL?limit=0",
-        "/api/candles/AAPL?limit=99999999999999999999999",
-        "/api/candles/AAPL?limit=ten",
-        "/api/signals/AAPL?session=yesterday",
-        "/api/sessions/-AAPL",
-        "/api/gaps?since=-1",
-        "/api/gaps?limit=100000",
-        "/api/options/SP%20Y",
-        "/api/export/trades.csv",
-        "/api/export/equity.csv?session=2026-1-1",
-        "/api/fills/AAPL?session=2026-02-29",
-    ],
-)
-def test_bad_parameters_are_422(client: TestClient, path: str) -> None:
-    resp = client.get(path)
-    assert resp.status_code == 422, (path, resp.status_code, resp.text)
+BAD_PATHS = [
+    "/api/candles/AAPL?tf=2m",
+    "/api/candles/AAPL?tf=1d",
+    "/api/candles/AA$PL",
+    "/api/candles/ABCDEFGHIJKLM",
+    "/api/candles/AAPL?session=2026-13-01",
+    "/api/candles/AAPL?session=2026-02-30",
+    "/api/candles/AAPL?session=20260310",
+    "/api/candles/AAPL?session=9999-12-31",
+    "/api/candles/AAPL?session=0001-01-01",
+    "/api/candles/AAPL?limit=0",
+    "/api/candles/AAPL?limit=99999999999999999999999",
+    "/api/candles/AAPL?limit=ten",
+    "/api/signals/AAPL?session=yesterday",
+    "/api/sessions/-AAPL",
+    "/api/gaps?since=-1",
+    "/api/gaps?limit=100000",
+    "/api/options/SP%20Y",
+    "/api/export/trades.csv",
+    "/api/export/equity.csv?session=2026-1-1",
+    "/api/fills/AAPL?session=2026-02-29",
+]
+
+
+def test_bad_parameters_are_422(
+    gateway_settings: Callable[..., Any], make_gateway_client: Callable[..., Any]
+) -> None:
+    with make_gateway_client(gateway_settings(), clock=ManualClock(NOW)) as client:
+        for path in BAD_PATHS:
+            resp = client.get(path)
+            assert resp.status_code == 422, (path, resp.status_code, resp.text)
 
 
 def test_every_market_route_documents_its_response(client: TestClient) -> None:

@@ -222,13 +222,16 @@ async def options(state: StateDep, underlying: TickerPath) -> OptionChainOut:
     rows = await state.db.fetch(_CHAIN_SQL, underlying)
     contracts = [
         OptionContract(
-            **{k: jsonable(v) for k, v in dict(r).items() if k not in ("timestamp",)},
+            **{
+                k: jsonable(v)
+                for k, v in dict(r).items()
+                if k not in ("timestamp", "expiration_date")
+            },
             ts=ms(r["timestamp"]),
+            expiration_date=r["expiration_date"].isoformat(),
         )
         for r in rows
     ]
-    for c, r in zip(contracts, rows, strict=True):
-        c.expiration_date = r["expiration_date"].isoformat()
     raw = await state.r.hgetall(last_quote_key(underlying))
     q = quote_from_mapping(underlying, raw) if raw else None
     price = float(q.last) if q is not None else None
