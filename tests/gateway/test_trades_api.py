@@ -184,3 +184,31 @@ async def test_status_filter(gateway_client: TestClient, db_url: str) -> None:
     open_ = gateway_client.get("/api/trades?status=open").json()
     assert [t["status"] for t in open_] == ["cancel_requested", "working", "pending"]
     assert gateway_client.get("/api/trades?status=closed").status_code == 422
+
+
+async def test_kill_switch_refuses_submit_with_403(
+    pinned_client: TestClient, db_url: str, redis_url: str
+) -> None:
+    from streamdesk.control import set_kill_switch
+
+    c = pinned_client
+    _quote(redis_url, 99.99, 100.01, int(CLOCK.time() * 1000) - 500)
+    await _sql(
+        db_url,
+        "INSERT INTO account_balances (account_hash, cash, buying_power) VALUES ('H', 1e5, 1e5)",
+    )
+    assert c.post("/api/trades/preview", json=ORDER).json()["ok"] is True
+    conn = await asyncpg.connect(db_url)
+    try:
+        await set_kill_switch(conn, True, reason="fat finger drill")
+        refused = c.post("/api/trades", json=ORDER)
+        assert refused.status_code == 403, refused.text
+        assert refused.json() == {"detail": "the kill switch is engaged: fat finger drill"}
+        preview = c.post("/api/trades/preview", json=ORDER).json()
+        assert preview["ok"] is False
+        assert [v["code"] for v in preview["violations"]] == ["kill_switch"]
+        assert await _sql(db_url, "SELECT count(*) FROM trades") == 0
+        await set_kill_switch(conn, False)
+    finally:
+        await conn.close()
+    assert c.post("/api/trades", json=ORDER).status_code == 201

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 
 from streamdesk.constants import last_quote_key
+from streamdesk.control import KillSwitch, read_kill_switch
 from streamdesk.models import TradeRequest
 from streamdesk.risk import (
     BUYING_POWER_INSTRUCTIONS,
@@ -109,19 +110,33 @@ async def trade(state: StateDep, trade_id: TradeId) -> dict[str, Any]:
     return out
 
 
-async def _precheck(state: State, req: TradeRequest) -> tuple[RiskResult, Quote | None, Any]:
+class Precheck:
+    """The pre-check's verdict and the facts it used."""
+
+    def __init__(
+        self, result: RiskResult, quote: Quote | None, buying_power: Any, kill: KillSwitch
+    ) -> None:
+        self.result = result
+        self.quote = quote
+        self.buying_power = buying_power
+        self.kill = kill
+
+
+async def _precheck(state: State, req: TradeRequest) -> Precheck:
     raw = await state.r.hgetall(last_quote_key(req.symbol))
     bp = await state.db.fetchval(
         "SELECT buying_power FROM account_balances ORDER BY updated_at DESC LIMIT 1"
     )
+    kill = await read_kill_switch(state.db)
     quote = quote_from_mapping(req.symbol, raw) if raw else None
     ctx = RiskContext(
         now=state.clock.now(),
         quote=quote,
         live_broker=state.settings.trading_mode.value == "live",
         buying_power=bp,
+        kill_switch=kill,
     )
-    return check_trade(req, ctx, state.settings.risk_limits()), quote, bp
+    return Precheck(check_trade(req, ctx, state.settings.risk_limits()), quote, bp, kill)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -136,7 +151,8 @@ async def preview(state: StateDep, req: TradeRequest) -> PreviewOut:
     that consume it (buys and SELL_TO_OPEN, as the buying-power rule counts them), plus it
     for the others; null when either is unknown.
     """
-    result, quote, bp = await _precheck(state, req)
+    check = await _precheck(state, req)
+    result, quote, bp = check.result, check.quote, check.buying_power
     after: Decimal | None = None
     if bp is not None and result.notional is not None:
         consumes = req.instruction in BUYING_POWER_INSTRUCTIONS
@@ -159,12 +175,22 @@ async def preview(state: StateDep, req: TradeRequest) -> PreviewOut:
     "/api/trades",
     status_code=201,
     response_model=Trade,
-    responses={201: {"description": "Inserted as pending"}, 422: REFUSAL},
+    responses={
+        201: {"description": "Inserted as pending"},
+        403: error_response("Origin not allowed, or the kill switch is engaged"),
+        422: REFUSAL,
+    },
 )
 async def submit(state: StateDep, req: TradeRequest) -> JSONResponse:
     """Insert ``req`` as a ``pending`` trade when the pre-check accepts it; the executor
-    re-checks it with the full context and places it."""
-    result, _, _ = await _precheck(state, req)
+    re-checks it with the full context and places it. 403 while the kill switch is engaged
+    (``POST /api/ops/kill-switch``); the preview lists it as the ``kill_switch`` violation."""
+    check = await _precheck(state, req)
+    result = check.result
+    if check.kill.engaged:
+        state.counters["trades_refused"] += 1
+        why = f": {check.kill.reason}" if check.kill.reason else ""
+        return JSONResponse({"detail": f"the kill switch is engaged{why}"}, status_code=403)
     if not result.ok:
         state.counters["trades_refused"] += 1
         return JSONResponse(
