@@ -22,6 +22,8 @@ from e2e_support import CHROMIUM, CHROMIUM_ARGS, E2EStack
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from stack_harness import ROOT, Stack, wait_for, workdir_under
 
+from streamdesk.partitions import ensure_partitions
+
 TICKERS = "SPY,QQQ,AAPL"
 #: A previous session seeded into the database, so that history browsing has a day to show.
 PREVIOUS_SESSION = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)  # 10:00 New York
@@ -46,9 +48,11 @@ def dashboard_dist() -> Path:
 
 
 async def _seed_previous_session(dsn: str) -> None:
-    """Two minutes of AAPL at PREVIOUS_SESSION, through the views' insert triggers."""
+    """Two minutes of AAPL at PREVIOUS_SESSION (seconds through the views' insert triggers,
+    and their 1-minute bars)."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
+        await ensure_partitions(conn, days_ahead=0, today=PREVIOUS_SESSION.date(), days_behind=0)
         for i in range(120):
             ts = PREVIOUS_SESSION + timedelta(seconds=i)
             price = 150.0 + (i % 10) / 10
@@ -63,6 +67,17 @@ async def _seed_previous_session(dsn: str) -> None:
                 "VALUES ('AAPL', $1, $2, 150.4) ON CONFLICT DO NOTHING",
                 ts,
                 price - 0.05,
+            )
+        for minute in range(2):  # the writer's 1-minute bars of those seconds
+            prices = [150.0 + (i % 10) / 10 for i in range(minute * 60, minute * 60 + 60)]
+            await conn.execute(
+                "INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap) "
+                "VALUES ('AAPL', $1, $2, $3, $4, $5, 6000, 150.4) ON CONFLICT DO NOTHING",
+                PREVIOUS_SESSION + timedelta(minutes=minute),
+                prices[0],
+                max(prices),
+                min(prices),
+                prices[-1],
             )
     finally:
         await conn.close()
@@ -93,7 +108,9 @@ def e2e_stack(tmp_root: Path, dashboard_dist: Path) -> Iterator[E2EStack]:
 
 
 @pytest.fixture(scope="module")
-def playwright_driver() -> Iterator[Playwright]:
+def playwright_driver(e2e_stack: E2EStack) -> Iterator[Playwright]:
+    # After the stack: Playwright's sync API runs an event loop in this thread, after which
+    # the stack's set-up (asyncio.run) could not run.
     with sync_playwright() as p:
         yield p
 
