@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from market_data import (
 
 from streamdesk.clock import ManualClock
 from streamdesk.constants import last_quote_key
+from streamdesk.control import add_symbol, remove_symbol, set_kill_switch
 
 pytestmark = pytest.mark.integration
 
@@ -219,3 +221,19 @@ def test_old_day_bars_outlive_seconds(client: TestClient) -> None:
     assert body["sma9"] == [None, None, None]
     assert client.get("/api/candles/AAPL?tf=1s&session=2026-03-06").json()["t"] == []
     assert ms(SESSION_A) < ms(SESSION_B)
+
+
+async def test_config_and_quotes_follow_the_persisted_universe_and_kill_switch(
+    client: TestClient, db_url: str
+) -> None:
+    assert client.get("/api/config").json()["tickers"] == ["AAPL", "SPY"]  # seeded
+    conn = await asyncpg.connect(db_url)
+    try:
+        await remove_symbol(conn, "equity", "AAPL")
+        await add_symbol(conn, "equity", "MSFT")
+        await set_kill_switch(conn, True, reason="test")
+    finally:
+        await conn.close()
+    cfg = client.get("/api/config").json()
+    assert cfg["tickers"] == ["MSFT", "SPY"] and cfg["kill_switch"] is True
+    assert "AAPL" not in client.get("/api/quotes").json()

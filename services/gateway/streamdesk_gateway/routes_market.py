@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from streamdesk import __version__
 from streamdesk.constants import last_quote_key
+from streamdesk.control import UniverseSpec, read_kill_switch, read_universe
 from streamdesk.risk import quote_from_mapping
 
 from . import market_sql, routes_account
@@ -37,25 +38,22 @@ router.include_router(routes_account.router)
 StateDep = Annotated[State, Depends(get_state)]
 
 
-def option_underlyings(state: State) -> list[str]:
-    """Configured option underlyings (the gateway's settings may not carry them)."""
-    return list(getattr(state.settings, "option_underlyings", None) or [])
-
-
-def kill_switch(state: State) -> bool:
-    """Kill-switch state; false until the operations part publishes it."""
-    return bool(getattr(state, "kill_switch", False))
+async def universe(state: State) -> UniverseSpec:
+    """The streamed universe (persisted by the operations panel; seeded from the settings)."""
+    s = state.settings
+    return await read_universe(state.db, defaults=UniverseSpec.of(s.tickers, s.option_underlyings))
 
 
 @router.get("/api/config")
 async def config(state: StateDep) -> ConfigOut:
     settings = state.settings
+    spec = await universe(state)
     return ConfigOut(
-        tickers=settings.tickers,
-        option_underlyings=option_underlyings(state),
+        tickers=list(spec.equities),
+        option_underlyings=list(spec.option_underlyings),
         trading_mode=settings.trading_mode.value,
         trading_enabled=settings.trading_enabled,
-        kill_switch=kill_switch(state),
+        kill_switch=(await read_kill_switch(state.db)).engaged,
         market_orders=settings.risk_allow_market_orders,
         version=__version__,
     )
@@ -87,9 +85,9 @@ LEFT JOIN LATERAL (
 
 @router.get("/api/quotes")
 async def quotes(state: StateDep) -> dict[str, QuoteOut]:
-    """Latest bid/ask/last per configured ticker (Redis), session volume, previous close and
+    """Latest bid/ask/last per streamed ticker (Redis), session volume, previous close and
     the latest SMA9/VWAP (one SQL). Tickers without any data are left out."""
-    tickers = list(state.settings.tickers)
+    tickers = list((await universe(state)).equities)
     pipe = state.r.pipeline(transaction=False)
     for ticker in tickers:
         pipe.hgetall(last_quote_key(ticker))
