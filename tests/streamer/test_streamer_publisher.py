@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+import time_machine
 
 from streamdesk.codec import decode_ticks
 from streamdesk.config import load_settings
@@ -114,6 +115,32 @@ async def test_trim_without_group_is_by_age_only(redis_url: str) -> None:
         await redis.execute_command("XTRIM", tick_stream(0), "MINID", f"{T0 + 70_000}-0")
         assert await redis.xlen(tick_stream(0)) == 2
     finally:
+        await redis.aclose()
+
+
+async def test_trim_age_is_measured_on_the_redis_clock(redis_url: str) -> None:
+    """Entry ids are the Redis server's milliseconds: a streamer whose own clock is days ahead
+    trims by Redis's clock, so entries younger than the retention there stay (found under
+    libfaketime, which moves every process's clock but Redis's)."""
+    redis = create_redis(redis_url)
+    sec, usec = await redis.time()
+    server_ms = int(sec) * 1000 + int(usec) // 1000
+    traveller = time_machine.travel(server_ms / 1000 + 4 * 86_400, tick=True)
+    traveller.start()
+    try:
+        pub = Publisher(redis, partitions=1, retention_seconds=60)
+        old, young = f"{server_ms - 120_000}-0", f"{server_ms - 10_000}-0"
+        for entry_id in (old, young):
+            await redis.xadd(tick_stream(0), {TICK_FIELD: b"x"}, id=entry_id)
+        await pub.trim_once()
+        left = [i.decode() for i, _ in await redis.xrange(tick_stream(0))]
+        assert young in left  # younger than 60 s on Redis's clock: kept
+        # ``~`` trims whole macro nodes only; exact trimming by the same cutoff removes `old`.
+        cutoff = await pub.safe_trim_id(tick_stream(0), (server_ms - 60_000, 0))
+        await redis.execute_command("XTRIM", tick_stream(0), "MINID", f"{cutoff[0]}-{cutoff[1]}")
+        assert [i.decode() for i, _ in await redis.xrange(tick_stream(0))] == [young]
+    finally:
+        traveller.stop()
         await redis.aclose()
 
 

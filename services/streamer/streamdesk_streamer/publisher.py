@@ -16,7 +16,9 @@ second gets 10 quote writes, not 50 (``quote_interval`` 0 writes them with every
 Trimming policy (docs/streamer.md): every ``trim_interval`` seconds each stream is trimmed with
 ``XTRIM MINID ~ <id>`` where ``<id>`` is the *lowest* of
 
-- the age cutoff (now - ``STREAM_RETENTION_SECONDS``),
+- the age cutoff (now - ``STREAM_RETENTION_SECONDS``, "now" read from the Redis server's own
+  clock with ``TIME``: entry ids are the server's milliseconds, so a streamer whose clock is
+  ahead of Redis's must not trim entries that are younger than the retention on Redis's clock),
 - for every consumer group on the stream: the oldest pending (delivered, unacknowledged)
   entry, and the entry after the group's last-delivered id (entries never delivered).
 
@@ -190,8 +192,11 @@ class Publisher:
         return n
 
     async def trim_once(self, now_ms: int | None = None) -> int:
-        """Trim every tick stream by age without passing unacknowledged entries."""
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        """Trim every tick stream by age without passing unacknowledged entries (``now_ms``:
+        the Redis server's clock unless given)."""
+        if now_ms is None:
+            sec, usec = await self.redis.time()
+            now_ms = int(sec) * 1000 + int(usec) // 1000
         age_cutoff = (now_ms - self.retention_ms, 0)
         removed = 0
         for p in range(self.partitions):
