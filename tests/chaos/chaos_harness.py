@@ -54,6 +54,8 @@ BIN = Path(sys.executable).parent
 CLOCK_ENV = ("LD_PRELOAD", "FAKETIME")
 EQ = "LEVELONE_EQUITIES"
 OPT = "LEVELONE_OPTIONS"
+#: The gateway's API token in the harness (GATEWAY_TOKEN); trades go through it authenticated.
+GATEWAY_TOKEN = "chaos-harness-gateway-token"
 ALL_SERVICES = ("streamer", "indicators", "trade-executor", "health", "gateway")
 #: Faults that can interrupt the market-data stream (and so explain a recorded gap).
 STREAM_FAULTS = (
@@ -318,6 +320,7 @@ class Stack:
                 "HEALTH_PORT": str(self.ports["health"]),
                 "HEALTH_CHECK_INTERVAL": "1",
                 "GATEWAY_PORT": str(self.ports["gateway"]),
+                "GATEWAY_TOKEN": GATEWAY_TOKEN,
                 "CHAOS_DIR": str(self.root),
             }
         )
@@ -672,7 +675,10 @@ class Stack:
                 url,
                 data=json.dumps(body).encode(),
                 method="POST",
-                headers={"Content-Type": "application/json"},
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {GATEWAY_TOKEN}",
+                },
             )
             try:
                 with urllib.request.urlopen(req, timeout=3) as resp:

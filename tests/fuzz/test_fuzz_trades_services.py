@@ -43,6 +43,9 @@ from streamdesk_gateway.config import Settings as GatewaySettings
 GATEWAY_CASES = 250
 INSERT_CASES = 250
 JSON = {"Content-Type": "application/json"}
+GATEWAY_TOKEN = "fuzz-trades-gateway-token"
+GATEWAY_URL = "http://127.0.0.1:8080"  # an allowed Host
+GATEWAY_AUTH = {"Authorization": f"Bearer {GATEWAY_TOKEN}"}
 FINAL = ("filled", "cancelled", "rejected", "expired")
 RISK: dict[str, Any] = {
     "market_hours": "always",
@@ -155,6 +158,7 @@ async def test_generated_trades_through_gateway_and_executor(
         redis_url=redis_url,
         tickers="AAPL,MSFT,SPY,NVDA",
         heartbeat_interval=1.0,
+        gateway_token=GATEWAY_TOKEN,
         **RISK,
     )
     gateway_cases = collect(cases, GATEWAY_CASES)
@@ -168,7 +172,7 @@ async def test_generated_trades_through_gateway_and_executor(
             running_executor(ex_settings) as ex,
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+                transport=httpx.ASGITransport(app=app), base_url=GATEWAY_URL, headers=GATEWAY_AUTH
             ) as gw,
         ):
             # quotes for the gateway's pre-check, from the broker the executor will use
@@ -308,9 +312,12 @@ async def test_regression_non_utf8_body_is_a_422_not_a_500(
 ) -> None:
     """Found by the fuzzer: FastAPI's default validation handler echoed the body back and
     raised UnicodeDecodeError on bytes that are not UTF-8 (a 500)."""
-    app = create_app(load_settings(GatewaySettings, _env_file=None))
+    app = create_app(load_settings(GatewaySettings, _env_file=None, gateway_token=GATEWAY_TOKEN))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as gw:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=GATEWAY_URL, headers=GATEWAY_AUTH
+    ) as gw:
         resp = await gw.post("/api/trades", content=raw, headers=headers)
     assert resp.status_code in (400, 422), resp.text  # 400: declared JSON that does not parse
-    assert resp.json()["detail"]
+    body = resp.json()
+    assert body.get("detail") or body.get("reasons"), body

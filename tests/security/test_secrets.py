@@ -6,13 +6,13 @@ the real services and functions, which run with DEBUG logging configured by the 
 ``setup_logging``; every log record (formatted as JSON and as text, with its exception) and
 every ``/health`` and ``/metrics`` body is then scanned for them.
 
-The gateway has no token of its own yet (no ``GATEWAY_TOKEN`` in its settings); when it gets
-one, add it to ``SECRETS`` here.
+The gateway's API token (``GATEWAY_TOKEN``, and the one it generates into the data directory
+when unset) is in the list too: the gateway is driven through login (right and wrong), Bearer
+calls (right and wrong), the rate limit and refused WebSockets, all logged at DEBUG.
 
 Frontend: :func:`scan_bundle` scans ``frontend/dist`` when it exists (a built dashboard; this
-test never builds one) and always scans the gateway's built-in page, for the values above
-and for secret-shaped strings (service-role JWTs, private keys, DSNs with a password,
-webhook URLs).
+test never builds one) for the values above and for secret-shaped strings (service-role JWTs,
+private keys, DSNs with a password, webhook URLs).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ APP_SECRET = "fake-app-secret-Zq81xR"
 DB_PASSWORD = "fake-db-pw-Hh27Lm"
 REDIS_PASSWORD = "fake-redis-pw-Pp55Ts"
 WEBHOOK_TOKEN = "fake-webhook-token-Ww90Bn"
-SECRETS = [APP_KEY, APP_SECRET, DB_PASSWORD, REDIS_PASSWORD, WEBHOOK_TOKEN]
+GATEWAY_TOKEN = "fake-gateway-token-Gg61Kd"
+SECRETS = [APP_KEY, APP_SECRET, DB_PASSWORD, REDIS_PASSWORD, WEBHOOK_TOKEN, GATEWAY_TOKEN]
 
 
 # --------------------------------------------------------------------------- capture
@@ -267,7 +268,11 @@ async def test_no_secret_in_any_log_line_or_health_output(
         assert json.loads(bodies[-4].split(" ", 2)[2])["status"] == "down"
         await asyncio.sleep(0.5)  # the alert sender tries the webhook
 
-    # 5. configuration errors name the variable, never the secret value
+    # 5. the gateway: configured token, then one it generates; logins and Bearer calls, right
+    # and wrong, the rate limit, refused and accepted WebSockets
+    secrets += await _drive_gateway(common, tmp_path, bodies)
+
+    # 6. configuration errors name the variable, never the secret value
     for bad in (
         {"health_webhook_url": f"ftp://x/{WEBHOOK_TOKEN}"},
         {"database_url": 7, "schwab_app_secret": ["x", APP_SECRET]},
@@ -276,6 +281,12 @@ async def test_no_secret_in_any_log_line_or_health_output(
         with pytest.raises(ConfigError) as info:
             load_settings(HealthSettings, _env_file=None, **bad)
         bodies.append(str(info.value))
+    from streamdesk_gateway.config import Settings as GatewaySettings
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(GatewaySettings, _env_file=None, gateway_token=GATEWAY_TOKEN[:12])
+    bodies.append(str(info.value))
+    secrets.append(GATEWAY_TOKEN[:12])
 
     secrets = sorted(set(secrets))
     # the first access token, the refreshed one and the refresh token at least
@@ -284,6 +295,54 @@ async def test_no_secret_in_any_log_line_or_health_output(
     assert any("DEBUG" in line for line in debug_logs.lines), "DEBUG was not enabled"
     assert not leaks(debug_logs.lines, secrets), leaks(debug_logs.lines, secrets)
     assert not leaks(bodies, secrets), leaks(bodies, secrets)
+
+
+async def _drive_gateway(common: dict[str, Any], tmp_path: Path, bodies: list[str]) -> list[str]:
+    """Exercise the gateway's auth paths; return the generated token (a secret too)."""
+    from starlette.testclient import TestClient
+
+    from streamdesk_gateway.app import create_app as gateway_app
+    from streamdesk_gateway.config import Settings as GatewaySettings
+
+    generated: list[str] = []
+    for token in (GATEWAY_TOKEN, None):
+        settings = load_settings(
+            GatewaySettings,
+            _env_file=None,
+            **{**common, "schwab_token_path": tmp_path / "gw" / "schwab-token.json"},
+            gateway_token=token,
+            gateway_login_max_failures=2,
+        )
+        app = gateway_app(settings)
+        expected = app.state.sd.auth.token
+        if token is None:
+            generated.append(expected)
+            assert (tmp_path / "gw" / "gateway-token").read_text().strip() == expected
+
+        def drive(app: Any = app, expected: str = expected) -> None:
+            with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+                good = {"Authorization": f"Bearer {expected}"}
+                for headers in ({}, good, {"Authorization": f"Bearer {expected[:-2]}"}):
+                    r = c.get("/api/trades", headers=headers)
+                    bodies.append(f"{r.status_code} {r.headers} {r.text}")
+                for body in ({"token": expected}, {"token": expected + "x"}, {"token": "x"}):
+                    r = c.post("/api/login", json=body)
+                    bodies.append(f"{r.status_code} {r.text}")
+                r = c.post("/api/login", json={"token": expected})  # rate-limited now
+                bodies.append(f"{r.status_code} {r.headers} {r.text}")
+                with (
+                    contextlib.suppress(Exception),
+                    c.websocket_connect(
+                        "ws://127.0.0.1:8080/ws", headers={"Origin": "http://evil.example"}
+                    ),
+                ):
+                    pass
+                with c.websocket_connect("ws://127.0.0.1:8080/ws", headers=good):
+                    pass
+                bodies.append(c.get("/openapi.json").text)
+
+        await asyncio.to_thread(drive)
+    return generated
 
 
 # --------------------------------------------------------------------------- token files
@@ -414,8 +473,8 @@ def test_scanner_finds_what_it_must(tmp_path: Path) -> None:
 @pytest.mark.unit
 @pytest.mark.parametrize(
     "directory",
-    [ROOT / "frontend" / "dist", ROOT / "services" / "gateway" / "streamdesk_gateway" / "static"],
-    ids=["frontend-dist", "gateway-builtin-page"],
+    [ROOT / "frontend" / "dist"],
+    ids=["frontend-dist"],
 )
 def test_shipped_frontend_holds_no_secret(directory: Path) -> None:
     if not directory.is_dir():

@@ -22,10 +22,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(db_url: str, redis_url: str) -> Iterator[TestClient]:
+    token = "storage-test-gateway-token"
     settings = load_settings(
-        Settings, _env_file=None, database_url=db_url, redis_url=redis_url, tickers="AAPL"
+        Settings,
+        _env_file=None,
+        database_url=db_url,
+        redis_url=redis_url,
+        tickers="AAPL",
+        gateway_token=token,
     )
-    with TestClient(create_app(settings)) as c:
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", headers=auth) as c:
         yield c
 
 

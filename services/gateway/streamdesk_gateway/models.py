@@ -52,7 +52,9 @@ class TradeRefusal(BaseModel):
 
 
 class Trade(BaseModel):
-    """One ``trades`` row."""
+    """One ``trades`` row. ``duration`` is plain text: the column has no CHECK and rows
+    inserted by other clients (the executor rejects them) may hold anything; the others are
+    constrained by the table."""
 
     id: int
     created_at: str
@@ -62,7 +64,7 @@ class Trade(BaseModel):
     quantity: float
     order_type: OrderType
     limit_price: float | None
-    duration: Duration
+    duration: str = Field(examples=[d.value for d in Duration])
     status: TradeStatus
     broker_order_id: str | None
     filled_quantity: float
