@@ -85,3 +85,8 @@ async function boot(): Promise<void> {
 
 render(<Root />, document.getElementById('app')!);
 void boot();
+// A login link opened in a tab already showing the page only changes the fragment.
+addEventListener('hashchange', () => {
+  const tok = takeFragmentToken(location, history);
+  if (tok) void login(tok);
+});
