@@ -4,23 +4,6 @@
  */
 
 export interface paths {
-    "/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Index */
-        get: operations["index__get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/balances": {
         parameters: {
             query?: never;
@@ -45,8 +28,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Bars */
+        /**
+         * Bars
+         * @description 1-minute bars of the last ``days`` (superseded by ``/api/candles?tf=1m``).
+         */
         get: operations["bars_api_bars__ticker__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/candles/{ticker}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Candles
+         * @description Candles aggregated in SQL; the last ``limit`` buckets of ``session`` (1D: the last
+         *     ``limit`` days ending with it).
+         */
+        get: operations["candles_api_candles__ticker__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -72,6 +79,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/export/{table}.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Csv
+         * @description One session's rows (default today in New York), oldest first; timestamps UTC ISO.
+         */
+        get: operations["export_csv_api_export__table__csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/fills/{symbol}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fills
+         * @description The symbol's fills in one New York session (default today by the gateway's clock).
+         */
+        get: operations["fills_api_fills__symbol__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/gaps": {
         parameters: {
             query?: never;
@@ -79,7 +126,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Gaps */
+        /**
+         * Gaps
+         * @description Streamer gaps, newest first; with ``since``: those still open or ended after it.
+         */
         get: operations["gaps_api_gaps_get"];
         put?: never;
         post?: never;
@@ -96,11 +146,223 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** History */
+        /**
+         * History
+         * @description Per-second price, volume, SMA9, VWAP of the last ``minutes`` (superseded by
+         *     ``/api/candles?tf=1s``).
+         */
         get: operations["history_api_history__ticker__get"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Login
+         * @description Trade the gateway token for an HttpOnly, SameSite=Strict session cookie.
+         */
+        post: operations["login_api_login_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logout
+         * @description End this browser's session (no-op without one).
+         */
+        post: operations["logout_api_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/auth/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Auth Complete
+         * @description Paste the address the browser was redirected to; the token file is replaced.
+         */
+        post: operations["auth_complete_api_ops_auth_complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/auth/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Auth Start
+         * @description Start the manual login of ``streamdesk auth``: open ``authorize_url`` in a browser.
+         */
+        post: operations["auth_start_api_ops_auth_start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/kill-switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Kill Switch
+         * @description The kill switch.
+         */
+        get: operations["kill_switch_api_ops_kill_switch_get"];
+        put?: never;
+        /**
+         * Kill Switch Set
+         * @description Engage or release the kill switch (the executor refuses every order while engaged).
+         */
+        post: operations["kill_switch_set_api_ops_kill_switch_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/services/{name}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause
+         * @description Pause a service: the streamer unsubscribes, the executor stops claiming trades.
+         */
+        post: operations["pause_api_ops_services__name__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/services/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume
+         * @description Resume a paused service.
+         */
+        post: operations["resume_api_ops_services__name__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Token
+         * @description Age of the Schwab token file and the time left of its refresh token's 7 days.
+         */
+        get: operations["token_api_ops_token_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/universe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Universe
+         * @description The streamed universe (seeded once from TICKERS / OPTION_UNDERLYINGS).
+         */
+        get: operations["universe_api_ops_universe_get"];
+        put?: never;
+        /**
+         * Universe Add
+         * @description Add a ticker or option underlying; the streamer subscribes it within seconds.
+         */
+        post: operations["universe_add_api_ops_universe_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/universe/{kind}/{symbol}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Universe Remove
+         * @description Remove a ticker or option underlying; the streamer unsubscribes it.
+         */
+        delete: operations["universe_remove_api_ops_universe__kind___symbol__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -113,8 +375,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Options */
+        /**
+         * Options
+         * @description Latest quote and greeks per contract of the underlying (contracts seen in the last
+         *     day of its data, not expired), the expirations and the underlying's price.
+         */
         get: operations["options_api_options__underlying__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pnl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pnl
+         * @description Positions with mark and unrealized P&L, the broker's day P&L, P&L realized today from
+         *     the fills in ``trades`` (average cost, replayed from each symbol's first fill; a position
+         *     held before them opens at the synced average price) and the balances.
+         */
+        get: operations["pnl_api_pnl_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -147,8 +435,89 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Quotes */
+        /**
+         * Quotes
+         * @description Latest bid/ask/last per streamed ticker (Redis), session volume, previous close and
+         *     the latest SMA9/VWAP (one SQL). Tickers without any data are left out.
+         */
         get: operations["quotes_api_quotes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session
+         * @description 200 when the caller is authenticated (the guard answers 401 otherwise).
+         */
+        get: operations["session_api_session_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{ticker}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sessions */
+        get: operations["sessions_api_sessions__ticker__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/signals/{ticker}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signals
+         * @description SMA9/VWAP crosses of one session (default the latest with data).
+         */
+        get: operations["signals_api_signals__ticker__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Status
+         * @description Market session, kill switch, health summary and every service's heartbeat.
+         */
+        get: operations["status_api_status_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -164,11 +533,43 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Trades */
+        /**
+         * Trades
+         * @description The latest trades, newest first.
+         */
         get: operations["trades_api_trades_get"];
         put?: never;
-        /** Submit */
+        /**
+         * Submit
+         * @description Insert ``req`` as a ``pending`` trade when the pre-check accepts it; the executor
+         *     re-checks it with the full context and places it. 403 while the kill switch is engaged
+         *     (``POST /api/ops/kill-switch``); the preview lists it as the ``kill_switch`` violation.
+         */
         post: operations["submit_api_trades_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/trades/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview
+         * @description What submitting ``req`` would answer now (the same rules), without inserting it.
+         *
+         *     ``buying_power_after`` is the synced buying power less the notional for instructions
+         *     that consume it (buys and SELL_TO_OPEN, as the buying-power rule counts them), plus it
+         *     for the others; null when either is unknown.
+         */
+        post: operations["preview_api_trades_preview_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -182,7 +583,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Trade */
+        /**
+         * Trade
+         * @description One trade with its ``trade_events`` timeline.
+         */
         get: operations["trade_api_trades__trade_id__get"];
         put?: never;
         post?: never;
@@ -201,7 +605,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel */
+        /**
+         * Cancel
+         * @description ``pending`` -> ``cancelled``; ``working`` -> ``cancel_requested`` (the executor cancels
+         *     at the broker); any other status answers 409.
+         */
         post: operations["cancel_api_trades__trade_id__cancel_post"];
         delete?: never;
         options?: never;
@@ -230,10 +638,634 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AssetType
+         * @description Asset class of a trade.
+         * @enum {string}
+         */
+        AssetType: "EQUITY" | "OPTION";
+        /**
+         * AuthCompleteIn
+         * @description The whole address the browser was redirected to after the Schwab login.
+         */
+        AuthCompleteIn: {
+            /** Redirect Url */
+            redirect_url: string;
+        };
+        /**
+         * AuthCompleteOut
+         * @description The token was written.
+         */
+        AuthCompleteOut: {
+            /** Ok */
+            ok: boolean;
+        };
+        /**
+         * AuthStartOut
+         * @description Open ``authorize_url``, log in, paste the address you are redirected to.
+         */
+        AuthStartOut: {
+            /** Authorize Url */
+            authorize_url: string;
+            /** State */
+            state: string;
+        };
+        /** BalancesOut */
+        BalancesOut: {
+            /** Buying Power */
+            buying_power: number | null;
+            /** Cash */
+            cash: number | null;
+            /** Liquidation Value */
+            liquidation_value: number | null;
+        };
+        /** BarOut */
+        BarOut: {
+            /** Bucket */
+            bucket: string;
+            /** Close */
+            close: number;
+            /** High */
+            high: number;
+            /** Low */
+            low: number;
+            /** Open */
+            open: number;
+            /** Volume */
+            volume: number;
+            /** Vwap */
+            vwap: number | null;
+        };
+        /**
+         * CancelOut
+         * @description The trade's status after the cancel request.
+         */
+        CancelOut: {
+            /** Id */
+            id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "cancelled" | "cancel_requested";
+        };
+        /**
+         * CandlesOut
+         * @description Columns as arrays; ``t`` = bucket start (epoch ms; New York midnight for 1D).
+         */
+        CandlesOut: {
+            /** C */
+            c: number[];
+            /** H */
+            h: number[];
+            /** L */
+            l: number[];
+            /** O */
+            o: number[];
+            /**
+             * Session
+             * @description New York date (YYYY-MM-DD); null: no data.
+             */
+            session: string | null;
+            /** Sma9 */
+            sma9: (number | null)[];
+            /** T */
+            t: number[];
+            /**
+             * Tf
+             * @enum {string}
+             */
+            tf: "1s" | "1m" | "5m" | "15m" | "1h" | "1D";
+            /** Ticker */
+            ticker: string;
+            /** V */
+            v: number[];
+            /** Vwap */
+            vwap: (number | null)[];
+        };
+        /** ConfigOut */
+        ConfigOut: {
+            /** Kill Switch */
+            kill_switch: boolean;
+            /** Market Orders */
+            market_orders: boolean;
+            /** Option Underlyings */
+            option_underlyings: string[];
+            /** Tickers */
+            tickers: string[];
+            /** Trading Enabled */
+            trading_enabled: boolean;
+            /**
+             * Trading Mode
+             * @enum {string}
+             */
+            trading_mode: "paper" | "live";
+            /** Version */
+            version: string;
+        };
+        /** Cross */
+        Cross: {
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "up" | "down";
+            /** Price */
+            price: number;
+            /**
+             * T
+             * @description The second the cross happened (epoch ms).
+             */
+            t: number;
+        };
+        /**
+         * Duration
+         * @description Order durations (Schwab's words).
+         * @enum {string}
+         */
+        Duration: "DAY" | "GOOD_TILL_CANCEL" | "FILL_OR_KILL";
+        /**
+         * ErrorOut
+         * @description A refusal: ``detail`` says why.
+         */
+        ErrorOut: {
+            /** Detail */
+            detail: string;
+        };
+        /** FillOut */
+        FillOut: {
+            /** Instruction */
+            instruction: string;
+            /** Price */
+            price: number;
+            /** Quantity */
+            quantity: number;
+            /**
+             * T
+             * @description Time of the (last) fill, epoch ms.
+             */
+            t: number;
+            /** Trade Id */
+            trade_id: number;
+        };
+        /** GapOut */
+        GapOut: {
+            /** Ended At */
+            ended_at: string | null;
+            /** Id */
+            id: number;
+            /** Reason */
+            reason: string;
+            /** Source */
+            source: string;
+            /** Started At */
+            started_at: string;
+            /** Symbols */
+            symbols: string[];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /**
+         * HealthOut
+         * @description The health service's last published summary (overall ``status`` and per component).
+         */
+        HealthOut: {
+            /** At */
+            at?: number | null;
+            /** Components */
+            components: {
+                [key: string]: string;
+            };
+            /** Status */
+            status: string;
+        };
+        /** HistoryOut */
+        HistoryOut: {
+            /** Price */
+            price: number[];
+            /** Sma9 */
+            sma9: (number | null)[];
+            /** T */
+            t: number[];
+            /** Ticker */
+            ticker: string;
+            /** Volume */
+            volume: number[];
+            /** Vwap */
+            vwap: (number | null)[];
+        };
+        /**
+         * Instruction
+         * @description Schwab's order instructions.
+         * @enum {string}
+         */
+        Instruction: "BUY" | "SELL" | "BUY_TO_OPEN" | "SELL_TO_CLOSE" | "SELL_TO_OPEN" | "BUY_TO_CLOSE";
+        /**
+         * KillSwitchIn
+         * @description Engage (true) or release (false) the kill switch.
+         */
+        KillSwitchIn: {
+            /** Engaged */
+            engaged: boolean;
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * KillSwitchOut
+         * @description The kill switch: while engaged no order is placed and submits are refused (403).
+         */
+        KillSwitchOut: {
+            /** Changed At */
+            changed_at: string;
+            /** Engaged */
+            engaged: boolean;
+            /** Reason */
+            reason: string | null;
+        };
+        /**
+         * LoginIn
+         * @description The gateway token, traded for a session cookie.
+         */
+        LoginIn: {
+            /** Token */
+            token: string;
+        };
+        /**
+         * MarketOut
+         * @description Market hours now (New York exchange calendar, ``MARKET_HOURS`` aside).
+         */
+        MarketOut: {
+            /**
+             * Next Change At
+             * @description Next open or close (ISO-8601, UTC).
+             */
+            next_change_at: string | null;
+            /** Open */
+            open: boolean;
+            /**
+             * Session
+             * @enum {string}
+             */
+            session: "regular" | "pre" | "post" | "closed";
+        };
+        /**
+         * OpsError
+         * @description A refusal of an operations route: ``error`` says why.
+         */
+        OpsError: {
+            /** Error */
+            error: string;
+        };
+        /** OptionChainOut */
+        OptionChainOut: {
+            /** Contracts */
+            contracts: components["schemas"]["OptionContract"][];
+            /** Expirations */
+            expirations: string[];
+            /** Underlying */
+            underlying: string;
+            /** Underlying Price */
+            underlying_price: number | null;
+        };
+        /** OptionContract */
+        OptionContract: {
+            /** Ask */
+            ask: number | null;
+            /** Bid */
+            bid: number | null;
+            /** Delta */
+            delta: number | null;
+            /** Expiration Date */
+            expiration_date: string;
+            /** Gamma */
+            gamma: number | null;
+            /** Implied Volatility */
+            implied_volatility: number | null;
+            /** Last Price */
+            last_price: number | null;
+            /** Open Interest */
+            open_interest: number | null;
+            /**
+             * Option Type
+             * @enum {string}
+             */
+            option_type: "CALL" | "PUT";
+            /** Strike Price */
+            strike_price: number;
+            /** Theta */
+            theta: number | null;
+            /** Ticker */
+            ticker: string;
+            /** Ts */
+            ts: number;
+            /** Underlying Price */
+            underlying_price: number | null;
+            /** Vega */
+            vega: number | null;
+        };
+        /**
+         * OrderType
+         * @description Order types StreamDesk places.
+         * @enum {string}
+         */
+        OrderType: "MARKET" | "LIMIT";
+        /**
+         * PauseOut
+         * @description A service's pause flag after the change.
+         */
+        PauseOut: {
+            /** Name */
+            name: string;
+            /** Paused */
+            paused: boolean;
+        };
+        /** PnlOut */
+        PnlOut: {
+            balances: components["schemas"]["BalancesOut"] | null;
+            /** Day Pnl Total */
+            day_pnl_total: number;
+            /** Positions */
+            positions: components["schemas"]["PositionPnl"][];
+            /** Realized Today */
+            realized_today: number;
+            /** Unrealized Total */
+            unrealized_total: number;
+        };
+        /** PositionPnl */
+        PositionPnl: {
+            /** Asset Type */
+            asset_type: string;
+            /** Average Price */
+            average_price: number | null;
+            /** Day Pnl */
+            day_pnl: number | null;
+            /** Mark */
+            mark: number | null;
+            /** Market Value */
+            market_value: number | null;
+            /** Quantity */
+            quantity: number;
+            /** Symbol */
+            symbol: string;
+            /** Unrealized */
+            unrealized: number | null;
+        };
+        /**
+         * PreviewOut
+         * @description What submitting would answer, without inserting anything.
+         */
+        PreviewOut: {
+            /** Buying Power */
+            buying_power: number | null;
+            /** Buying Power After */
+            buying_power_after: number | null;
+            /** Notional */
+            notional: number | null;
+            /** Ok */
+            ok: boolean;
+            quote: components["schemas"]["streamdesk_gateway__models__QuoteOut"] | null;
+            /** Violations */
+            violations: components["schemas"]["ViolationOut"][];
+        };
+        /**
+         * ServiceOut
+         * @description One service instance's heartbeat (``paused`` is null for services without a pause).
+         */
+        ServiceOut: {
+            /** Age S */
+            age_s: number | null;
+            /** Alive */
+            alive: boolean;
+            /** Counters */
+            counters: {
+                [key: string]: unknown;
+            };
+            /** Instance */
+            instance: string | null;
+            /** Name */
+            name: string;
+            /** Paused */
+            paused: boolean | null;
+            /** Reason */
+            reason: string | null;
+            /** Status */
+            status: string | null;
+        };
+        /**
+         * SessionOut
+         * @description Whether the caller is authenticated (always true: otherwise the answer is 401).
+         */
+        SessionOut: {
+            /** Authenticated */
+            authenticated: boolean;
+        };
+        /** SessionsOut */
+        SessionsOut: {
+            /**
+             * Sessions
+             * @description New York dates with data, ascending.
+             */
+            sessions: string[];
+            /** Ticker */
+            ticker: string;
+        };
+        /** SignalsOut */
+        SignalsOut: {
+            /** Crosses */
+            crosses: components["schemas"]["Cross"][];
+            /** Session */
+            session: string | null;
+            /** Ticker */
+            ticker: string;
+        };
+        /**
+         * StatusOut
+         * @description What the status bar shows.
+         */
+        StatusOut: {
+            health: components["schemas"]["HealthOut"] | null;
+            /** Kill Switch */
+            kill_switch: boolean;
+            market: components["schemas"]["MarketOut"];
+            /** Now */
+            now: string;
+            /** Services */
+            services: components["schemas"]["ServiceOut"][];
+        };
+        /**
+         * TokenOut
+         * @description Age of the Schwab token file (never its contents).
+         */
+        TokenOut: {
+            /** Access Expires In S */
+            access_expires_in_s: number | null;
+            /** Age S */
+            age_s: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Exists */
+            exists: boolean;
+            /**
+             * Refresh Expires In S
+             * @description Refresh token: 7 days from login.
+             */
+            refresh_expires_in_s: number | null;
+        };
+        /**
+         * Trade
+         * @description One ``trades`` row. ``duration`` is plain text: the column has no CHECK and rows
+         *     inserted by other clients (the executor rejects them) may hold anything; the others are
+         *     constrained by the table.
+         */
+        Trade: {
+            asset_type: components["schemas"]["AssetType"];
+            /** Avg Fill Price */
+            avg_fill_price: number | null;
+            /** Broker Order Id */
+            broker_order_id: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Duration
+             * @example DAY
+             * @example GOOD_TILL_CANCEL
+             * @example FILL_OR_KILL
+             */
+            duration: string;
+            /** Error */
+            error: string | null;
+            /** Filled Quantity */
+            filled_quantity: number;
+            /** Id */
+            id: number;
+            instruction: components["schemas"]["Instruction"];
+            /** Limit Price */
+            limit_price: number | null;
+            order_type: components["schemas"]["OrderType"];
+            /** Quantity */
+            quantity: number;
+            status: components["schemas"]["TradeStatus"];
+            /** Symbol */
+            symbol: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /**
+         * TradeDetail
+         * @description A trade with its timeline.
+         */
+        TradeDetail: {
+            asset_type: components["schemas"]["AssetType"];
+            /** Avg Fill Price */
+            avg_fill_price: number | null;
+            /** Broker Order Id */
+            broker_order_id: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Duration
+             * @example DAY
+             * @example GOOD_TILL_CANCEL
+             * @example FILL_OR_KILL
+             */
+            duration: string;
+            /** Error */
+            error: string | null;
+            /** Events */
+            events: components["schemas"]["TradeEvent"][];
+            /** Filled Quantity */
+            filled_quantity: number;
+            /** Id */
+            id: number;
+            instruction: components["schemas"]["Instruction"];
+            /** Limit Price */
+            limit_price: number | null;
+            order_type: components["schemas"]["OrderType"];
+            /** Quantity */
+            quantity: number;
+            status: components["schemas"]["TradeStatus"];
+            /** Symbol */
+            symbol: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /**
+         * TradeEvent
+         * @description One status change of a trade (``trade_events``).
+         */
+        TradeEvent: {
+            /** At */
+            at: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | unknown[] | string | number | boolean | null;
+            /** From Status */
+            from_status: string | null;
+            /** Reason */
+            reason: string;
+            /** To Status */
+            to_status: string;
+        };
+        /**
+         * TradeRefusal
+         * @description 422 of the trade routes: shape errors as strings, risk violations as objects.
+         */
+        TradeRefusal: {
+            /** Error */
+            error: string;
+            /** Reasons */
+            reasons: (string | components["schemas"]["ViolationOut"])[];
+        };
+        /**
+         * TradeRequest
+         * @description The request columns of a ``trades`` row, validated for shape (not risk).
+         */
+        TradeRequest: {
+            asset_type: components["schemas"]["AssetType"];
+            /** @default DAY */
+            duration: components["schemas"]["Duration"];
+            instruction: components["schemas"]["Instruction"];
+            /** Limit Price */
+            limit_price?: number | string | null;
+            /** @default LIMIT */
+            order_type: components["schemas"]["OrderType"];
+            /** Quantity */
+            quantity: number | string;
+            /** Symbol */
+            symbol: string;
+        };
+        /**
+         * TradeStatus
+         * @description Life of a ``trades`` row; see DESIGN.md.
+         * @enum {string}
+         */
+        TradeStatus: "pending" | "rejected" | "submitting" | "working" | "filled" | "cancelled" | "expired" | "cancel_requested" | "unknown";
+        /**
+         * UniverseIn
+         * @description Add an equity ticker (``equity``) or an option underlying (``option``).
+         */
+        UniverseIn: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "equity" | "option";
+            /** Symbol */
+            symbol: string;
+        };
+        /**
+         * UniverseOut
+         * @description What is streamed.
+         */
+        UniverseOut: {
+            /** Equities */
+            equities: string[];
+            /** Option Underlyings */
+            option_underlyings: string[];
         };
         /** ValidationError */
         ValidationError: {
@@ -248,6 +1280,58 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /**
+         * ViolationOut
+         * @description One broken risk rule: a stable ``code`` and the reason shown to the user.
+         */
+        ViolationOut: {
+            /** Code */
+            code: string;
+            /** Reason */
+            reason: string;
+        };
+        /** QuoteOut */
+        streamdesk_gateway__market_models__QuoteOut: {
+            /** Ask */
+            ask?: number | null;
+            /** Bid */
+            bid?: number | null;
+            /** Last */
+            last?: number | null;
+            /**
+             * Prev Close
+             * @description Last price of the previous session with data.
+             */
+            prev_close?: number | null;
+            /** Sma9 */
+            sma9?: number | null;
+            /**
+             * Ts
+             * @description Quote time, epoch ms.
+             */
+            ts?: number | null;
+            /**
+             * Volume
+             * @description Shares traded this session so far.
+             */
+            volume?: number | null;
+            /** Vwap */
+            vwap?: number | null;
+        };
+        /**
+         * QuoteOut
+         * @description The quote the pre-check used (``ts`` epoch ms).
+         */
+        streamdesk_gateway__models__QuoteOut: {
+            /** Ask */
+            ask: number;
+            /** Bid */
+            bid: number;
+            /** Last */
+            last: number;
+            /** Ts */
+            ts: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -257,26 +1341,6 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    index__get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-        };
-    };
     balances_api_balances_get: {
         parameters: {
             query?: never;
@@ -297,6 +1361,42 @@ export interface operations {
                     }[];
                 };
             };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     bars_api_bars__ticker__get: {
@@ -306,6 +1406,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
                 ticker: string;
             };
             cookie?: never;
@@ -318,18 +1419,122 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["BarOut"][];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    candles_api_candles__ticker__get: {
+        parameters: {
+            query?: {
+                tf?: "1s" | "1m" | "5m" | "15m" | "1h" | "1D";
+                /** @description New York date YYYY-MM-DD; default the latest. */
+                session?: string | null;
+                /** @description Point cap: the LAST N (clamped) */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
+                ticker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CandlesOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -349,9 +1554,181 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConfigOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    export_csv_api_export__table__csv_get: {
+        parameters: {
+            query?: {
+                session?: string | null;
+                /** @description Ticker (options: underlying) */
+                ticker?: string | null;
+            };
+            header?: never;
+            path: {
+                table: "equity" | "indicators" | "options";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV rows. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    fills_api_fills__symbol__get: {
+        parameters: {
+            query?: {
+                /** @description New York date YYYY-MM-DD; default the latest. */
+                session?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Equity ticker or OCC option symbol. */
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FillOut"][];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -359,6 +1736,8 @@ export interface operations {
     gaps_api_gaps_get: {
         parameters: {
             query?: {
+                /** @description Gaps ending after (epoch ms) */
+                since?: number | null;
                 limit?: number;
             };
             header?: never;
@@ -373,18 +1752,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["GapOut"][];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -396,6 +1807,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
                 ticker: string;
             };
             cookie?: never;
@@ -408,9 +1820,90 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["HistoryOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    login_api_login_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginIn"];
+            };
+        };
+        responses: {
+            /** @description Logged in; the session cookie is set */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
             /** @description Validation Error */
@@ -422,6 +1915,722 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
+            /** @description Too many failed attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    logout_api_logout_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out (the cookie is cleared) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    auth_complete_api_ops_auth_complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthCompleteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthCompleteOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (the reason in `error`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The broker's token endpoint is unreachable. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+        };
+    };
+    auth_start_api_ops_auth_start_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthStartOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    kill_switch_api_ops_kill_switch_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KillSwitchOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    kill_switch_set_api_ops_kill_switch_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KillSwitchIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KillSwitchOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    pause_api_ops_services__name__pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description streamer or trade-executor */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PauseOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown service or symbol. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    resume_api_ops_services__name__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description streamer or trade-executor */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PauseOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown service or symbol. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    token_api_ops_token_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    universe_api_ops_universe_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniverseOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    universe_add_api_ops_universe_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UniverseIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniverseOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The universe is full. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Invalid input (the reason in `error`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    universe_remove_api_ops_universe__kind___symbol__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: "equity" | "option";
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UniverseOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown service or symbol. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Invalid input (the reason in `error`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     options_api_options__underlying__get: {
@@ -429,6 +2638,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
                 underlying: string;
             };
             cookie?: never;
@@ -441,18 +2651,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["OptionChainOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    pnl_api_pnl_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PnlOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -477,6 +2775,42 @@ export interface operations {
                     }[];
                 };
             };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     quotes_api_quotes_get: {
@@ -495,8 +2829,291 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        [key: string]: unknown;
+                        [key: string]: components["schemas"]["streamdesk_gateway__market_models__QuoteOut"];
                     };
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    session_api_session_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    sessions_api_sessions__ticker__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
+                ticker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionsOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    signals_api_signals__ticker__get: {
+        parameters: {
+            query?: {
+                /** @description New York date YYYY-MM-DD; default the latest. */
+                session?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Equity ticker (A-Z, digits, '.', '/'). */
+                ticker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignalsOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid parameter (ticker, date, timeframe, limit...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    status_api_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -504,6 +3121,8 @@ export interface operations {
     trades_api_trades_get: {
         parameters: {
             query?: {
+                /** @description open: not yet final */
+                status?: "open" | "all";
                 limit?: number;
             };
             header?: never;
@@ -518,9 +3137,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["Trade"][];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
             /** @description Validation Error */
@@ -530,6 +3174,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -543,28 +3196,131 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["TradeRequest"];
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Inserted as pending */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Trade"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed, or the kill switch is engaged */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid trade, or refused by the risk checks */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["TradeRefusal"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    preview_api_trades_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TradeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid trade, or refused by the risk checks */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TradeRefusal"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -574,6 +3330,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A trades.id (bigint) */
                 trade_id: number;
             };
             cookie?: never;
@@ -586,9 +3343,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["TradeDetail"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such trade */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
             /** @description Validation Error */
@@ -598,6 +3389,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -607,6 +3407,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A trades.id (bigint) */
                 trade_id: number;
             };
             cookie?: never;
@@ -619,9 +3420,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CancelOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such trade */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The trade is final or already being cancelled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
             /** @description Validation Error */
@@ -631,6 +3475,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
@@ -653,6 +3506,15 @@ export interface operations {
                     "application/json": {
                         [key: string]: string;
                     };
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };

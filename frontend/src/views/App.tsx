@@ -119,7 +119,7 @@ export function App() {
           Sell
         </button>
         <button data-testid="logout" onClick={() => void logout()} title="Log out">
-          ⏻
+          Log out
         </button>
       </header>
       <main class="layout">

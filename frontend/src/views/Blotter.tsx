@@ -15,7 +15,8 @@ function evText(ev: TradeEvent): string {
   const st = ev.to_status ?? ev.status ?? '';
   const from = ev.from_status ? `${ev.from_status} → ` : '';
   const det = ev.detail == null ? '' : typeof ev.detail === 'string' ? ev.detail : JSON.stringify(ev.detail);
-  return `${from}${st}${det ? ` · ${det}` : ''}`;
+  const why = typeof ev.reason === 'string' && ev.reason ? ` · ${ev.reason}` : '';
+  return `${from}${st}${why}${det ? ` · ${det}` : ''}`;
 }
 
 export function Blotter() {
