@@ -46,7 +46,7 @@ export function toRequest(t: TicketState): TradeRequest {
   };
 }
 
-export const orderFilter = signal<'open' | 'all'>('open');
+export const orderFilter = signal<'open' | 'all'>('all');
 export const orders = signal<Trade[]>([]);
 export const ordersError = signal('');
 export const selectedOrder = signal<TradeDetail | null>(null);
@@ -111,5 +111,13 @@ export const livePositions = computed<PositionView[]>(() => {
 });
 
 export const liveTotals = computed(() => totals(livePositions.value));
+
+export const toast = signal<{ text: string; at: number } | null>(null);
+let toastTimer: ReturnType<typeof setTimeout> | undefined;
+export function showToast(text: string, ms = 12_000): void {
+  toast.value = { text, at: Date.now() };
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (toast.value = null), ms);
+}
 
 export const lastPreview = signal<Preview | null>(null);

@@ -12,7 +12,7 @@ import { Watchlist } from './Watchlist';
 import { cls } from './format';
 import { config, logout } from '../stores/session';
 import { quoteSignal, selected, tickers } from '../stores/market';
-import { closeTicket, openTicket, ticket } from '../stores/trading';
+import { closeTicket, openTicket, ticket, toast } from '../stores/trading';
 import { roundToTick } from '../lib/ticks';
 
 type TabId = 'orders' | 'positions' | 'chain' | 'signals' | 'ops';
@@ -146,6 +146,11 @@ export function App() {
       </main>
       <StatusBar />
       <Ticket />
+      {toast.value && (
+        <div class="toast" data-testid="ticket-result" role="status">
+          {toast.value.text}
+        </div>
+      )}
     </div>
   );
 }

@@ -7,7 +7,7 @@ import { roundToTick, stepPrice, tickSize } from '../lib/ticks';
 import { quoteSignal } from '../stores/market';
 import { contracts } from '../stores/options';
 import { config, status } from '../stores/session';
-import { closeTicket, pnl, refreshOrders, ticket, toRequest, type TicketState } from '../stores/trading';
+import { closeTicket, pnl, refreshOrders, showToast, ticket, toRequest, type TicketState } from '../stores/trading';
 import { cls, fmtMoney, fmtNum } from './format';
 
 const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
@@ -31,7 +31,6 @@ export function Ticket() {
   const [pv, setPv] = useState<{ key: string; p: Preview } | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [err, setErr] = useState('');
-  const [result, setResult] = useState('');
   const [priceText, setPriceText] = useState<string | null>(null);
   const first = useRef<HTMLSelectElement>(null);
   const live = cfg?.trading_mode === 'live';
@@ -63,7 +62,6 @@ export function Ticket() {
   async function doPreview() {
     setPreviewing(true);
     setErr('');
-    setResult('');
     setStage('edit');
     const body = toRequest(ticket.value);
     try {
@@ -83,9 +81,11 @@ export function Ticket() {
     setStage('submitting');
     try {
       const tr = await api.submit(toRequest(ticket.value));
-      setResult(`Order #${tr.id} ${tr.status}`);
-      setStage('done');
+      // The ticket closes so the blotter is in reach; the answer stays as a toast.
       setPv(null);
+      setStage('edit');
+      showToast(`Order #${tr.id} ${tr.status}: ${tr.instruction} ${tr.quantity} ${tr.symbol}`);
+      closeTicket();
       void refreshOrders();
     } catch (e) {
       const ae = e as ApiError;
@@ -95,7 +95,7 @@ export function Ticket() {
   }
 
   return (
-    <div class="modal-back" onClick={(e) => e.target === e.currentTarget && closeTicket()}>
+    <div class="ticket-dock">
       <form class={cls('ticket', buy ? 'buy' : 'sell')} data-testid="ticket" onSubmit={(e) => e.preventDefault()} aria-label="Trade ticket">
         <header>
           <strong>Ticket</strong>
@@ -211,11 +211,6 @@ export function Ticket() {
         {err && (
           <p class="err" data-testid="ticket-error">
             {err}
-          </p>
-        )}
-        {result && (
-          <p class="ok" data-testid="ticket-result">
-            {result}
           </p>
         )}
         {confirming && stage === 'confirm2' && (
