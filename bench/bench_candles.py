@@ -36,6 +36,22 @@ from streamdesk_gateway import market_sql
 from streamdesk_gateway.routes_account import _OPTION_MARKS_SQL
 from streamdesk_gateway.routes_market import _CHAIN_SQL, _QUOTES_SQL
 
+# The alternative measured against crossing in Python (market_sql.crosses).
+LAG_SQL = """
+SELECT x.t, x.dir, coalesce(e.price, x.sma9) AS price FROM (
+    SELECT t, sma9, sign(d) AS dir, lag(sign(d)) OVER (ORDER BY t) AS prev
+    FROM (
+        SELECT "timestamp" AS t, sma9, sma9 - vwap AS d FROM indicators
+        WHERE ticker = $1 AND "timestamp" >= $2 AND "timestamp" < $3
+          AND sma9 IS NOT NULL AND vwap IS NOT NULL
+    ) s
+    WHERE d <> 0
+) x
+LEFT JOIN equity_data e ON e.ticker = $1 AND e."timestamp" = x.t
+WHERE x.prev IS NOT NULL AND x.dir <> x.prev
+ORDER BY x.t
+"""
+
 
 async def _median(fn: Callable[[], Awaitable[Any]], runs: int = 5) -> tuple[float, Any]:
     out = await fn()
@@ -75,7 +91,9 @@ async def run(conn: asyncpg.Connection) -> list[tuple[str, float, str]]:
         t, out = await _median(lambda tf=tf, limit=limit: candles(tf, limit))
         res.append((f"candles {tf} limit {limit}", t, f"{len(out.t)} buckets"))
     t, out = await _median(lambda: market_sql.crosses(conn, ticker, DAY))
-    res.append(("signals: lag() in SQL", t, f"{len(out)} crosses"))
+    res.append(("signals as served (Python + price probes)", t, f"{len(out)} crosses"))
+    t, rows = await _median(lambda: conn.fetch(LAG_SQL, ticker, lo, hi))
+    res.append(("signals: lag() in SQL (the alternative)", t, f"{len(rows)} crosses"))
 
     async def py() -> int:
         rows = await conn.fetch(
