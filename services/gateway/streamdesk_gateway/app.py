@@ -83,7 +83,9 @@ def create_app(
             await asyncio.wait(tasks, timeout=5)
             await heartbeat.stop()
             await close_pool(state.pool)
-            await state.redis.aclose()
+            # Bounded: a Redis connection closed under us must not hang the shutdown.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(state.redis.aclose(), 5)
 
     app = FastAPI(title="StreamDesk gateway", version=__version__, lifespan=lifespan)
     app.state.sd = state
