@@ -99,7 +99,7 @@ def test_browsing_the_previous_session(page: Page) -> None:
 
 
 def test_adding_a_ticker_at_run_time_makes_it_stream(page: Page, e2e_stack: E2EStack) -> None:
-    page.get_by_test_id("nav-ops").click()
+    page.get_by_test_id("tab-ops").click()
     page.get_by_test_id("ops-universe-input").fill("IWM")
     page.get_by_test_id("ops-universe-add").click()
     shot(page, "operations")
@@ -110,6 +110,7 @@ def test_adding_a_ticker_at_run_time_makes_it_stream(page: Page, e2e_stack: E2ES
 
 def test_chain_shows_greeks_and_fills_the_ticket(page: Page) -> None:
     page.get_by_test_id("wl-SPY").click()
+    page.get_by_test_id("tab-chain").click()
     chain = page.get_by_test_id("chain")
     expect(chain).to_be_visible()
     ask = chain.locator("[data-testid^=chain-ask-]").first
@@ -146,11 +147,13 @@ def test_marketable_limit_buy_fills_and_the_position_shows_pnl(
     result = page.get_by_test_id("ticket-result")
     expect(result).to_contain_text(re.compile(r"#\d+"))
     trade_id = re.search(r"#(\d+)", result.inner_text()).group(1)  # type: ignore[union-attr]
+    page.get_by_test_id("tab-orders").click()
     expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text("filled", timeout=30_000)
     shot(page, "orders-blotter")
+    page.get_by_test_id("tab-positions").click()
     pos = page.get_by_test_id("pos-QQQ")
     expect(pos).to_be_visible(timeout=30_000)
-    expect(pos.get_by_test_id("pos-unrl-QQQ")).to_have_text(re.compile(r"\d"))
+    expect(pos.get_by_test_id("pos-unrealized-QQQ")).to_have_text(re.compile(r"\d"))
     shot(page, "positions-pnl")
 
 
@@ -177,13 +180,14 @@ def test_cancelling_a_resting_order(page: Page, e2e_stack: E2EStack) -> None:
     result = page.get_by_test_id("ticket-result")
     expect(result).to_contain_text(re.compile(r"#\d+"))
     trade_id = re.search(r"#(\d+)", result.inner_text()).group(1)  # type: ignore[union-attr]
+    page.get_by_test_id("tab-orders").click()
     expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text("working", timeout=30_000)
     page.get_by_test_id(f"order-cancel-{trade_id}").click()
     expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text(
         "cancelled", timeout=30_000
     )
     page.get_by_test_id(f"order-{trade_id}").click()  # the timeline of its trade_events
-    expect(page.get_by_test_id("order-timeline")).to_contain_text("cancel")
+    expect(page.get_by_test_id("order-events")).to_contain_text("cancel")
 
 
 def test_stopping_the_streamer_turns_the_stale_indicator_on(

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from market_clock import MARKET_CLOSED_AT, MARKET_OPEN_AT, NEW_YORK
 
 from streamdesk.clock import ManualClock
+from streamdesk.config import MarketHoursMode
 from streamdesk.constants import HEALTH_STATE_KEY
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
@@ -41,6 +42,28 @@ def test_market_session_and_next_change(at: datetime, session: str, next_ny: dat
     assert m.session == session and m.open == (session == "regular")
     want = next_ny.replace(tzinfo=NEW_YORK).astimezone(UTC).isoformat()
     assert m.next_change_at == want
+
+
+@pytest.mark.parametrize(
+    ("mode", "open_now"),
+    [
+        (MarketHoursMode.REGULAR, {"pre": False, "regular": True, "post": False, "closed": False}),
+        (MarketHoursMode.EXTENDED, {"pre": True, "regular": True, "post": True, "closed": False}),
+        (MarketHoursMode.ALWAYS, {"pre": True, "regular": True, "post": True, "closed": True}),
+    ],
+)
+def test_market_open_follows_the_services_market_hours(
+    mode: MarketHoursMode, open_now: dict[str, bool]
+) -> None:
+    moments = {
+        "pre": datetime(2026, 3, 11, 7, 0, tzinfo=NEW_YORK),
+        "regular": MARKET_OPEN_AT,
+        "post": datetime(2026, 3, 11, 17, 0, tzinfo=NEW_YORK),
+        "closed": MARKET_CLOSED_AT,
+    }
+    for session, at in moments.items():
+        m = market_status(at, mode)
+        assert m.session == session and m.open is open_now[session], (mode, session)
 
 
 def test_status_services_health_and_flags(

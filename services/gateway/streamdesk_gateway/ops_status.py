@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 EXPECTED_SERVICES = ("streamer", "indicators", "trade-executor", "gateway")
 
 
-def market_status(now: datetime) -> MarketOut:
+def market_status(now: datetime, mode: MarketHoursMode = MarketHoursMode.REGULAR) -> MarketOut:
     """Session at ``now`` (pre 04:00-09:30, regular, post -16:00/20:00 New York; holidays and
-    half days from the exchange calendar) and when it next changes."""
+    half days from the exchange calendar) and when it next changes. ``open`` follows the
+    ``MARKET_HOURS`` the services use: the regular session, the extended one, or ``always``
+    (the simulator's 24/7 market), so the dashboard's stale-data warning agrees with them."""
     local = now.astimezone(NEW_YORK)
     session = "closed"
     next_change: datetime | None = None
@@ -45,8 +47,14 @@ def market_status(now: datetime) -> MarketOut:
         if later:
             next_change = later[0]
             break
+    if mode is MarketHoursMode.ALWAYS:
+        is_open = True
+    elif mode is MarketHoursMode.EXTENDED:
+        is_open = session in ("pre", "regular", "post")
+    else:
+        is_open = session == "regular"
     return MarketOut(
-        open=session == "regular",
+        open=is_open,
         session=session,  # type: ignore[arg-type]
         next_change_at=next_change.astimezone(UTC).isoformat() if next_change else None,
     )

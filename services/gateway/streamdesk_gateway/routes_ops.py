@@ -77,7 +77,7 @@ async def status(state: StateDep) -> StatusOut:
     services = await services_status(state.r, state.clock.time(), paused)
     return StatusOut(
         now=now.isoformat(),
-        market=market_status(now),
+        market=market_status(now, state.settings.market_hours),
         kill_switch=kill.engaged,
         health=await read_health(state.r),
         services=services,
