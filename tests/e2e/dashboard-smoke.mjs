@@ -4,7 +4,7 @@
 // Without E2E_BASE_URL it starts tests/e2e/mock-gateway.mjs (contract-shaped fake data) on a
 // free port and serves frontend/dist (build it first). Screenshots go to E2E_ARTIFACTS
 // (default frontend/e2e-artifacts). Exit code 1 when a step fails.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +197,29 @@ if (mock) {
     await tid(page, 'status-stale').waitFor({ state: 'detached', timeout: 10_000 });
   });
 }
+
+await step('benchmark: commit -> DOM latency and page CPU while streaming (10 s)', async () => {
+  await tid(page, 'tab-chain').click(); // chain rows stream too
+  await page.waitForTimeout(1000);
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const cpu = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return metrics.find((m) => m.name === 'TaskDuration').value;
+  };
+  await page.evaluate(() => (window.__sdMetrics.latency.length = 0));
+  const c0 = await cpu();
+  const t0 = Date.now();
+  await page.waitForTimeout(10_000);
+  const c1 = await cpu();
+  const wall = (Date.now() - t0) / 1000;
+  const lat = (await page.evaluate(() => window.__sdMetrics.latency.slice())).sort((a, b) => a - b);
+  if (!lat.length) throw new Error('no live messages measured');
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  const out = { messages: lat.length, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: lat[lat.length - 1], cpu_pct_of_one_core: +((100 * (c1 - c0)) / wall).toFixed(2), base };
+  console.log(`     ${JSON.stringify(out)}`);
+  writeFileSync(join(ART, 'bench.json'), JSON.stringify(out, null, 1));
+});
 
 await step('375 px layout has no horizontal scroll', async () => {
   const c = await browser.newContext({ viewport: { width: 375, height: 800 }, isMobile: true });

@@ -16,11 +16,12 @@ const { WebSocketServer } = require('ws');
 const TOKEN = process.env.MOCK_TOKEN ?? 'test-token';
 const DIST = join(frontend, 'dist');
 const sessions = new Set();
-const tickers = ['SPY', 'QQQ', 'AAPL'];
+const tickers = (process.env.MOCK_TICKERS ?? 'SPY,QQQ,AAPL,MSFT,NVDA').split(',');
 const opts = ['SPY'];
-const price = { SPY: 500, QQQ: 430, AAPL: 190, IWM: 200 };
-const prev = { SPY: 498, QQQ: 432, AAPL: 189, IWM: 199 };
-const vol = { SPY: 0, QQQ: 0, AAPL: 0, IWM: 0 };
+const price = { SPY: 500, QQQ: 430, AAPL: 190, IWM: 200, MSFT: 410, NVDA: 120 };
+const prev = { SPY: 498, QQQ: 432, AAPL: 189, IWM: 199, MSFT: 405, NVDA: 121 };
+const vol = { SPY: 0, QQQ: 0, AAPL: 0, IWM: 0, MSFT: 0, NVDA: 0 };
+for (const t of tickers) (price[t] ??= 100), (prev[t] ??= 99), (vol[t] ??= 0);
 let kill = { engaged: false, reason: null, changed_at: null };
 const paused = { streamer: false, 'trade-executor': false };
 let streaming = true;
@@ -260,7 +261,7 @@ setInterval(() => {
   const options = c.map((o) => ({ ticker: o.ticker, ts: sec, underlying: 'SPY', last: o.last_price, bid: o.bid, ask: o.ask, delta: o.delta, iv: o.implied_volatility }));
   const msg = JSON.stringify({ v: 1, seq: ++seq, committed_at: Date.now(), rows: { equity: equity.length, options: options.length, bars: 0 }, from_ts: sec, to_ts: sec, equity, options, options_truncated: false });
   for (const ws of wss.clients) ws.send(msg);
-}, 500);
+}, Number(process.env.MOCK_INTERVAL_MS ?? 1000));
 
 const port = Number(process.argv[2] ?? process.env.MOCK_PORT ?? 8099);
 server.listen(port, '127.0.0.1', () => console.log(`mock gateway on http://127.0.0.1:${port}/#login=${TOKEN}`));

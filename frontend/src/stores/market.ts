@@ -126,8 +126,22 @@ function flush(): void {
     }
     if (lastMsg?.committed_at) lastCommitLatency.value = tnow - lastMsg.committed_at;
   });
+  // Commit -> DOM: after the microtask in which Preact re-renders the changed rows.
+  if (msgs.length) setTimeout(() => recordLatency(msgs), 0);
   if (eq.length) for (const fn of equityListeners) fn(eq);
   if (op.length) for (const fn of optionListeners) fn(op);
+}
+
+/** Writer COMMIT -> DOM updated, per message (ms), last 4096; read by the e2e benchmark. */
+export const metrics = { latency: [] as number[], messages: 0 };
+(globalThis as { __sdMetrics?: typeof metrics }).__sdMetrics = metrics;
+function recordLatency(msgs: CommittedMessage[]): void {
+  const t = Date.now();
+  for (const m of msgs) {
+    metrics.messages++;
+    if (typeof m.committed_at === 'number') metrics.latency.push(t - m.committed_at);
+  }
+  if (metrics.latency.length > 4096) metrics.latency.splice(0, metrics.latency.length - 4096);
 }
 
 let feed: LiveFeed | null = null;

@@ -129,7 +129,9 @@ export function Ops() {
               {(status.value?.services ?? []).map((s) => (
                 <tr data-testid={`svc-${s.name}`}>
                   <td>{s.name}</td>
-                  <td class={s.alive ? 'up' : 'down'}>{s.alive ? 'alive' : 'down'}</td>
+                  <td class={s.alive ? (s.paused ? 'warn' : 'up') : 'down'} title={(s as { reason?: string | null }).reason ?? ''}>
+                    {s.alive ? (s.paused ? 'paused' : ((s as { status?: string | null }).status ?? 'alive')) : 'down'}
+                  </td>
                   <td class="num">{s.age_s == null ? '—' : `${s.age_s.toFixed(1)}s`}</td>
                   <td>
                     {s.paused != null && (
