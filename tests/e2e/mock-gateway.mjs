@@ -130,7 +130,7 @@ const server = createServer(async (req, res) => {
     if (p === '/api/logout') return json(res, 204);
     if (p === '/api/config') return json(res, 200, { tickers, option_underlyings: opts, trading_mode: 'paper', trading_enabled: true, kill_switch: kill.engaged, market_orders: true, version: 'mock' });
     if (p === '/api/quotes')
-      return json(res, 200, Object.fromEntries(tickers.map((t) => [t, { bid: +(price[t] - 0.01).toFixed(2), ask: +(price[t] + 0.01).toFixed(2), last: price[t], ts: Date.now(), volume: vol[t], prev_close: prev[t], sma9: price[t] - 0.2, vwap: price[t] + 0.1 }])));
+      return json(res, 200, Object.fromEntries(tickers.map((t) => [t, { bid: +(price[t] - 0.01).toFixed(2), ask: +(price[t] + 0.01).toFixed(2), last: price[t], ts: lastTs[t] ?? null, volume: vol[t], prev_close: prev[t], sma9: price[t] - 0.2, vwap: price[t] + 0.1 }])));
     if ((m = /^\/api\/candles\/(\w+)$/.exec(p))) {
       const c = candles(m[1], url.searchParams.get('tf') ?? '1m', url.searchParams.get('session'), Number(url.searchParams.get('limit')) || 2000);
       return c ? json(res, 200, c) : json(res, 422, { detail: [{ msg: 'bad tf' }] });
@@ -245,6 +245,7 @@ server.on('upgrade', (req, sock, head) => {
 });
 
 let seq = 0;
+const lastTs = {};
 const secVol = {};
 setInterval(() => {
   if (!streaming) return;
@@ -254,6 +255,7 @@ setInterval(() => {
     price[t] = +((price[t] ?? 100) + (Math.random() - 0.5) * 0.1).toFixed(2);
     const k = `${t}:${sec}`;
     secVol[k] = (secVol[k] ?? 0) + Math.round(Math.random() * 300);
+    lastTs[t] = sec;
     vol[t] += 0;
     return { ticker: t, ts: sec, price: price[t], volume: secVol[k], bid: +(price[t] - 0.01).toFixed(2), ask: +(price[t] + 0.01).toFixed(2), sma9: +(price[t] - 0.2).toFixed(2), vwap: +(price[t] + 0.1).toFixed(2), ema9: null };
   });
