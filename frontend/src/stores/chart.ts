@@ -39,9 +39,14 @@ export function stepSession(dir: 1 | -1): void {
   const list = sessions.value;
   if (!list.length) return;
   const cur = shownSession();
-  let i = cur ? list.indexOf(cur) : list.length - 1;
-  if (i < 0) i = list.findIndex((d) => cur != null && d > cur) - (dir > 0 ? 0 : 1);
-  const j = Math.min(list.length - 1, Math.max(0, i + dir));
+  let j: number;
+  const i = cur ? list.indexOf(cur) : -1;
+  if (i >= 0) j = i + dir;
+  else if (cur == null) j = list.length - 1;
+  else if (dir < 0) j = list.filter((d) => d < cur).length - 1; // last session before the picked day
+  else j = list.findIndex((d) => d > cur); // first session after it
+  if (j < 0) j = dir < 0 ? 0 : list.length - 1;
+  j = Math.min(list.length - 1, Math.max(0, j));
   session.value = j === list.length - 1 ? null : list[j];
 }
 
