@@ -131,3 +131,21 @@ describe('SecondVolume', () => {
     expect(s.total).toBe(1020);
   });
 });
+
+import { RecentSeconds, backfillLimit } from '../src/lib/candles';
+describe('loading history while live', () => {
+  it('seconds seen before the request are not counted twice', () => {
+    const recent = new RecentSeconds();
+    recent.apply('SPY', T0 + 5000, 40); // the open second, provisional
+    const b = new CandleBook('1m');
+    b.setHistory([{ t: T0, o: 1, h: 1, l: 1, c: 1, v: 500 }], recent.snapshot('SPY')); // includes those 40
+    b.apply({ ts: T0 + 5000, price: 1, volume: 55 }); // re-published: +15 only
+    expect(b.candles[0].v).toBe(515);
+  });
+  it('backfill asks for the buckets since the last one held', () => {
+    expect(backfillLimit(T0, T0 + 10 * 60_000 + 5, '1m')).toBe(13);
+    expect(backfillLimit(T0, T0 + 1000, '1h')).toBe(3); // the held bucket, the next, one spare
+    expect(backfillLimit(null, T0, '1s')).toBe(2000);
+    expect(backfillLimit(T0 - 86_400_000, T0, '1s')).toBe(2000);
+  });
+});

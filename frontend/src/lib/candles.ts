@@ -92,8 +92,11 @@ export class CandleBook {
 
   /** Replace history with what the server returned. Seconds already seen live stay "counted":
    * the server's rows are committed before the live message that carried them. */
-  setHistory(candles: Candle[]): void {
+  setHistory(candles: Candle[], seenBefore?: ReadonlyMap<number, number>): void {
     this.candles = candles.slice().sort((a, b) => a.t - b.t);
+    // Seconds seen live before the request are committed, so inside these candles already:
+    // a later re-publish of the open second then adds only its growth.
+    if (seenBefore) for (const [s, v] of seenBefore) if (v > (this.seen.get(s) ?? 0)) this.seen.set(s, v);
     const last = this.candles[this.candles.length - 1];
     this.lastTs = last ? Math.max(this.lastTs, last.t) : this.lastTs;
     this.trim();
@@ -158,6 +161,29 @@ export class CandleBook {
     if (n < 2 || this.seen.size < 4096) return;
     const floor = this.candles[n - 2].t;
     for (const k of this.seen.keys()) if (k < floor) this.seen.delete(k);
+  }
+}
+
+/** Buckets to refetch after a reconnect: those since the last one held, plus margin. */
+export function backfillLimit(lastBucket: number | null, now: number, tf: Tf, max = 2000): number {
+  if (lastBucket == null) return max;
+  return Math.min(max, Math.max(2, Math.ceil((now - lastBucket) / tfMs(tf)) + 2));
+}
+
+/** Latest volume per (ticker, second) seen live, for the last `keepMs` (default 2 min). */
+export class RecentSeconds {
+  private by = new Map<string, Map<number, number>>();
+  constructor(private readonly keepMs = 120_000) {}
+  apply(ticker: string, ts: number, volume: number | null): void {
+    let m = this.by.get(ticker);
+    if (!m) this.by.set(ticker, (m = new Map()));
+    const sec = Math.floor(ts / 1000) * 1000;
+    const v = volume ?? 0;
+    if (v > (m.get(sec) ?? 0)) m.set(sec, v);
+    if (m.size > 256) for (const k of m.keys()) if (k < sec - this.keepMs) m.delete(k);
+  }
+  snapshot(ticker: string): Map<number, number> {
+    return new Map(this.by.get(ticker) ?? []);
   }
 }
 

@@ -4,7 +4,7 @@
 import { batch, signal, type Signal } from '@preact/signals';
 import { api } from '../api/client';
 import type { Quote } from '../api/types';
-import { SecondVolume } from '../lib/candles';
+import { RecentSeconds, SecondVolume } from '../lib/candles';
 import { LiveFeed, type CommittedMessage, type ConnState, type EquityItem, type OptionItem, type SocketLike } from '../lib/feed';
 import { Freshness } from '../lib/staleness';
 
@@ -25,6 +25,8 @@ export const freshness = new Freshness(() => Date.now());
 export const lastCommitLatency = signal<number | null>(null);
 
 const volumes = new Map<string, SecondVolume>();
+/** per-second volumes seen live, so a chart loaded now does not count them twice */
+export const recentSeconds = new RecentSeconds();
 
 type EquityListener = (items: EquityItem[]) => void;
 type OptionListener = (items: OptionItem[]) => void;
@@ -109,6 +111,7 @@ function flush(): void {
       let v = volumes.get(e.ticker);
       if (!v) volumes.set(e.ticker, (v = new SecondVolume(old.volume ?? 0)));
       const vol = v.apply(e.ts, e.volume);
+      recentSeconds.apply(e.ticker, e.ts, e.volume);
       const last = e.price ?? old.last;
       const moved = last !== old.last && old.last != null;
       s.value = {

@@ -18,11 +18,11 @@ import {
 } from 'lightweight-charts';
 import { api } from '../api/client';
 import type { Candles, FillMark, Gap } from '../api/types';
-import { CandleBook, TIMEFRAMES, bucketStart, columnsToCandles, tfMs, type Candle, type Tf } from '../lib/candles';
+import { CandleBook, TIMEFRAMES, backfillLimit, bucketStart, columnsToCandles, tfMs, type Candle, type Tf } from '../lib/candles';
 import { chartTime, nyParts } from '../lib/nytime';
 import { isBuy } from '../lib/pnl';
 import { crosses, isLive, loadSessions, loadSignals, pickTf, reload, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
-import { onBackfill, onEquity, onTrade, selected } from '../stores/market';
+import { onBackfill, onEquity, onTrade, recentSeconds, selected } from '../stores/market';
 import { fmtNum, fmtVol } from './format';
 
 const UP = '#26a69a';
@@ -129,6 +129,7 @@ class ChartCtl {
     this.live = live;
     this.book = new CandleBook(tfv);
     this.chart.applyOptions({ timeScale: { secondsVisible: tfv === '1s' } });
+    const seen = recentSeconds.snapshot(ticker);
     let data: Candles;
     try {
       data = await api.candles(ticker, tfv, sess, tfv === '1D' ? 365 : 2000);
@@ -137,7 +138,7 @@ class ChartCtl {
       return;
     }
     if (gen !== this.gen) return;
-    this.book.setHistory(columnsToCandles(data));
+    this.book.setHistory(columnsToCandles(data), seen);
     this.render(data);
     this.chart.timeScale().fitContent();
     void this.loadMarkers(gen, ticker, data.session ?? sess);
@@ -258,9 +259,8 @@ class ChartCtl {
   async backfill(): Promise<void> {
     if (!this.live || !this.ticker) return;
     const gen = this.gen;
-    const last = this.book.lastBucket();
-    const span = last == null ? 2000 : Math.ceil((Date.now() - last) / tfMs(this.book.tf)) + 2;
-    const data = await api.candles(this.ticker, this.book.tf, null, Math.min(2000, Math.max(2, span))).catch(() => null);
+    const limit = backfillLimit(this.book.lastBucket(), Date.now(), this.book.tf);
+    const data = await api.candles(this.ticker, this.book.tf, null, limit).catch(() => null);
     if (!data || gen !== this.gen) return;
     this.book.mergeBackfill(columnsToCandles(data));
     this.render();
