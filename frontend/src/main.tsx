@@ -4,7 +4,7 @@ import './styles.css';
 import { setUnauthorizedHandler } from './api/client';
 import { App } from './views/App';
 import { Login } from './views/Login';
-import { authed, checkSession, config, loadConfig, login, pollStatus, status, takeFragmentToken } from './stores/session';
+import { authed, checkSession, config, loadConfig, login, pollStatus, takeFragmentToken } from './stores/session';
 import { conn, loadQuotes, onOptions, onTrade, selected, setTickers, startFeed, stopFeed } from './stores/market';
 import { applyOptionRows, loadChain, underlying } from './stores/options';
 import { refreshOrders, refreshPnl } from './stores/trading';
@@ -25,29 +25,20 @@ function every(ms: number, fn: () => unknown): void {
 }
 
 let running = false;
+let wired = false;
+let retry: ReturnType<typeof setTimeout> | undefined;
 async function start(): Promise<void> {
   if (running) return;
   running = true;
   try {
     await loadConfig();
   } catch {
+    // Gateway restarting or unreachable: try again (a 401 sends us to the login form instead).
     running = false;
+    if (authed.value) retry = setTimeout(() => void start(), 2000);
     return;
   }
-  effect(() => {
-    const c = config.value;
-    if (!c) return;
-    setTickers(c.tickers);
-    if (!underlying.value || !c.option_underlyings.includes(underlying.value)) {
-      underlying.value = c.option_underlyings.includes(selected.peek()) ? selected.peek() : (c.option_underlyings[0] ?? '');
-    }
-  });
-  effect(() => void loadChain(underlying.value));
-  onOptions(applyOptionRows);
-  onTrade(() => {
-    void refreshOrders();
-    void refreshPnl();
-  });
+  if (!wired) wire();
   startFeed();
   every(2000, pollStatus);
   every(2000, refreshOrders);
@@ -57,11 +48,31 @@ async function start(): Promise<void> {
   every(2000, () => (conn.value !== 'open' ? loadQuotes().catch(() => {}) : undefined));
   every(30_000, () => loadChain(underlying.value));
   every(60_000, () => loadConfig().catch(() => {}));
-  void status;
+}
+
+/** Effects and listeners that live as long as the page (set up once, whatever the logins). */
+function wire(): void {
+  wired = true;
+  effect(() => {
+    const c = config.value;
+    if (!c) return;
+    setTickers(c.tickers);
+    const u = underlying.peek();
+    if (!u || !c.option_underlyings.includes(u)) {
+      underlying.value = c.option_underlyings.includes(selected.peek()) ? selected.peek() : (c.option_underlyings[0] ?? '');
+    }
+  });
+  effect(() => void loadChain(underlying.value));
+  onOptions(applyOptionRows);
+  onTrade(() => {
+    void refreshOrders();
+    void refreshPnl();
+  });
 }
 
 function stop(): void {
   running = false;
+  clearTimeout(retry);
   stopFeed();
   while (timers.length) clearInterval(timers.pop());
 }

@@ -35,6 +35,19 @@ function regular(ms: number): boolean {
   return m >= 570 && m < 960;
 }
 
+function increasing<T>(xs: T[], time: (x: T) => number): T[] {
+  const out: T[] = [];
+  let last = -Infinity;
+  for (const x of xs) {
+    const t = time(x);
+    if (t > last) {
+      out.push(x);
+      last = t;
+    }
+  }
+  return out;
+}
+
 class ChartCtl {
   chart: IChartApi;
   candles: ISeriesApi<'Candlestick'>;
@@ -145,7 +158,9 @@ class ChartCtl {
   }
 
   render(data?: Candles): void {
-    const cs = this.book.candles;
+    // Strictly increasing chart times: the repeated hour when New York falls back maps two
+    // instants to one wall-clock time, which lightweight-charts refuses.
+    const cs = increasing(this.book.candles, (c) => ts(c.t));
     this.candles.setData(cs.map((c) => this.bar(c)));
     this.volume.setData(cs.map((c) => this.vol(c)));
     const intraday = tfMs(this.book.tf) < 3_600_000;
@@ -155,7 +170,8 @@ class ChartCtl {
         const out: { time: UTCTimestamp; value: number }[] = [];
         for (let i = 0; i < data.t.length; i++) {
           const v = arr[i];
-          if (v != null) out.push({ time: ts(data.t[i]), value: v });
+          const time = ts(data.t[i]);
+          if (v != null && (!out.length || time > out[out.length - 1].time)) out.push({ time, value: v });
         }
         return out;
       };
