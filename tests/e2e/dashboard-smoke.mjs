@@ -229,6 +229,20 @@ await step('benchmark: commit -> DOM latency and page CPU while streaming (10 s)
   writeFileSync(join(ART, 'bench.json'), JSON.stringify(out, null, 1));
 });
 
+if (mock) {
+  await step('the live feed reconnects by itself and backfills the chart', async () => {
+    await tid(page, 'tf-1m').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-conn"]')?.getAttribute('data-state') === 'open');
+    const backfill = page.waitForResponse((r) => r.url().includes(`/api/candles/${T}`) && /limit=\d+/.test(r.url()) && Number(/limit=(\d+)/.exec(r.url())[1]) < 100, { timeout: 20_000 });
+    await page.request.get(`${base}/__mock/drop-ws?ms=1500`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-conn"]')?.getAttribute('data-state') !== 'open', null, { timeout: 5_000 });
+    await shot(page, 'reconnecting');
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-conn"]')?.getAttribute('data-state') === 'open', null, { timeout: 20_000 });
+    const r = await backfill;
+    console.log(`     backfill ${new URL(r.url()).search}`);
+  });
+}
+
 await step('375 px layout has no horizontal scroll', async () => {
   const c = await browser.newContext({ viewport: { width: 375, height: 800 }, isMobile: true });
   const p = await c.newPage();

@@ -18,6 +18,7 @@ const DIST = join(frontend, 'dist');
 const sessions = new Set();
 const tickers = (process.env.MOCK_TICKERS ?? 'SPY,QQQ,AAPL,MSFT,NVDA').split(',');
 const opts = ['SPY'];
+const MODE = process.env.MOCK_TRADING_MODE ?? 'paper';
 const price = { SPY: 500, QQQ: 430, AAPL: 190, IWM: 200, MSFT: 410, NVDA: 120 };
 const prev = { SPY: 498, QQQ: 432, AAPL: 189, IWM: 199, MSFT: 405, NVDA: 121 };
 const vol = { SPY: 0, QQQ: 0, AAPL: 0, IWM: 0, MSFT: 0, NVDA: 0 };
@@ -128,7 +129,7 @@ const server = createServer(async (req, res) => {
     let m;
     if (p === '/api/session') return json(res, 200, { authenticated: true });
     if (p === '/api/logout') return json(res, 204);
-    if (p === '/api/config') return json(res, 200, { tickers, option_underlyings: opts, trading_mode: 'paper', trading_enabled: true, kill_switch: kill.engaged, market_orders: true, version: 'mock' });
+    if (p === '/api/config') return json(res, 200, { tickers, option_underlyings: opts, trading_mode: MODE, trading_enabled: true, kill_switch: kill.engaged, market_orders: true, version: 'mock' });
     if (p === '/api/quotes')
       return json(res, 200, Object.fromEntries(tickers.map((t) => [t, { bid: +(price[t] - 0.01).toFixed(2), ask: +(price[t] + 0.01).toFixed(2), last: price[t], ts: lastTs[t] ?? null, volume: vol[t], prev_close: prev[t], sma9: price[t] - 0.2, vwap: price[t] + 0.1 }])));
     if ((m = /^\/api\/candles\/(\w+)$/.exec(p))) {
@@ -228,6 +229,12 @@ const server = createServer(async (req, res) => {
     return json(res, 404, { detail: 'not found' });
   }
   if (p === '/livez') return json(res, 200, { ok: true });
+  if (p === '/__mock/drop-ws') {
+    // Cut every live socket and refuse new ones for `ms` (reconnect + backfill test).
+    refuseWsUntil = Date.now() + Number(url.searchParams.get('ms') ?? 1500);
+    for (const ws of wss.clients) ws.terminate();
+    return json(res, 200, { dropped: true });
+  }
   let f = join(DIST, p === '/' ? 'index.html' : p);
   if (!f.startsWith(DIST) || !existsSync(f) || statSync(f).isDirectory()) f = join(DIST, 'index.html');
   const type = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' }[extname(f)] ?? 'application/octet-stream';
@@ -236,8 +243,9 @@ const server = createServer(async (req, res) => {
 });
 
 const wss = new WebSocketServer({ noServer: true });
+let refuseWsUntil = 0;
 server.on('upgrade', (req, sock, head) => {
-  if (!authed(req) || new URL(req.url, 'http://x').pathname !== '/ws') {
+  if (!authed(req) || new URL(req.url, 'http://x').pathname !== '/ws' || Date.now() < refuseWsUntil) {
     sock.write('HTTP/1.1 403 Forbidden\r\n\r\n');
     return sock.destroy();
   }
