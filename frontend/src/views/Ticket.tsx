@@ -13,7 +13,7 @@ import { cls, fmtMoney, fmtNum } from './format';
 const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
 const OPTION_INSTR: Instruction[] = ['BUY_TO_OPEN', 'SELL_TO_CLOSE', 'SELL_TO_OPEN', 'BUY_TO_CLOSE'];
 
-type Stage = 'edit' | 'previewing' | 'previewed' | 'confirm' | 'confirm2' | 'submitting' | 'done';
+type Stage = 'edit' | 'confirm' | 'confirm2' | 'submitting';
 
 function refPrice(t: TicketState): { bid: number | null; ask: number | null; last: number | null } {
   if (t.asset_type === 'OPTION') {
