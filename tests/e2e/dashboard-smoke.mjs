@@ -103,7 +103,17 @@ for (const tf of ['1m', '5m', '15m', '1h', '1D', '1s']) {
 }
 await shot(page, 'chart-1s');
 
-await step('previous session', async () => {
+await step('previous session (right after switching ticker)', async () => {
+  const other = (await page.locator('[data-testid^="wl-last-"]').nth(1).getAttribute('data-testid')).slice('wl-last-'.length);
+  await tid(page, `wl-${other}`).click();
+  await tid(page, 'session-date').inputValue();
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes(`/api/candles/${other}`) && r.url().includes('session=')),
+    tid(page, 'session-prev').click(), // waits until that ticker's sessions are in
+  ]);
+  await tid(page, `wl-${T}`).click();
+  await tid(page, 'session-next').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="session-mode"]')?.textContent === 'LIVE');
   const before = await tid(page, 'session-date').inputValue();
   const [resp] = await Promise.all([
     page.waitForResponse((r) => r.url().includes(`/api/candles/${T}`) && r.url().includes('session=')),

@@ -17,12 +17,17 @@ export function pickTf(t: Tf): void {
 export const crosses = signal<Cross[]>([]);
 export const signalsSession = signal<string | null>(null);
 
+let sessionsFor = '';
+/** The sessions of `ticker`; the previous ticker's list is dropped at once, so previous/next
+ * stay disabled until the right list is in. */
 export async function loadSessions(ticker: string): Promise<void> {
+  sessionsFor = ticker;
+  sessions.value = [];
   try {
     const r = await api.sessions(ticker);
-    sessions.value = r.sessions;
+    if (sessionsFor === ticker) sessions.value = r.sessions;
   } catch {
-    sessions.value = [];
+    /* stays empty */
   }
 }
 

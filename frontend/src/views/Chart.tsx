@@ -1,6 +1,6 @@
 // Candles + volume + SMA9/VWAP, live forming candle, session shading, gap/fill/signal markers.
 import { useEffect, useRef } from 'preact/hooks';
-import { effect } from '@preact/signals';
+import { effect, untracked } from '@preact/signals';
 import {
   CandlestickSeries,
   ColorType,
@@ -308,19 +308,23 @@ export function Chart() {
   const legend = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const ctl = new ChartCtl(host.current!, legend.current!);
-    let lastTicker = '';
+    const stopSessions = effect(() => {
+      const t = selected.value;
+      if (t) void loadSessions(t);
+    });
     const stopLoad = effect(() => {
       const t = selected.value;
       const tfv = tf.value;
       const sess = session.value;
-      void sessions.value;
       void reload.value;
       if (!t) return;
-      if (t !== lastTicker) {
-        lastTicker = t;
-        void loadSessions(t);
-      }
-      void ctl.load(t, tfv, sess, isLive());
+      // null = the latest session: live. A picked date is history unless it is the latest.
+      void ctl.load(t, tfv, sess, sess == null || untracked(isLive));
+    });
+    // The list arriving later can only turn a picked date that is the latest one live.
+    const stopLive = effect(() => {
+      void sessions.value;
+      ctl.live = session.peek() == null || untracked(isLive);
     });
     const stopMarkers = effect(() => {
       void crosses.value;
@@ -336,6 +340,8 @@ export function Chart() {
     }, 20_000);
     return () => {
       stopLoad();
+      stopSessions();
+      stopLive();
       stopMarkers();
       offEq();
       offBf();
