@@ -1,6 +1,27 @@
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import { quoteSignal, selected, tickers } from '../stores/market';
 import { change } from '../lib/pnl';
 import { cls, fmtNum, fmtSigned, fmtVol } from './format';
+
+/** A cell that flashes for 500 ms when its value moves: a class added and removed again — two
+ * paints, no per-frame animation work (a CSS animation kept the compositor busy every frame). */
+function Flash({ at, dir, testid, text }: { at: number; dir: number; testid: string; text: string }) {
+  const ref = useRef<HTMLSpanElement>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el || !at) return;
+    const c = dir > 0 ? 'flash-up' : 'flash-down';
+    el.classList.remove('flash-up', 'flash-down');
+    el.classList.add(c);
+    const h = setTimeout(() => el.classList.remove(c), 500);
+    return () => clearTimeout(h);
+  }, [at]);
+  return (
+    <span ref={ref} data-testid={testid} class="cell">
+      {text}
+    </span>
+  );
+}
 
 function Row({ t }: { t: string }) {
   const q = quoteSignal(t).value;
@@ -17,9 +38,7 @@ function Row({ t }: { t: string }) {
     >
       <th scope="row">{t}</th>
       <td class="num">
-        <span key={q.changedAt} data-testid={`wl-last-${t}`} class={cls(q.changedAt > 0 && (q.dir > 0 ? 'flash-up' : 'flash-down'))}>
-          {fmtNum(q.last)}
-        </span>
+        <Flash at={q.changedAt} dir={q.dir} testid={`wl-last-${t}`} text={fmtNum(q.last)} />
       </td>
       <td class={cls('num', sign)} data-testid={`wl-chg-${t}`}>
         {fmtSigned(ch.abs)}
