@@ -69,3 +69,13 @@ describe('ticks', () => {
     expect(stepPrice(0, -1, 'EQUITY')).toBe(0);
   });
 });
+
+import { toRequest } from '../src/stores/trading';
+describe('ticket request', () => {
+  it('rounds the limit to the tick and drops it for market orders', () => {
+    const base = { open: true, symbol: 'SPY   261218C00500000', asset_type: 'OPTION' as const, instruction: 'BUY_TO_OPEN' as const, quantity: 2, order_type: 'LIMIT' as const, limit_price: 3.07 };
+    expect(toRequest(base)).toEqual({ symbol: base.symbol, asset_type: 'OPTION', instruction: 'BUY_TO_OPEN', quantity: 2, order_type: 'LIMIT', limit_price: 3.05, duration: 'DAY' });
+    expect(toRequest({ ...base, limit_price: 2.333 }).limit_price).toBe(2.33);
+    expect(toRequest({ ...base, order_type: 'MARKET' }).limit_price).toBeNull();
+  });
+});

@@ -182,14 +182,17 @@ export function stopFeed(): void {
 }
 
 // Hidden tabs get no animation frames: flush on a timer instead so nothing piles up.
-document.addEventListener('visibilitychange', () => {
-  if (document.hidden && raf) {
-    cancelAnimationFrame(raf);
-    raf = 0;
-    flush();
-  }
-});
-setInterval(() => {
-  if (document.hidden && queue.length) flush();
-  now.value = Date.now();
-}, 500);
+// (Guarded so the stores import under vitest's node environment.)
+if (typeof document !== 'undefined') {
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden && raf) {
+      cancelAnimationFrame(raf);
+      raf = 0;
+      flush();
+    }
+  });
+  setInterval(() => {
+    if (document.hidden && queue.length) flush();
+    now.value = Date.now();
+  }, 500);
+}
