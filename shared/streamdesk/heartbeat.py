@@ -56,6 +56,7 @@ class Heartbeat:
         self.status = "ok"
         self.reason = ""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.key = heartbeat_key(service, self.instance)
 
     def set_status(self, status: str, reason: str = "") -> None:
@@ -85,7 +86,10 @@ class Heartbeat:
         )
 
     async def _run(self) -> None:
-        while True:
+        # The flag as well as the cancellation: on Python 3.11 ``asyncio.wait_for`` can swallow
+        # a cancel that lands as the beat completes, and the loop would then beat on forever
+        # (seen as a gateway shutdown that never ended).
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self.beat(), timeout=max(1.0, self.interval))
             except asyncio.CancelledError:
@@ -101,6 +105,7 @@ class Heartbeat:
 
     async def stop(self, *, remove: bool = True) -> None:
         """Stop beating; by default delete the key so health sees a clean stop at once."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):

@@ -78,10 +78,13 @@ def create_app(
         try:
             yield
         finally:
+            # Flags as well as cancellations (see Fanout.stop): both loops end within a second
+            # even when a cancel is swallowed, so the shutdown stays bounded.
+            state.fanout.stop()
+            await heartbeat.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks, timeout=5)
-            await heartbeat.stop()
             await close_pool(state.pool)
             # Bounded: a Redis connection closed under us must not hang the shutdown.
             with contextlib.suppress(Exception):

@@ -45,6 +45,7 @@ class Fanout:
         self.clients: set[Client] = set()
         self.messages = 0
         self.errors = 0
+        self._stopped = False
 
     def add(self) -> Client:
         """Register a new client."""
@@ -56,15 +57,24 @@ class Fanout:
         """Forget ``client``."""
         self.clients.discard(client)
 
+    def stop(self) -> None:
+        """Make :meth:`run` return within about a second.
+
+        Cancelling alone is not enough: redis-py's ``PubSub.get_message`` can swallow a
+        cancellation that lands inside its read timeout, and the loop then runs on (seen as a
+        shutdown that never ended)."""
+        self._stopped = True
+
     async def run(self) -> None:
-        """Subscribe and broadcast until cancelled; reconnect with backoff on errors."""
+        """Subscribe and broadcast until stopped or cancelled; reconnect with backoff on
+        errors."""
         delay = 0.5
-        while True:
+        while not self._stopped:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(COMMITTED_CHANNEL)
                 delay = 0.5
-                while True:
+                while not self._stopped:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
                         continue
@@ -78,7 +88,7 @@ class Fanout:
             except Exception as exc:
                 self.errors += 1
                 log.warning("live feed subscription failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(0.0 if self._stopped else delay)
                 delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
