@@ -1,4 +1,4 @@
-"""The two chaos profiles: ``ci`` (collected by plain ``pytest``, <= 3 minutes on 2 cores) and
+"""The two chaos profiles: ``ci`` (collected by plain ``pytest``, <= 2 minutes on 2 cores) and
 ``long`` (``make chaos``: ~20 minutes, 100k+ ticks, 50+ faults). ``CHAOS_PROFILE`` picks one,
 ``CHAOS_SEED`` and ``CHAOS_MINUTES`` override the seed and the chaos window of either."""
 
@@ -50,8 +50,8 @@ class Profile:
 CI = Profile(
     name="ci",
     seed=20261201,
-    chaos_seconds=95.0,
-    faults_per_kind=3,
+    chaos_seconds=65.0,
+    faults_per_kind=2,
     extra_faults=0,
     tickers=("SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN"),
     tick_interval=0.05,
