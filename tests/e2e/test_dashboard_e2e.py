@@ -208,6 +208,28 @@ def test_stopping_the_streamer_turns_the_stale_indicator_on(
     expect(stale).to_be_hidden(timeout=30_000)
 
 
+def test_live_feed_reconnects_by_itself_and_backfills(page: Page, e2e_stack: E2EStack) -> None:
+    """The gateway restarts under the page (supervisord): the socket drops, the page
+    reconnects without a reload and refetches the candles it missed, with a small limit."""
+    conn = page.get_by_test_id("status-conn")
+    expect(conn).to_have_attribute("data-state", "open", timeout=15_000)
+    rpc = e2e_stack.stack.rpc
+    rpc.supervisor.stopProcess("gateway")
+    try:
+        expect(conn).not_to_have_attribute("data-state", "open", timeout=10_000)
+        page.wait_for_timeout(2000)  # a couple of seconds of data the page does not see
+    finally:
+        rpc.supervisor.startProcess("gateway")
+    with page.expect_response(
+        lambda r: "/api/candles/" in r.url and "limit=" in r.url and r.status == 200,
+        timeout=30_000,
+    ) as resp:
+        expect(conn).to_have_attribute("data-state", "open", timeout=30_000)
+    limit = int(re.search(r"limit=(\d+)", resp.value.url).group(1))  # type: ignore[union-attr]
+    assert limit < 100, f"a backfill, not a full reload: {resp.value.url}"
+    _changes(page, "wl-last-SPY", 20)  # and live again
+
+
 def test_narrow_layout_has_no_horizontal_scroll(browser: Browser, e2e_stack: E2EStack) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 800}, is_mobile=True)
     page = context.new_page()

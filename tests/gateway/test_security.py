@@ -106,16 +106,51 @@ def test_login_session_cookie_and_logout(
         assert c.post("/api/logout").status_code == 204  # idempotent, without a session
 
 
-def test_sessions_expire_and_are_bounded() -> None:
-    now = FakeMonotonic()
-    sessions = Sessions(ttl=60, limit=3, monotonic=now)
+def test_sessions_are_signed_expire_and_logouts_are_bounded() -> None:
+    now = FakeMonotonic()  # as a wall clock here: the expiry travels in the cookie
+    sessions = Sessions(b"k" * 32, ttl=60, limit=3, wall=now)
     first = sessions.create()
     assert sessions.valid(first)
+    # The same key (same token) after a restart: the browser stays logged in.
+    assert Sessions(b"k" * 32, ttl=60, limit=3, wall=now).valid(first)
+    assert not Sessions(b"other-token-key!" * 2, ttl=60, limit=3, wall=now).valid(first)
+    expiry, nonce, mac = first.split(".")
+    for forged in (
+        f"{int(expiry) + 3600}.{nonce}.{mac}",  # a longer life
+        f"{expiry}.{nonce}x.{mac}",
+        f"{expiry}.{nonce}.{mac[:-1]}0" if mac[-1] != "0" else f"{expiry}.{nonce}.{mac[:-1]}1",
+        f"{expiry}.{nonce}",
+        "",
+        "1.2.3.4",
+        f"-{expiry}.{nonce}.{mac}",
+    ):
+        assert not sessions.valid(forged), forged
     now.t += 61
     assert not sessions.valid(first)
     ids = [sessions.create() for _ in range(5)]
-    assert len(sessions) == 3
-    assert not sessions.valid(ids[0]) and all(sessions.valid(s) for s in ids[2:])
+    for sid in ids:
+        sessions.drop(sid)
+    assert len(sessions) == 3  # revocations are bounded, the oldest forgotten first
+    assert not any(sessions.valid(s) for s in ids[2:])
+
+
+def test_a_login_survives_a_gateway_restart(
+    gateway_settings: Callable[..., Settings],
+    make_gateway_client: Callable[..., TestClient],
+    gateway_token: str,
+) -> None:
+    settings = gateway_settings()
+    with make_gateway_client(settings, authenticated=False) as c:
+        assert c.post("/api/login", json={"token": gateway_token}).status_code == 204
+        sid = c.cookies.get("sd_session")
+    assert sid
+    with make_gateway_client(settings, authenticated=False) as c:  # a new process's state
+        c.cookies.set("sd_session", sid)
+        assert c.get("/api/session").status_code == 200
+    rotated = gateway_settings(gateway_token="a-rotated-gateway-token-987654")
+    with make_gateway_client(rotated, authenticated=False) as c:
+        c.cookies.set("sd_session", sid)
+        assert c.get("/api/session").status_code == 401  # a new token ends every session
 
 
 def test_failed_attempts_rate_limited(

@@ -54,7 +54,7 @@ def create_app(
     pre-check; ``monotonic`` times sessions and the failed-login window). Reads, or creates
     on first use, the gateway token."""
     state = State(settings, clock)
-    auth = state.auth = Auth(settings, monotonic=monotonic)
+    auth = state.auth = Auth(settings, monotonic=monotonic, wall=clock.time)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

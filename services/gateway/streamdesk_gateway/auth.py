@@ -2,18 +2,23 @@
 
 One secret, the gateway token: ``GATEWAY_TOKEN``, or a random one generated on first start
 into the data directory (mode 0600) and reused afterwards. API clients send it as
-``Authorization: Bearer``; a browser trades it once (``POST /api/login``) for an opaque
-session id in an HttpOnly, SameSite=Strict cookie. Sessions live in memory only: a restart
-logs browsers out, which costs one click on the login URL. Comparisons are constant-time;
-failed attempts are counted per client address and answered 429 past the limit.
+``Authorization: Bearer``; a browser trades it once (``POST /api/login``) for a session
+cookie (HttpOnly, SameSite=Strict). The cookie is signed, not stored: ``<expiry>.<nonce>.<mac>``
+with an HMAC-SHA256 under a key derived from the token, so sessions survive a gateway restart
+(a crash restarted by the supervisor must not log every browser out) and changing the token
+ends them all. Logout revokes the nonce until its expiry (kept in memory, bounded: a gateway
+restart forgets revocations, but the logged-out browser has already dropped its cookie).
+Comparisons are constant-time; failed attempts are counted per client address and answered
+429 past the limit.
 
-Durations (session expiry, the limiter's window) are deadlines, not "now": they use
-``time.monotonic`` (injectable for tests), as the clock module prescribes.
+Session expiry is a wall-clock time carried in the cookie (the app's ``Clock``); the limiter's
+window is a deadline on ``time.monotonic`` (injectable for tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import logging
 import os
@@ -22,7 +27,7 @@ import tempfile
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
-from time import monotonic
+from time import monotonic, time
 
 from .config import Settings
 
@@ -80,46 +85,58 @@ def same_secret(given: str, expected: str) -> bool:
 
 
 class Sessions:
-    """Login sessions: random ids with an expiry, at most ``limit`` (oldest evicted)."""
+    """Signed login sessions with an expiry; logged-out ones revoked (at most ``limit`` kept,
+    oldest forgotten first)."""
 
     def __init__(
-        self, ttl: float, limit: int, *, monotonic: Callable[[], float] = monotonic
+        self, key: bytes, ttl: float, limit: int, *, wall: Callable[[], float] = time
     ) -> None:
+        self._key = key
         self.ttl = ttl
         self.limit = limit
-        self._now = monotonic
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._now = wall
+        self._revoked: OrderedDict[str, float] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        """Revocations currently remembered."""
+        return len(self._revoked)
+
+    def _mac(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
     def create(self) -> str:
-        """A new session id."""
-        self._purge()
-        while len(self._expiry) >= self.limit:
-            self._expiry.popitem(last=False)
-        sid = secrets.token_urlsafe(TOKEN_BYTES)
-        self._expiry[sid] = self._now() + self.ttl
-        return sid
+        """A new session cookie value."""
+        payload = f"{int(self._now() + self.ttl)}.{secrets.token_urlsafe(TOKEN_BYTES // 2)}"
+        return f"{payload}.{self._mac(payload)}"
+
+    def _parse(self, sid: str) -> tuple[float, str] | None:
+        """(expiry, nonce) of a genuine, unexpired, unrevoked ``sid``; None otherwise."""
+        parts = sid.split(".")
+        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12:
+            return None
+        payload = f"{parts[0]}.{parts[1]}"
+        if not hmac.compare_digest(parts[2], self._mac(payload)):
+            return None
+        expiry = float(parts[0])
+        if expiry <= self._now() or parts[1] in self._revoked:
+            return None
+        return expiry, parts[1]
 
     def valid(self, sid: str) -> bool:
-        """Whether ``sid`` is a live session (dict lookup of a 256-bit random id)."""
-        expiry = self._expiry.get(sid)
-        if expiry is None:
-            return False
-        if expiry <= self._now():
-            del self._expiry[sid]
-            return False
-        return True
+        """Whether ``sid`` is a session this token signed, unexpired and not logged out."""
+        return self._parse(sid) is not None
 
     def drop(self, sid: str) -> None:
-        """End ``sid`` (logout)."""
-        self._expiry.pop(sid, None)
-
-    def _purge(self) -> None:
+        """End ``sid`` (logout): its nonce is refused until the session would have expired."""
+        parsed = self._parse(sid)
+        if parsed is None:
+            return
         now = self._now()
-        for sid in [s for s, exp in self._expiry.items() if exp <= now]:
-            del self._expiry[sid]
+        for nonce in [n for n, exp in self._revoked.items() if exp <= now]:
+            del self._revoked[nonce]
+        while len(self._revoked) >= self.limit:
+            self._revoked.popitem(last=False)
+        self._revoked[parsed[1]] = parsed[0]
 
 
 class FailureLimiter:
@@ -166,10 +183,17 @@ class FailureLimiter:
 class Auth:
     """The gateway's token, its sessions and its limiter, as built from ``Settings``."""
 
-    def __init__(self, settings: Settings, *, monotonic: Callable[[], float] = monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        monotonic: Callable[[], float] = monotonic,
+        wall: Callable[[], float] = time,
+    ) -> None:
         self.token = load_or_create_token(settings)
+        key = hmac.new(self.token.encode(), b"streamdesk gateway session v1", "sha256").digest()
         self.sessions = Sessions(
-            settings.gateway_session_ttl, settings.gateway_max_sessions, monotonic=monotonic
+            key, settings.gateway_session_ttl, settings.gateway_max_sessions, wall=wall
         )
         self.limiter = FailureLimiter(
             settings.gateway_login_max_failures, settings.gateway_login_window, monotonic=monotonic

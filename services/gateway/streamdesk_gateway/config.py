@@ -50,7 +50,9 @@ class Settings(RiskSettings):
     gateway_session_ttl: float = Field(
         default=12 * 3600.0, gt=0, le=30 * 86400, description="Login session lifetime (s)."
     )
-    gateway_max_sessions: int = Field(default=256, ge=1, le=100_000)
+    gateway_max_sessions: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Logged-out sessions remembered."
+    )
     gateway_cookie_secure: bool = Field(
         default=False, description="Mark the session cookie Secure (set behind HTTPS)."
     )
