@@ -215,16 +215,20 @@ def test_live_feed_reconnects_by_itself_and_backfills(page: Page, e2e_stack: E2E
     expect(conn).to_have_attribute("data-state", "open", timeout=15_000)
     rpc = e2e_stack.stack.rpc
     rpc.supervisor.stopProcess("gateway")
+    restarted = False
     try:
         expect(conn).not_to_have_attribute("data-state", "open", timeout=10_000)
         page.wait_for_timeout(2000)  # a couple of seconds of data the page does not see
+        with page.expect_response(
+            lambda r: "/api/candles/" in r.url and "limit=" in r.url and r.status == 200,
+            timeout=40_000,
+        ) as resp:
+            rpc.supervisor.startProcess("gateway", False)  # don't wait for supervisord's startsecs
+            restarted = True
+            expect(conn).to_have_attribute("data-state", "open", timeout=30_000)
     finally:
-        rpc.supervisor.startProcess("gateway")
-    with page.expect_response(
-        lambda r: "/api/candles/" in r.url and "limit=" in r.url and r.status == 200,
-        timeout=30_000,
-    ) as resp:
-        expect(conn).to_have_attribute("data-state", "open", timeout=30_000)
+        if not restarted:
+            rpc.supervisor.startProcess("gateway", False)
     limit = int(re.search(r"limit=(\d+)", resp.value.url).group(1))  # type: ignore[union-attr]
     assert limit < 100, f"a backfill, not a full reload: {resp.value.url}"
     _changes(page, "wl-last-SPY", 20)  # and live again
