@@ -48,6 +48,9 @@ OPS_AUTH_FMT = PREFIX + ":ops:auth:{state}"
 
 #: Health service: last overall status, for alert de-duplication across restarts.
 HEALTH_STATE_KEY = PREFIX + ":health:state"
+#: Health service: every round's statuses ``{"components": {name: status, "overall": ...},
+#: "at": epoch s}``, with a TTL of a few rounds (read by the gateway's status bar).
+HEALTH_SUMMARY_KEY = PREFIX + ":health:summary"
 
 
 def tick_stream(partition: int) -> str:

@@ -15,7 +15,7 @@ from market_clock import MARKET_CLOSED_AT, MARKET_OPEN_AT, NEW_YORK
 
 from streamdesk.clock import ManualClock
 from streamdesk.config import MarketHoursMode
-from streamdesk.constants import HEALTH_STATE_KEY
+from streamdesk.constants import HEALTH_SUMMARY_KEY
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk_gateway.config import Settings
@@ -93,7 +93,7 @@ def test_status_services_health_and_flags(
         assert by_name["trade-executor"]["paused"] is False
 
         health = {"components": {"overall": "degraded", "streamer": "ok"}, "at": 5.0}
-        r.set(HEALTH_STATE_KEY, json.dumps(health))
+        r.set(HEALTH_SUMMARY_KEY, json.dumps(health))
         assert client.post("/api/ops/services/streamer/pause").json() == {
             "name": "streamer",
             "paused": True,
@@ -103,7 +103,7 @@ def test_status_services_health_and_flags(
         assert body["health"] == {"status": "degraded", "components": {"streamer": "ok"}, "at": 5.0}
         assert body["kill_switch"] is True
         assert {s["name"]: s for s in body["services"]}["streamer"]["paused"] is True
-        r.set(HEALTH_STATE_KEY, b"not json")
+        r.set(HEALTH_SUMMARY_KEY, b"not json")
         assert client.get("/api/status").json()["health"] is None
     r.close()
 

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamdesk.constants import HEALTH_SUMMARY_KEY
 from streamdesk.heartbeat import Heartbeat
 from streamdesk_health.app import create_app
 from streamdesk_health.config import Settings
@@ -41,6 +42,12 @@ async def test_endpoints_and_metrics_parse(make_settings: SettingsFactory, redis
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/health")).json()["status"] == "down"
             await mon.run_once()
+            # Every round is published for the dashboard's status bar (with a TTL), even
+            # inside the alert grace period, when no change is tracked yet.
+            summary = json.loads(await client.get(HEALTH_SUMMARY_KEY))
+            assert summary["components"]["overall"] == "down"
+            assert summary["components"]["streamer"] == "down"
+            assert 0 < await client.pttl(HEALTH_SUMMARY_KEY) <= 60_000
 
             resp = await http.get("/health")
             body = resp.json()

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from streamdesk.clock import Clock
 from streamdesk.config import MarketHoursMode
-from streamdesk.constants import HEALTH_STATE_KEY
+from streamdesk.constants import HEALTH_SUMMARY_KEY
 from streamdesk.heartbeat import read_heartbeats
 from streamdesk.market_calendar import NEW_YORK, session_bounds
 from streamdesk.schwab import REFRESH_TOKEN_MAX_AGE, TokenStore
@@ -61,8 +61,9 @@ def market_status(now: datetime, mode: MarketHoursMode = MarketHoursMode.REGULAR
 
 
 async def read_health(redis: aioredis.Redis) -> HealthOut | None:
-    """The health service's last published state (``sd:health:state``), or None."""
-    raw = await redis.get(HEALTH_STATE_KEY)
+    """The health service's latest round (``sd:health:summary``), or None when it has not
+    published one within a few rounds."""
+    raw = await redis.get(HEALTH_SUMMARY_KEY)
     if not raw:
         return None
     try:

@@ -21,7 +21,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
-from streamdesk.constants import HEALTH_STATE_KEY
+from streamdesk.constants import HEALTH_STATE_KEY, HEALTH_SUMMARY_KEY
 from streamdesk.db import close_pool, create_pool
 from streamdesk.heartbeat import read_heartbeats
 from streamdesk.redisutil import create_redis
@@ -182,9 +182,24 @@ class HealthMonitor:
             round=self.rounds,
         )
         self.snapshot = snap
+        await self._publish_summary(snap)
         await self._track_changes(snap)
         _trim_heap()
         return snap
+
+    async def _publish_summary(self, snap: Snapshot) -> None:
+        """This round's statuses for the dashboard, expiring when rounds stop."""
+        current = {name: c.status.value for name, c in snap.components.items()}
+        current["overall"] = snap.status.value
+        body = json.dumps({"components": current, "at": snap.checked_at})
+        ttl_ms = int(max(15.0, 3 * self.settings.health_check_interval) * 1000)
+        try:
+            await asyncio.wait_for(
+                self.redis.set(HEALTH_SUMMARY_KEY, body, px=ttl_ms),
+                self.settings.health_check_timeout,
+            )
+        except Exception as exc:
+            log.warning("could not publish the health summary: %s", _describe(exc))
 
     # ------------------------------------------------------------------ alerts
 
