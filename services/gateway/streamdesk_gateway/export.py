@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from streamdesk.storage_layout import EQUITY, INDICATORS, OPTIONS
+
 from .market_models import BAD_INPUT
 from .market_params import DATE_PATTERN, TICKER_PATTERN, parse_session, today
 from .market_sql import session_bounds_utc
@@ -21,40 +23,12 @@ StateDep = Annotated[State, Depends(get_state)]
 
 ExportTable = Literal["equity", "indicators", "options"]
 
-#: table -> (view, columns in file order, the column a ``ticker`` filter applies to)
+#: table -> (view, columns in file order, the column a ``ticker`` filter applies to); the
+#: columns are the storage layout's own (the views' columns, in the original tables' order)
 TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "equity": (
-        "equity_data",
-        ("ticker", "timestamp", "price", "volume", "bid", "ask", "cum_volume"),
-        "ticker",
-    ),
-    "indicators": ("indicators", ("ticker", "timestamp", "sma9", "vwap", "ema9"), "ticker"),
-    "options": (
-        "option_prices",
-        tuple(
-            [
-                "ticker",
-                "timestamp",
-                "underlying",
-                "option_type",
-                "strike_price",
-                "expiration_date",
-                "last_price",
-                "bid",
-                "ask",
-                "delta",
-                "gamma",
-                "theta",
-                "vega",
-                "rho",
-                "implied_volatility",
-                "volume",
-                "open_interest",
-                "underlying_price",
-            ]
-        ),
-        "underlying",
-    ),
+    "equity": (EQUITY.view, tuple(EQUITY.columns), "ticker"),
+    "indicators": (INDICATORS.view, tuple(INDICATORS.columns), "ticker"),
+    "options": (OPTIONS.view, tuple(OPTIONS.columns), "underlying"),
 }
 #: rows per fetch from the server-side cursor and per chunk written to the client
 CHUNK_ROWS = 2000
