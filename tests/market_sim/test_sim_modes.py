@@ -120,13 +120,24 @@ async def test_ws_protocol_compresses_at_the_configured_level() -> None:
 
 def test_accelerated_clock_runs_a_session(market_sim_factory: Any, tmp_path: Path) -> None:
     sim = market_sim_factory(
-        clock="accelerated", clock_speed=600, clock_start="2025-03-14T15:59:00-04:00"
+        clock="accelerated", clock_speed=600, clock_start="2025-03-14T15:59:30-04:00"
     )
-    # Start-up alone took > 0.1 s (60 sim seconds): Friday's close was skipped to Monday's open.
-    t1 = time.monotonic()
-    s1 = sim.state()
+    # 30 sim seconds before Friday's close is 50 ms of wall time at 600x. However fast start-up
+    # was, every reading is either still Friday before the close or Monday's session: the clock
+    # skips the closed weekend instead of running through it.
+    friday_start = datetime(2025, 3, 14, 15, 59, 30, tzinfo=NY).timestamp() * 1000
+    friday_close = datetime(2025, 3, 14, 16, 0, tzinfo=NY).timestamp() * 1000
     monday_open = datetime(2025, 3, 17, 9, 30, tzinfo=NY).timestamp() * 1000
-    assert monday_open <= s1["sim_time_ms"] < monday_open + 3_600_000
+    deadline = time.monotonic() + 10
+    while True:
+        s1 = sim.state()
+        if s1["sim_time_ms"] >= monday_open:
+            break
+        assert friday_start <= s1["sim_time_ms"] <= friday_close, s1
+        assert time.monotonic() < deadline, f"the clock never reached Monday's open: {s1}"
+        time.sleep(0.01)
+    t1 = time.monotonic()
+    assert s1["sim_time_ms"] < monday_open + 3_600_000
     assert s1["market_open"] is True
     time.sleep(0.5)
     s2 = sim.state()
