@@ -92,6 +92,22 @@ class CommonSettings(BaseSettings):
     schwab_callback_url: str = Field(default="https://127.0.0.1:8182")
     schwab_token_path: Path = Field(default=Path(".data/schwab-token.json"))
     schwab_account_hash: str | None = Field(default=None)
+    # Supabase mode (docs/supabase.md): the project's URL, e.g. https://abcd.supabase.co.
+    # Unset = no Supabase features (no JWT sign-in at the gateway, no Realtime Broadcast).
+    supabase_url: str | None = Field(
+        default=None, description="Supabase project URL (https://<ref>.supabase.co)."
+    )
+
+    @field_validator("supabase_url", mode="before")
+    @classmethod
+    def _check_supabase_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip().rstrip("/")
+        loopback = text.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not (text.startswith("https://") or loopback):
+            raise ValueError("must be an https:// URL (http:// only on loopback, for tests)")
+        return text
 
     @field_validator("tickers", "option_underlyings", mode="before")
     @classmethod
