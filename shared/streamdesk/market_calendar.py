@@ -1,10 +1,23 @@
 """NYSE trading calendar: regular session, extended hours, holidays and half days.
 
+The one answer to "is the market open?" for every service (market-sim's clock and its
+market-hours endpoint, the streamer's fallback, risk, health, the indicators' VWAP session,
+the gateway).
+
 Regular session 09:30-16:00 America/New_York on weekdays that are not exchange holidays;
-13:00 close on half days. Extended hours are 04:00-20:00 (pre-market and after-hours; 17:00
-on half days). Holidays and half days are listed for 2025-2027 (as published by NYSE);
-outside that range only weekends are closed, so extend :data:`HOLIDAYS` and
-:data:`HALF_DAYS` each year.
+13:00 close on half days. Extended hours are Schwab's: pre-market from 07:00, after-hours to
+20:00 (17:00 on half days), which is what its market-hours endpoint reports and its streamer
+delivers.
+
+Holidays and half days follow NYSE's rules (Rule 7.2), so the calendar does not expire:
+New Year's Day (not observed on the Friday before when it falls on a Saturday), Martin
+Luther King Jr. Day, Washington's Birthday, Good Friday, Memorial Day, Juneteenth (from 2022),
+Independence Day, Labor Day, Thanksgiving and Christmas; a Saturday holiday is observed on the
+Friday before, a Sunday one on the Monday after. Early closes: July 3 (Monday to Thursday),
+the day after Thanksgiving, December 24 (Monday to Thursday). Unscheduled closures (national
+days of mourning, weather) are listed in :data:`SPECIAL_CLOSURES` as NYSE announces them.
+``tests/shared/test_market_calendar_rules.py`` checks the rules against the ``holidays``
+package's NYSE calendar for the coming years.
 
 Every function takes the time as an argument: callers inject "now" (tests freeze it).
 """
@@ -12,6 +25,7 @@ Every function takes the time as an argument: callers inject "now" (tests freeze
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .config import MarketHoursMode
@@ -21,61 +35,90 @@ NEW_YORK = ZoneInfo("America/New_York")
 REGULAR_OPEN = time(9, 30)
 REGULAR_CLOSE = time(16, 0)
 HALF_DAY_CLOSE = time(13, 0)
-EXTENDED_OPEN = time(4, 0)
+EXTENDED_OPEN = time(7, 0)
 EXTENDED_CLOSE = time(20, 0)
 HALF_DAY_EXTENDED_CLOSE = time(17, 0)
 
-#: Full-day NYSE closures (weekdays only; weekends are closed anyway).
-HOLIDAYS: frozenset[date] = frozenset(
+#: Unscheduled full-day closures announced by NYSE (not derivable from rules).
+SPECIAL_CLOSURES: frozenset[date] = frozenset(
     {
-        # 2025
-        date(2025, 1, 1),  # New Year's Day
+        date(2012, 10, 29),  # Hurricane Sandy
+        date(2012, 10, 30),  # Hurricane Sandy
+        date(2018, 12, 5),  # National Day of Mourning (President George H. W. Bush)
         date(2025, 1, 9),  # National Day of Mourning (President Carter)
-        date(2025, 1, 20),  # Martin Luther King Jr. Day
-        date(2025, 2, 17),  # Washington's Birthday
-        date(2025, 4, 18),  # Good Friday
-        date(2025, 5, 26),  # Memorial Day
-        date(2025, 6, 19),  # Juneteenth
-        date(2025, 7, 4),  # Independence Day
-        date(2025, 9, 1),  # Labor Day
-        date(2025, 11, 27),  # Thanksgiving Day
-        date(2025, 12, 25),  # Christmas Day
-        # 2026
-        date(2026, 1, 1),
-        date(2026, 1, 19),
-        date(2026, 2, 16),
-        date(2026, 4, 3),  # Good Friday
-        date(2026, 5, 25),
-        date(2026, 6, 19),
-        date(2026, 7, 3),  # Independence Day observed (July 4 is a Saturday)
-        date(2026, 9, 7),
-        date(2026, 11, 26),
-        date(2026, 12, 25),
-        # 2027
-        date(2027, 1, 1),
-        date(2027, 1, 18),
-        date(2027, 2, 15),
-        date(2027, 3, 26),  # Good Friday
-        date(2027, 5, 31),
-        date(2027, 6, 18),  # Juneteenth observed (June 19 is a Saturday)
-        date(2027, 7, 5),  # Independence Day observed (July 4 is a Sunday)
-        date(2027, 9, 6),
-        date(2027, 11, 25),
-        date(2027, 12, 24),  # Christmas observed (December 25 is a Saturday)
     }
 )
 
-#: Early closes (13:00 New York).
-HALF_DAYS: frozenset[date] = frozenset(
-    {
-        date(2025, 7, 3),
-        date(2025, 11, 28),
-        date(2025, 12, 24),
-        date(2026, 11, 27),
-        date(2026, 12, 24),
-        date(2027, 11, 26),
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (the anonymous Gregorian algorithm)."""
+    a = year % 19
+    b, c = divmod(year, 100)
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    weekday_shift = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * weekday_shift) // 451
+    month, day = divmod(h + weekday_shift - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7, weeks=n - 1)
+
+
+def _last_weekday(year: int, month: int, weekday: int) -> date:
+    last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _observed(day: date) -> date:
+    if day.weekday() == SAT:
+        return day - timedelta(days=1)
+    if day.weekday() == SUN:
+        return day + timedelta(days=1)
+    return day
+
+
+@lru_cache(maxsize=64)
+def holidays(year: int) -> frozenset[date]:
+    """NYSE full-day closures in ``year``: the rule-based holidays plus special closures."""
+    days = {
+        _nth_weekday(year, 1, MON, 3),  # Martin Luther King Jr. Day
+        _nth_weekday(year, 2, MON, 3),  # Washington's Birthday
+        _easter(year) - timedelta(days=2),  # Good Friday
+        _last_weekday(year, 5, MON),  # Memorial Day
+        _observed(date(year, 7, 4)),  # Independence Day
+        _nth_weekday(year, 9, MON, 1),  # Labor Day
+        _nth_weekday(year, 11, THU, 4),  # Thanksgiving Day
+        _observed(date(year, 12, 25)),  # Christmas Day
     }
-)
+    if year >= 2022:
+        days.add(_observed(date(year, 6, 19)))  # Juneteenth
+    new_year = date(year, 1, 1)
+    if new_year.weekday() != SAT:  # a Saturday New Year's Day is not observed on Dec 31
+        days.add(_observed(new_year))
+    days.update(d for d in SPECIAL_CLOSURES if d.year == year)
+    return frozenset(d for d in days if d.weekday() < SAT)
+
+
+@lru_cache(maxsize=64)
+def half_days(year: int) -> frozenset[date]:
+    """NYSE early closes (13:00 New York) in ``year``."""
+    candidates = {
+        date(year, 7, 3),
+        _nth_weekday(year, 11, THU, 4) + timedelta(days=1),  # the day after Thanksgiving
+        date(year, 12, 24),
+    }
+    closed = holidays(year)
+    return frozenset(
+        d for d in candidates if d.weekday() <= (FRI if d.month == 11 else THU) and d not in closed
+    )
 
 
 def _aware(now: datetime) -> datetime:
@@ -86,7 +129,7 @@ def _aware(now: datetime) -> datetime:
 
 def is_trading_day(day: date) -> bool:
     """True if NYSE holds a session on ``day`` (a New York calendar date)."""
-    return day.weekday() < 5 and day not in HOLIDAYS
+    return day.weekday() < SAT and day not in holidays(day.year)
 
 
 def session_bounds(
@@ -101,7 +144,7 @@ def session_bounds(
         return start, start + timedelta(days=1)
     if not is_trading_day(day):
         return None
-    half = day in HALF_DAYS
+    half = day in half_days(day.year)
     if mode is MarketHoursMode.EXTENDED:
         opens, closes = EXTENDED_OPEN, HALF_DAY_EXTENDED_CLOSE if half else EXTENDED_CLOSE
     else:

@@ -156,7 +156,7 @@ def session_open(now: datetime, mode: MarketHoursMode) -> bool:
     """Whether orders may be sent at ``now`` under ``mode``.
 
     ``always`` is always open (the simulator's default); ``regular`` (09:30-16:00) and
-    ``extended`` (04:00-20:00) America/New_York follow the NYSE calendar in
+    ``extended`` (07:00-20:00) America/New_York follow the NYSE calendar in
     :mod:`streamdesk.market_calendar`: weekends, holidays and half days (13:00 close).
     """
     return is_market_open(now, mode)

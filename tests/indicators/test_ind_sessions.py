@@ -44,3 +44,20 @@ def test_custom_session_and_bad_bounds() -> None:
     assert sd.open_ms == _ms(2026, 7, 1, 7, 0)
     with pytest.raises(ValueError, match="after open"):
         SessionCalendar(open_="16:00", close="09:30")
+
+
+def test_regular_mode_follows_the_shared_nyse_calendar() -> None:
+    from streamdesk.config import MarketHoursMode
+
+    always = SessionCalendar()
+    regular = SessionCalendar(mode=MarketHoursMode.REGULAR)
+    # Thanksgiving 2026: a session in the 24/7 simulator's calendar, none on the exchange.
+    holiday = _ms(2026, 11, 26, 16, 0)
+    assert always.day_of(holiday).open_ms < holiday < always.day_of(holiday).close_ms
+    sd = regular.day_of(holiday)
+    assert sd.open_ms == sd.close_ms == sd.day_start
+    # The day after closes at 13:00 New York (18:00 UTC).
+    half = regular.day_of(_ms(2026, 11, 27, 15, 0))
+    assert half.open_ms == _ms(2026, 11, 27, 14, 30)
+    assert half.close_ms == _ms(2026, 11, 27, 18, 0)
+    assert always.day_of(_ms(2026, 11, 27, 15, 0)).close_ms == _ms(2026, 11, 27, 21, 0)

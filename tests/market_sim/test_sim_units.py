@@ -12,7 +12,7 @@ import pytest
 import schwab
 
 from streamdesk.schwab import RewriteTransport, TokenStore
-from streamdesk_sim.clock import NY, SessionClock, in_regular_session, nyse_holidays
+from streamdesk_sim.clock import NY, SessionClock, in_regular_session
 from streamdesk_sim.config import ClockMode
 from streamdesk_sim.market import EquitySim, Market
 from streamdesk_sim.pricing import black_scholes
@@ -93,23 +93,25 @@ def test_market_symbol_limit_and_options() -> None:
         m2.option("SPY   200117C00300000", now)  # expired
 
 
-def test_nyse_calendar() -> None:
-    assert nyse_holidays(2025) == {
-        date(2025, 1, 1),
-        date(2025, 1, 20),
-        date(2025, 2, 17),
-        date(2025, 4, 18),
-        date(2025, 5, 26),
-        date(2025, 6, 19),
-        date(2025, 7, 4),
-        date(2025, 9, 1),
-        date(2025, 11, 27),
-        date(2025, 12, 25),
-    }
+def test_sim_session_follows_the_shared_calendar() -> None:
+    # One calendar for the simulator and the rest of the stack: the 2025-01-09 closure
+    # (which the simulator once streamed through while risk refused every trade) and the 13:00
+    # close of half days.
     assert in_regular_session(datetime(2025, 3, 12, 9, 30, tzinfo=NY))
     assert not in_regular_session(datetime(2025, 3, 12, 16, 0, tzinfo=NY))
     assert not in_regular_session(datetime(2025, 7, 4, 11, 0, tzinfo=NY))
     assert not in_regular_session(datetime(2025, 3, 15, 11, 0, tzinfo=NY))  # Saturday
+    assert not in_regular_session(datetime(2025, 1, 9, 11, 0, tzinfo=NY))
+    assert in_regular_session(datetime(2025, 11, 28, 12, 59, tzinfo=NY))
+    assert not in_regular_session(datetime(2025, 11, 28, 13, 0, tzinfo=NY))
+
+
+def test_accelerated_clock_skips_a_special_closure() -> None:
+    start = datetime(2025, 1, 8, 15, 59, 59, tzinfo=NY)  # the day before the Carter closure
+    clock = SessionClock(ClockMode.ACCELERATED, speed=3600.0, start=start)
+    time.sleep(0.01)
+    now = datetime.fromtimestamp(clock.now(), NY)
+    assert now.date() == date(2025, 1, 10) and (now.hour, now.minute) == (9, 30)
 
 
 def test_accelerated_clock_runs_fast_and_skips_closed_hours() -> None:

@@ -25,7 +25,7 @@ EXPECTED_SERVICES = ("streamer", "indicators", "trade-executor", "gateway")
 
 
 def market_status(now: datetime, mode: MarketHoursMode = MarketHoursMode.REGULAR) -> MarketOut:
-    """Session at ``now`` (pre 04:00-09:30, regular, post -16:00/20:00 New York; holidays and
+    """Session at ``now`` (pre 07:00-09:30, regular, post -16:00/20:00 New York; holidays and
     half days from the exchange calendar) and when it next changes. ``open`` follows the
     ``MARKET_HOURS`` the services use: the regular session, the extended one, or ``always``
     (the simulator's 24/7 market), so the dashboard's stale-data warning agrees with them."""

@@ -113,7 +113,10 @@ class IndicatorsService:
         self.shutdown = shutdown or GracefulShutdown(settings.shutdown_timeout)
         self.consumer = settings.instance_id
         self.calendar = SessionCalendar(
-            settings.session_timezone, settings.session_open, settings.session_close
+            settings.session_timezone,
+            settings.session_open,
+            settings.session_close,
+            settings.market_hours,
         )
         self.redis: aioredis.Redis = create_redis(settings.redis_url)
         self.writer = Writer(settings.database_url, budget_mb=settings.storage_budget_mb)

@@ -3,6 +3,10 @@
 Converting every tick with zoneinfo would cost microseconds per tick; instead the local day
 containing a timestamp is computed once and cached, so the per-tick check is two integer
 comparisons. DST is handled by zoneinfo when a day's bounds are computed.
+
+Which days have a session, and when half days close, is the shared NYSE calendar's answer
+(:mod:`streamdesk.market_calendar`) unless ``MARKET_HOURS=always`` (the simulator's 24/7
+market), where every calendar day has a session from ``open`` to ``close``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from streamdesk.config import MarketHoursMode
+from streamdesk.market_calendar import session_bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +43,14 @@ class SessionCalendar:
     """Maps timestamps to :class:`SessionDay` (regular session ``open``-``close`` local time)."""
 
     def __init__(
-        self, tz: str = "America/New_York", open_: str = "09:30", close: str = "16:00"
+        self,
+        tz: str = "America/New_York",
+        open_: str = "09:30",
+        close: str = "16:00",
+        mode: MarketHoursMode = MarketHoursMode.ALWAYS,
     ) -> None:
         self.tz = ZoneInfo(tz)
+        self.mode = mode
         self.open = _parse_hhmm(open_)
         self.close = _parse_hhmm(close)
         if self.close <= self.open:
@@ -49,12 +61,20 @@ class SessionCalendar:
     def _build(self, day: date) -> SessionDay:
         start = datetime.combine(day, time(0), self.tz)
         end = datetime.combine(day + timedelta(days=1), time(0), self.tz)
+        open_ms = _ms(datetime.combine(day, self.open, self.tz))
+        close_ms = _ms(datetime.combine(day, self.close, self.tz))
+        if self.mode is not MarketHoursMode.ALWAYS:
+            bounds = session_bounds(day, MarketHoursMode.REGULAR)
+            if bounds is None:  # no session: nothing counts towards that day's VWAP
+                open_ms = close_ms = _ms(start)
+            else:
+                close_ms = min(close_ms, _ms(bounds[1]))  # a half day closes early
         return SessionDay(
             ordinal=day.toordinal(),
             day_start=_ms(start),
             day_end=_ms(end),
-            open_ms=_ms(datetime.combine(day, self.open, self.tz)),
-            close_ms=_ms(datetime.combine(day, self.close, self.tz)),
+            open_ms=open_ms,
+            close_ms=close_ms,
         )
 
     def day_of(self, ts_ms: int) -> SessionDay:

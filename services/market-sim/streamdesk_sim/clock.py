@@ -4,84 +4,31 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from streamdesk.config import MarketHoursMode
+from streamdesk.market_calendar import NEW_YORK as NY
+from streamdesk.market_calendar import REGULAR_CLOSE, REGULAR_OPEN, is_market_open, is_trading_day
+from streamdesk.market_calendar import session_bounds as _calendar_bounds
 from streamdesk_sim.config import ClockMode
 
-NY = ZoneInfo("America/New_York")
-OPEN_MIN = 9 * 60 + 30
-CLOSE_MIN = 16 * 60
-
-
-def _easter(year: int) -> date:
-    # Anonymous Gregorian algorithm.
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ll = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ll) // 451
-    month, day = divmod(h + ll - 7 * m + 114, 31)
-    return date(year, month, day + 1)
-
-
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
-    d = date(year, month, 1)
-    d += timedelta(days=(weekday - d.weekday()) % 7)
-    return d + timedelta(weeks=n - 1)
-
-
-def _last_weekday(year: int, month: int, weekday: int) -> date:
-    d = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
-    return d - timedelta(days=(d.weekday() - weekday) % 7)
-
-
-def _observed(d: date) -> date:
-    if d.weekday() == 5:
-        return d - timedelta(days=1)
-    if d.weekday() == 6:
-        return d + timedelta(days=1)
-    return d
-
-
-def nyse_holidays(year: int) -> set[date]:
-    """NYSE full-day holidays of ``year`` (rules since 2022, incl. Juneteenth)."""
-    days = {
-        _nth_weekday(year, 1, 0, 3),  # MLK
-        _nth_weekday(year, 2, 0, 3),  # Presidents
-        _easter(year) - timedelta(days=2),  # Good Friday
-        _last_weekday(year, 5, 0),  # Memorial
-        _observed(date(year, 6, 19)),
-        _observed(date(year, 7, 4)),
-        _nth_weekday(year, 9, 0, 1),  # Labor
-        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
-        _observed(date(year, 12, 25)),
-    }
-    new_year = date(year, 1, 1)
-    if new_year.weekday() != 5:  # a Saturday New Year is not observed on Dec 31
-        days.add(_observed(new_year))
-    return days
-
-
-def is_trading_day(d: date) -> bool:
-    """True on NYSE trading days."""
-    return d.weekday() < 5 and d not in nyse_holidays(d.year)
+__all__ = ["NY", "SessionClock", "in_regular_session", "is_trading_day", "session_bounds"]
 
 
 def in_regular_session(dt: datetime) -> bool:
-    """True during 09:30-16:00 America/New_York on a trading day."""
-    local = dt.astimezone(NY)
-    minute = local.hour * 60 + local.minute
-    return is_trading_day(local.date()) and OPEN_MIN <= minute < CLOSE_MIN
+    """True during the regular session of a trading day (the shared NYSE calendar: 13:00
+    close on half days)."""
+    return is_market_open(dt, MarketHoursMode.REGULAR)
 
 
 def session_bounds(d: date) -> tuple[datetime, datetime]:
-    """Regular-session open and close of ``d`` (aware datetimes)."""
-    start = datetime(d.year, d.month, d.day, 9, 30, tzinfo=NY)
-    return start, start.replace(hour=16, minute=0)
+    """Regular-session open and close of ``d`` (aware datetimes): the calendar's on a trading
+    day (13:00 close on half days), the nominal 09:30-16:00 on other days (the always-open
+    clock trades on them too)."""
+    bounds = _calendar_bounds(d, MarketHoursMode.REGULAR)
+    if bounds is None:
+        opens = datetime.combine(d, REGULAR_OPEN, NY)
+        return opens, datetime.combine(d, REGULAR_CLOSE, NY)
+    return bounds
 
 
 def next_trading_day(d: date) -> date:
@@ -121,7 +68,7 @@ class SessionClock:
         dt = datetime.fromtimestamp(t, NY)
         if not in_regular_session(dt):
             d = dt.date()
-            if not (is_trading_day(d) and dt.hour * 60 + dt.minute < OPEN_MIN):
+            if not (is_trading_day(d) and dt < session_bounds(d)[0]):
                 d = next_trading_day(d + timedelta(days=1))
             target = session_bounds(d)[0].timestamp()
             if target > t:
@@ -146,8 +93,8 @@ class SessionClock:
         local = datetime.fromtimestamp(self.now(), NY)
         if not in_regular_session(local):
             return None
-        minute = local.hour * 60 + local.minute + local.second / 60
-        return (minute - OPEN_MIN) / (CLOSE_MIN - OPEN_MIN)
+        opens, closes = session_bounds(local.date())
+        return (local - opens) / (closes - opens)
 
     def today(self) -> date:
         """Sim date in New York."""

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamdesk.config import MarketHoursMode
+from streamdesk.market_calendar import session_bounds as calendar_bounds
 from streamdesk.models import parse_occ
 from streamdesk_sim.clock import NY, is_trading_day, session_bounds
 from streamdesk_sim.config import ClockMode
@@ -403,12 +405,12 @@ def market_hours(sim: Sim, markets: list[str], day: str | None) -> dict[str, Any
                 entry["sessionHours"] = {"regularMarket": regular}
             else:
                 o, c = session_bounds(d)
+                ext = calendar_bounds(d, MarketHoursMode.EXTENDED)
+                assert ext is not None  # a trading day has extended hours too
                 entry["sessionHours"] = {
-                    "preMarket": [
-                        {"start": o.replace(hour=7, minute=0).isoformat(), "end": o.isoformat()}
-                    ],
+                    "preMarket": [{"start": ext[0].isoformat(), "end": o.isoformat()}],
                     "regularMarket": [{"start": o.isoformat(), "end": c.isoformat()}],
-                    "postMarket": [{"start": c.isoformat(), "end": c.replace(hour=20).isoformat()}],
+                    "postMarket": [{"start": c.isoformat(), "end": ext[1].isoformat()}],
                 }
         out[m] = {product: entry}
     return out

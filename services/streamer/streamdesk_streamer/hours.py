@@ -3,8 +3,8 @@
 ``MARKET_HOURS=always`` streams around the clock (market-sim's default). ``regular`` uses the
 ``regularMarket`` session of the day, ``extended`` spans ``preMarket`` through ``postMarket``;
 holidays come back with ``isOpen: false`` and half days with an early close, straight from
-Schwab. If the endpoint fails, the NYSE calendar in ``streamdesk.market_calendar`` decides
-(and if that is unavailable too, we stream rather than miss data).
+Schwab. If the endpoint fails, the shared NYSE calendar (``streamdesk.market_calendar``, the
+stack's one answer to "is the market open?") decides.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from streamdesk.config import MarketHoursMode
+from streamdesk.market_calendar import is_market_open
 
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -93,8 +94,4 @@ class MarketHours:
         return sessions
 
     def _fallback(self, now: datetime) -> bool:
-        try:
-            from streamdesk.market_calendar import is_market_open
-        except ImportError:
-            return True
         return is_market_open(now, self.mode)

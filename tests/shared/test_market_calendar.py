@@ -53,11 +53,12 @@ def test_half_day_closes_at_one() -> None:
     assert not is_market_open(ny(2026, 11, 27, 17, 0), EXT)
 
 
-def test_extended_hours() -> None:
-    assert is_market_open(ny(2026, 3, 11, 4, 0), EXT)
+def test_extended_hours_are_schwabs() -> None:
+    # Schwab's market-hours endpoint (and market-sim's) report pre-market from 07:00.
+    assert is_market_open(ny(2026, 3, 11, 7, 0), EXT)
     assert is_market_open(ny(2026, 3, 11, 19, 59), EXT)
     assert not is_market_open(ny(2026, 3, 11, 20, 0), EXT)
-    assert not is_market_open(ny(2026, 3, 11, 3, 59), EXT)
+    assert not is_market_open(ny(2026, 3, 11, 6, 59), EXT)
 
 
 def test_always_is_always_open() -> None:
