@@ -38,8 +38,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from streamdesk import constants
-from streamdesk.codec import CodecError
-from streamdesk_indicators.decode import decode_entry
+from streamdesk.codec import CodecError, decode_entry
 from streamdesk_indicators.engine import Engine
 from streamdesk_indicators.indicators import columns
 from streamdesk_indicators.sessions import SessionCalendar

@@ -17,8 +17,16 @@ from fuzz_helpers import collect, fuzz_settings, wild_numbers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamdesk.codec import VERSION, CodecError, decode_ticks, encode_rows
-from streamdesk_indicators.decode import MAX_COUNT, MAX_TS, MIN_TS, decode_entry
+from streamdesk.codec import (
+    MAX_COUNT,
+    MAX_TS,
+    MIN_TS,
+    VERSION,
+    CodecError,
+    decode_entry,
+    decode_ticks,
+    encode_rows,
+)
 from streamdesk_indicators.engine import Engine
 from streamdesk_indicators.sessions import SessionCalendar
 

@@ -25,8 +25,7 @@ from fuzz_helpers import fuzz_settings, json_values, wild_numbers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamdesk.codec import encode_rows
-from streamdesk_indicators.decode import decode_entry
+from streamdesk.codec import decode_entry, encode_rows
 from streamdesk_streamer import fields as F
 from streamdesk_streamer.client import FastStreamClient, StreamProtocolError
 from streamdesk_streamer.decode import Decoder, Row

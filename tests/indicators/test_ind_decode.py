@@ -8,9 +8,8 @@ import random
 import msgpack
 import pytest
 
-from streamdesk.codec import CodecError, decode_ticks, encode_rows, encode_ticks
+from streamdesk.codec import CodecError, decode_entry, decode_ticks, encode_rows, encode_ticks
 from streamdesk.models import EquityTick, OptionTick
-from streamdesk_indicators.decode import decode_entry
 
 pytestmark = pytest.mark.unit
 

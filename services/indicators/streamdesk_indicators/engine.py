@@ -31,9 +31,9 @@ from typing import Any
 
 import msgpack
 
+from streamdesk.codec import EqRow
 from streamdesk.models import EquityTick, OptionTick
 
-from .decode import EqRow
 from .indicators import REGISTRY, Indicator
 from .sessions import SessionCalendar
 

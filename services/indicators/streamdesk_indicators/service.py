@@ -26,14 +26,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from streamdesk import constants
-from streamdesk.codec import CodecError
+from streamdesk.codec import CodecError, decode_entry
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import GracefulShutdown
 
 from .compaction import CompactionTask
 from .config import Settings
-from .decode import decode_entry
 from .engine import Engine
 from .indicators import columns
 from .sessions import SessionCalendar
