@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -57,16 +57,6 @@ class OptionTick:
     iv: float
     open_interest: int
     underlying_price: float
-
-
-@dataclass(frozen=True, slots=True)
-class IndicatorValue:
-    """Indicator values of one ticker at the end of one second (``ts`` = second start, ms)."""
-
-    ticker: str
-    ts: int
-    sma9: float | None
-    vwap: float | None
 
 
 class AssetType(StrEnum):
@@ -204,13 +194,3 @@ class TradeRequest(BaseModel):
         if self.order_type is OrderType.MARKET and self.limit_price is not None:
             raise ValueError("a MARKET order must not have limit_price")
         return self
-
-
-@dataclass(frozen=True, slots=True)
-class StreamGap:
-    """A period without data from the streamer (start/end as datetimes, end None while open)."""
-
-    started_at: datetime
-    ended_at: datetime | None
-    symbols: tuple[str, ...]
-    reason: str
