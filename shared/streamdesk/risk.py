@@ -111,10 +111,14 @@ class RiskContext:
     never synced); ``open_buy_notional`` is the notional of open orders that consume it.
     ``live_broker`` is True when orders would go to the real Schwab API. ``kill_switch`` is
     the control plane's switch (:func:`streamdesk.control.read_kill_switch`), None if unknown.
+    ``submitter_is_operator`` says whether the trade's submitter may trade: a service
+    (``trades.user_id IS NULL``) or a user listed in ``operators`` (docs/supabase.md). It has
+    no default on purpose: every caller states who is asking.
     """
 
     now: datetime
     quote: Quote | None
+    submitter_is_operator: bool
     live_broker: bool = False
     orders_last_minute: int = 0
     day_notional: Decimal = Decimal(0)
@@ -226,13 +230,21 @@ def parse_request(row: dict[str, Any]) -> TradeRequest | Violation:
 def check_trade(req: TradeRequest, ctx: RiskContext, limits: RiskLimits) -> RiskResult:
     """Every rule ``req`` breaks under ``ctx`` and ``limits`` (empty result = accepted).
 
-    Rules, in order: kill switch, live/paper guard, session hours, market orders allowed,
-    integer quantity within limits, quote present and fresh, limit price on a tick and inside
-    the collar, notional per order, notional per day, orders per minute, identical order
-    within the window, buying power.
+    Rules, in order: submitter is an operator, kill switch, live/paper guard, session hours,
+    market orders allowed, integer quantity within limits, quote present and fresh, limit price
+    on a tick and inside the collar, notional per order, notional per day, orders per minute,
+    identical order within the window, buying power.
     """
     out: list[Violation] = []
     add = out.append
+    if not ctx.submitter_is_operator:
+        add(
+            Violation(
+                "not_operator",
+                "the submitter is not an operator; only operators may trade "
+                "(streamdesk operators add)",
+            )
+        )
     if ctx.kill_switch is not None and ctx.kill_switch.engaged:
         why = f": {ctx.kill_switch.reason}" if ctx.kill_switch.reason else ""
         add(Violation("kill_switch", f"the kill switch is engaged{why}"))

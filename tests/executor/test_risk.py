@@ -31,7 +31,7 @@ QUOTE = Quote(
     "AAPL", Decimal("100.00"), Decimal("100.10"), Decimal("100.05"), int(NOW.timestamp() * 1000)
 )
 LIMITS = RiskLimits(allow_market_orders=True)
-CTX = RiskContext(now=NOW, quote=QUOTE, buying_power=Decimal(1_000_000))
+CTX = RiskContext(now=NOW, quote=QUOTE, submitter_is_operator=True, buying_power=Decimal(1_000_000))
 
 
 def req(**kw: Any) -> TradeRequest:
@@ -55,6 +55,18 @@ def test_clean_order_passes_with_notional() -> None:
     res = check_trade(req(), CTX, LIMITS)
     assert res.ok and res.reason == ""
     assert res.notional == Decimal("1000.50")
+
+
+def test_not_operator_is_refused_first_and_alone_is_enough() -> None:
+    ctx = replace(CTX, submitter_is_operator=False)
+    res = check_trade(req(), ctx, LIMITS)
+    assert res.codes == {"not_operator"} and not res.ok
+    assert res.violations[0].code == "not_operator"
+    assert "not an operator" in res.reason and "streamdesk operators add" in res.reason
+    # listed before every other rule it is combined with
+    res = check_trade(req(quantity=Decimal("1.5")), ctx, replace(LIMITS, trading_enabled=False))
+    assert [v.code for v in res.violations][:2] == ["not_operator", "trading_disabled"]
+    assert check_trade(req(), CTX, LIMITS).ok
 
 
 def test_kill_switch() -> None:

@@ -55,6 +55,7 @@ contexts = st.builds(
     RiskContext,
     now=st.just(NOW),
     quote=st.sampled_from(QUOTES),
+    submitter_is_operator=st.booleans(),
     live_broker=st.booleans(),
     orders_last_minute=st.sampled_from([0, 5, 29, 30, 31]),
     day_notional=st.sampled_from([Decimal(0), Decimal("249999.99"), Decimal(10**7)]),
@@ -97,7 +98,7 @@ def test_trades_rows_parse_or_reject_with_a_reason(rows: list[dict[str, Any]]) -
         if not isinstance(parsed, TradeRequest):
             assert parsed.code == "invalid_request" and parsed.reason.strip()
             continue
-        ctx = RiskContext(now=NOW, quote=None, buying_power=None)
+        ctx = RiskContext(now=NOW, quote=None, submitter_is_operator=True, buying_power=None)
         result = check_trade(parsed, ctx, LIMITS)
         assert "no_quote" in result.codes and result.reason
 
@@ -139,6 +140,7 @@ def test_risk_never_raises_and_passes_only_valid_orders(
         assert result.reason.strip()
         assert all(v.code and v.reason for v in result.violations)
         return
+    assert ctx.submitter_is_operator  # nobody else's order is ever accepted
     check_accepted(parsed, lim)
 
 

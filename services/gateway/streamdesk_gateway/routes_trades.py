@@ -132,6 +132,9 @@ async def _precheck(state: State, req: TradeRequest) -> Precheck:
     ctx = RiskContext(
         now=state.clock.now(),
         quote=quote,
+        # The gateway's callers are its token (a service) or operators (other Supabase users
+        # are refused before any route); the executor checks the stored user_id again.
+        submitter_is_operator=True,
         live_broker=state.settings.trading_mode.value == "live",
         buying_power=bp,
         kill_switch=kill,

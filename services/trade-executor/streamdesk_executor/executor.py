@@ -106,7 +106,10 @@ SELECT c.*,
       AND d.status <> 'rejected'
       AND d.created_at >= c.created_at - make_interval(secs => $3::float8)
       AND d.created_at <= c.created_at
-    ORDER BY d.id DESC LIMIT 1) AS ctx_duplicate_of
+    ORDER BY d.id DESC LIMIT 1) AS ctx_duplicate_of,
+  -- Defence in depth behind RLS (docs/supabase.md): a service (no user) or a listed operator.
+  (c.user_id IS NULL OR EXISTS (SELECT 1 FROM operators op WHERE op.user_id = c.user_id))
+    AS ctx_submitter_operator
 FROM c
 """
 
@@ -465,6 +468,7 @@ class Executor:
             ctx = RiskContext(
                 now=now,
                 quote=quote,
+                submitter_is_operator=bool(trade["ctx_submitter_operator"]),
                 live_broker=self.live_broker,
                 orders_last_minute=int(trade["ctx_per_minute"]),
                 day_notional=Decimal(trade["ctx_day_notional"]),
@@ -492,6 +496,11 @@ class Executor:
                     account_hash=self.account,
                 )
                 self.counters["rejected_risk"] += 1
+                if "not_operator" in result.codes:
+                    self.counters["rejected_not_operator"] += 1
+                    log.warning(
+                        "trade %s from non-operator %s rejected", trade_id, trade["user_id"]
+                    )
                 log.info("trade %s rejected by risk: %s", trade_id, result.reason)
                 return trade_id, None, t0
             moved = await transition(
