@@ -157,7 +157,7 @@ async def test_no_secret_in_any_log_line_or_health_output(
     from streamdesk_health.config import Settings as HealthSettings
     from streamdesk_health.monitor import HealthMonitor
     from streamdesk_streamer.config import Settings as StreamerSettings
-    from streamdesk_streamer.service import Streamer
+    from streamdesk_streamer.streamer import Streamer
 
     dsn = with_password(db_url, DB_PASSWORD)  # the test server trusts; the DSN still has it
     common: dict[str, Any] = {

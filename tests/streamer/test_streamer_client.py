@@ -18,7 +18,7 @@ from streamdesk.redisutil import create_redis
 from streamdesk_streamer.client import FastStreamClient, StreamProtocolError, StreamTimeoutError
 from streamdesk_streamer.config import Settings
 from streamdesk_streamer.decode import Decoder
-from streamdesk_streamer.service import Streamer
+from streamdesk_streamer.streamer import Streamer
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from streamdesk.constants import (
 from streamdesk.redisutil import create_redis
 from streamdesk_streamer.config import Settings
 from streamdesk_streamer.publisher import Publisher
-from streamdesk_streamer.service import Streamer
+from streamdesk_streamer.streamer import Streamer
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from streamdesk.codec import decode_ticks
 from streamdesk.constants import STREAMER_STATE_KEY, TICK_FIELD, tick_streams
 from streamdesk.redisutil import create_redis
 from streamdesk_streamer.config import Settings
-from streamdesk_streamer.service import Streamer
+from streamdesk_streamer.streamer import Streamer
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from streamdesk.shutdown import GracefulShutdown
 
 from .config import Settings
 from .fields import FieldMapError
-from .service import Streamer
+from .streamer import Streamer
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from .client import FastStreamClient
 from .universe import resolve_chain
 
 if TYPE_CHECKING:
-    from .service import Streamer
+    from .streamer import Streamer
 
 log = logging.getLogger(__name__)
 
