@@ -47,7 +47,7 @@ async def test_universe_change_at_run_time_without_restart(
     )
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     conn = await asyncpg.connect(db_url)
     redis = create_redis(redis_url)
     try:
@@ -79,7 +79,7 @@ async def test_universe_change_at_run_time_without_restart(
         await control.remove_symbol(conn, "option", "SPY", redis=redis)
         await r.wait_for(lambda: not s._subscribed_options, 5, "options dropped")
 
-        assert s.reconnects == 0 and not r.task.done() and s.state == "streaming"
+        assert s.reconnects == 0 and not r.task.done() and s.state.name == "streaming"
         assert s.universe_changes == 4
     finally:
         await conn.close()
@@ -94,12 +94,12 @@ async def test_pause_and_resume_without_restart(
     )
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     conn = await asyncpg.connect(db_url)
     redis = create_redis(redis_url)
     try:
         await control.set_paused(conn, "streamer", True, redis=redis)
-        await r.wait_for(lambda: s.state == "paused", 5, "paused")
+        await r.wait_for(lambda: s.state.name == "paused", 5, "paused")
         await r.wait_for(lambda: subscriptions(market_sim) == {}, 5, "logged out")
         published = s.publisher.ticks
         await asyncio.sleep(1.5)
@@ -109,7 +109,7 @@ async def test_pause_and_resume_without_restart(
         assert gap["ended_at"] is None
 
         await control.set_paused(conn, "streamer", False, redis=redis)
-        await r.wait_for(lambda: s.state == "streaming", 10, "streaming again")
+        await r.wait_for(lambda: s.state.name == "streaming", 10, "streaming again")
         await r.wait_for(lambda: s.publisher.ticks > published, 5, "publishing again")
         await r.wait_for(lambda: s.gaps.is_open is False, 5, "gap closed")
         assert not r.task.done() and s.reconnects == 0

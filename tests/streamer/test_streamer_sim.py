@@ -134,7 +134,7 @@ async def test_every_sent_tick_arrives_in_order(
     settings = make_settings(market_sim, tmp_path, db_url, redis_url)
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     await r.wait_for(lambda: s.publisher.ticks > 200, 15, "ticks")
     # Stop the sender, let everything in flight land, then compare with the sim's log.
     market_sim.pause_stream()
@@ -177,13 +177,13 @@ async def test_drop_reconnects_resubscribes_and_records_gap(
     settings = make_settings(market_sim, tmp_path, db_url, redis_url)
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > 50, 15, "flowing")
+    await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > 50, 15, "flowing")
     assert market_sim.drop_websockets() == 1
     dropped_at = time.monotonic()
     await r.wait_for(lambda: s.reconnects >= 1, 5, "drop noticed")
     before = s.publisher.ticks
     took = await r.wait_for(
-        lambda: s.state == "streaming" and s.publisher.ticks > before + 20, 5, "flowing again"
+        lambda: s.state.name == "streaming" and s.publisher.ticks > before + 20, 5, "flowing again"
     )
     assert time.monotonic() - dropped_at < 5.0, took
     conns = market_sim.state()["connections"]
@@ -206,14 +206,14 @@ async def test_refused_login_is_counted_and_recovers(
     settings = make_settings(market_sim, tmp_path, db_url, redis_url, option_underlyings="")
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     # Revoke the access token (the refresh token stays valid) and cut the socket: the next
     # login is refused, the streamer refreshes its token and comes back.
     market_sim.expire_tokens(access=True, refresh=False)
     market_sim.drop_websockets()
     await r.wait_for(lambda: s.login_refused >= 1, 10, "refusal")
     before = s.publisher.ticks
-    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > before, 10, "back")
+    await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > before, 10, "back")
     assert not r.task.done()
 
 
@@ -224,14 +224,14 @@ async def test_token_expiry_stops_cleanly_without_crash_loop(
     settings = make_settings(market_sim, tmp_path, db_url, redis_url, option_underlyings="")
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     market_sim.expire_tokens(access=True, refresh=True)
     market_sim.drop_websockets()
-    await r.wait_for(lambda: s.state == "auth_expired", 10, "auth_expired")
+    await r.wait_for(lambda: s.state.name == "auth_expired", 10, "auth_expired")
     reconnects = s.reconnects
     await asyncio.sleep(1.0)
     # Stopped, still alive, not retrying in a loop.
-    assert s.state == "auth_expired" and not r.task.done()
+    assert s.state.name == "auth_expired" and not r.task.done()
     assert s.reconnects == reconnects and s.auth_stops == 1
     assert any(
         rec.levelno == logging.CRITICAL and "streamdesk auth" in rec.getMessage()
@@ -255,7 +255,7 @@ async def test_unknown_symbol_is_counted_and_logged(
     assert any(expired in rec.getMessage() for rec in caplog.records)
     before = s.publisher.ticks
     await r.wait_for(lambda: s.publisher.ticks > before + 10, 5, "still flowing")
-    assert s.state == "streaming" and s.reconnects == 0
+    assert s.state.name == "streaming" and s.reconnects == 0
     assert s.counters()["silent_symbols"] == 1
 
 
@@ -269,7 +269,7 @@ async def test_conflation_when_redis_stalls_is_exactly_as_documented(
     )  # fmt: skip
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > 100, 15, "flowing")
+    await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > 100, 15, "flowing")
     admin = create_redis(redis_url)
     try:
         await admin.execute_command("CLIENT", "PAUSE", 2500, "WRITE")  # Redis stalls
@@ -310,13 +310,13 @@ async def test_silent_connection_is_detected_and_replaced(
     )
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming", 15, "streaming")
+    await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     market_sim.pause_stream(4.0)
     await r.wait_for(lambda: s.reconnects >= 1, 6, "silence noticed")
-    # The reason is checked on the recorded gap below: the in-memory state_reason is cleared
+    # The reason is checked on the recorded gap below: the in-memory state reason is cleared
     # as soon as the reconnect succeeds, so reading it here raced the reconnect.
     before = s.publisher.ticks
-    await r.wait_for(lambda: s.state == "streaming" and s.publisher.ticks > before, 10, "back")
+    await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > before, 10, "back")
     conn = await asyncpg.connect(db_url)
     try:
         row = await conn.fetchrow("SELECT * FROM stream_gaps ORDER BY id LIMIT 1")
@@ -333,7 +333,9 @@ async def test_option_universe_recentres_while_streaming(
     )
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.state == "streaming" and len(s._subscribed_options) == 4, 15, "up")
+    await r.wait_for(
+        lambda: s.state.name == "streaming" and len(s._subscribed_options) == 4, 15, "up"
+    )
     old = set(s._subscribed_options)
     spot = s.decoder.last_price("SPY")
     assert spot is not None
@@ -348,7 +350,7 @@ async def test_option_universe_recentres_while_streaming(
     await asyncio.sleep(1.5)
     after = await read_ticks(redis_url)
     assert any(len(after.get(sym, [])) > before[sym] for sym in new)  # new contracts flow
-    assert s.state == "streaming" and s.reconnects == 0
+    assert s.state.name == "streaming" and s.reconnects == 0
 
 
 async def test_market_hours_from_schwab_endpoint(
@@ -402,11 +404,11 @@ async def test_idles_outside_market_hours(
         r = await run_streamer(settings)
         s = r.streamer
         if is_market_open(datetime.now(UTC)):
-            await r.wait_for(lambda: s.state == "streaming", 15, "streaming in market hours")
+            await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming in market hours")
         else:
-            await r.wait_for(lambda: s.state == "idle", 15, "idle outside market hours")
+            await r.wait_for(lambda: s.state.name == "idle", 15, "idle outside market hours")
             await asyncio.sleep(1.0)
-            assert s.state == "idle" and s.reconnects == 0 and not s.gaps.is_open
+            assert s.state.name == "idle" and s.reconnects == 0 and not s.gaps.is_open
             assert sim.state()["connections"] == []  # no websocket held while closed
             state = json.loads(await s.redis.get(STREAMER_STATE_KEY))
             assert state["state"] == "idle" and state["reason"] == "market closed"

@@ -40,12 +40,13 @@ async def run(settings: Settings) -> int:
         if refused:
             reasons = "; ".join(f"{k} refused: {v}" for k, v in refused.items())
             heartbeat.set_status("degraded", f"self-check: {reasons}"[:200])
-        elif streamer.state in {"streaming", "subscribed"}:
+        elif streamer.state.name in {"streaming", "subscribed"}:
             heartbeat.set_status("ok")
         else:
-            heartbeat.set_status("degraded", f"{streamer.state}: {streamer.state_reason}"[:200])
+            state = streamer.state
+            heartbeat.set_status("degraded", f"{state.name}: {state.reason}"[:200])
 
-    streamer.on_state_change = status
+    streamer.state.on_change = status
     original_counters = streamer.counters
 
     def counters() -> dict[str, object]:

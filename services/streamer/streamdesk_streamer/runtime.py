@@ -68,7 +68,7 @@ async def wait_while_paused(streamer: Streamer) -> bool:
     if not is_paused(streamer):
         return False
     await streamer.gaps.open("paused by the operator", streamer._all_symbols())
-    streamer._set_state("paused", "paused by the operator")
+    streamer.state.set("paused", "paused by the operator")
     while is_paused(streamer) and not streamer._stopping:
         streamer.control.changed.clear()
         with contextlib.suppress(TimeoutError):
@@ -108,7 +108,7 @@ async def apply_control(streamer: Streamer, client: Any, stream: FastStreamClien
     opt_changed = await _apply_underlyings(streamer, client, stream, spec)
     if add or remove or opt_changed:
         streamer.universe_changes += 1
-        streamer._state_dirty.set()
+        streamer.state.changed()
         log.info(
             "universe changed at run time: equities +%s -%s; option underlyings now %s",
             ",".join(add) or "0",

@@ -7,7 +7,7 @@ Tasks (all owned by :meth:`Streamer.run`, none fire-and-forget):
   and full jitter, logging in with a freshly loaded token and resubscribing everything;
 - the *publisher* drains the bounded :class:`~.tickqueue.ConflatingQueue` into Redis;
 - the *trimmer* trims the tick streams by age (see ``publisher.py``);
-- the *state writer* refreshes ``constants.STREAMER_STATE_KEY``;
+- the *state writer* refreshes ``constants.STREAMER_STATE_KEY`` (:mod:`.state`);
 - the shared :class:`~streamdesk.heartbeat.Heartbeat` publishes the counters.
 
 Error kinds: temporary (network, protocol, refused login, Redis or database down) are retried
@@ -18,14 +18,12 @@ message and wait - without a crash loop - for a new token file (``streamdesk aut
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -34,7 +32,6 @@ import redis.asyncio as aioredis
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import TradingMode
-from streamdesk.constants import STREAMER_STATE_KEY
 from streamdesk.control import UniverseSpec
 from streamdesk.control_watch import ControlWatcher
 from streamdesk.db import close_pool, create_pool
@@ -57,6 +54,7 @@ from .decode import Decoder, Row
 from .gaps import GapRecorder
 from .hours import MarketHours
 from .publisher import Publisher
+from .state import StreamerState, crash_gap, read_previous
 from .tickqueue import ConflatingQueue
 from .universe import Chain, Universe, resolve_chain
 
@@ -151,11 +149,13 @@ class Streamer:
         self.gaps = GapRecorder(None)
         self.hours = MarketHours(settings.market_hours)
         self.stream: FastStreamClient | None = None
-        #: Called after every state change (the entry point updates the heartbeat status).
-        self.on_state_change: Callable[[], None] | None = None
-        self.state = "starting"
-        self.state_since = self.clock.time()
-        self.state_reason = ""
+        self.state = StreamerState(
+            redis,
+            clock,
+            self.state_payload,
+            interval=settings.heartbeat_interval,
+            ttl=max(60, int(settings.heartbeat_ttl * 4)),
+        )
         # counters
         self.reconnects = 0
         self.login_refused = 0
@@ -173,12 +173,10 @@ class Streamer:
         self._last_msg_at = 0.0
         self._token_warned_at = 0.0
         self._force_refresh = False
-        self._state_dirty = asyncio.Event()
         #: Set when stopping: background loops end on their own (cancellation of a
         #: ``wait_for`` can be swallowed in Python 3.11 when the inner wait completes at once).
         self._closing = False
         self._next_db_attempt = 0.0
-        self._state_warned_at = 0.0
         #: Set first when stopping: intake loops end even if a cancel was swallowed.
         self._stopping = False
         #: The batch the publisher holds while writing it (re-sent by the final drain).
@@ -202,22 +200,13 @@ class Streamer:
 
         return await asyncio.wait_for(asyncio.to_thread(build), settings.connect_timeout + 5)
 
-    def _set_state(self, state: str, reason: str = "") -> None:
-        if state != self.state or reason != self.state_reason:
-            log.info("streamer state %s -> %s %s", self.state, state, reason)
-            self.state = state
-            self.state_since = self.clock.time()
-            self.state_reason = reason
-            self._state_dirty.set()
-            if self.on_state_change is not None:
-                self.on_state_change()
-
     def state_payload(self) -> dict[str, Any]:
         """The JSON written at ``STREAMER_STATE_KEY``."""
+        state = self.state
         return {
-            "state": self.state,
-            "since": self.state_since,
-            "reason": self.state_reason,
+            "state": state.name,
+            "since": state.since,
+            "reason": state.reason,
             "symbols": self.tickers,
             "options": len(self._subscribed_options),
             "gap_open": self.gaps.is_open,
@@ -253,7 +242,7 @@ class Streamer:
         last_frame = stream.last_frame if stream is not None else self._last_msg_at
         age = self.token_age_seconds()
         return {
-            "state": self.state,
+            "state": self.state.name,
             "messages_per_s": round(msg_rate, 1),
             "ticks_per_s": round(tick_rate, 1),
             "messages": frames,
@@ -296,7 +285,7 @@ class Streamer:
             asyncio.create_task(self._supervise(), name="streamer-supervisor"),
             asyncio.create_task(self._publish_loop(), name="streamer-publisher"),
             asyncio.create_task(self._trim_loop(), name="streamer-trimmer"),
-            asyncio.create_task(self._state_loop(), name="streamer-state"),
+            asyncio.create_task(self.state.run(self._retry_db), name="streamer-state"),
             asyncio.create_task(self.control.run(), name="streamer-control"),
         ]
         stopper = asyncio.create_task(self.shutdown.event.wait(), name="streamer-stop")
@@ -316,13 +305,13 @@ class Streamer:
             tasks[1].cancel()
             await asyncio.gather(tasks[1], return_exceptions=True)
             ok = await self.shutdown.drain(self._drain_queue)
-            self._closing = True
+            self._closing = self.state.stopping = True
             await self.gaps.open("streamer stopped", self._all_symbols())
-            self._set_state("stopped", self.shutdown.signal_name or "")
+            self.state.set("stopped", self.shutdown.signal_name or "")
             for t in (*tasks[2:], stopper):
                 t.cancel()
             await asyncio.gather(*tasks[2:], stopper, return_exceptions=True)
-            await self._write_state()
+            await self.state.write()
             if self.gaps.pool is not None:
                 await close_pool(self.gaps.pool)
         return 0 if ok else 1
@@ -330,38 +319,14 @@ class Streamer:
     async def _record_crash_gap(self) -> None:
         """Record the outage of a predecessor that died without its clean stop (kill -9, OOM).
 
-        A clean stop leaves an open gap (adopted above); a crash leaves none, yet the ticks
-        it had received but not published and the frames in flight are lost. Its last state
-        key dates the loss: no tick it lost arrived before the earlier of its last state write
-        and its oldest unpublished tick. (If the key expired, the outage is not recorded.)
+        A clean stop leaves an open gap (adopted before this); see :func:`.state.crash_gap`.
         """
         if self.gaps.is_open:
             return
-        deadline = time.monotonic() + 10.0  # Redis may be restarting too; nothing flows anyway
-        while True:
-            try:
-                raw = await asyncio.wait_for(self.redis.get(STREAMER_STATE_KEY), 5.0)
-                prev = json.loads(raw) if raw else None
-                break
-            except (aioredis.RedisError, OSError, TimeoutError, ValueError) as exc:
-                if time.monotonic() > deadline or isinstance(exc, ValueError):
-                    log.warning("could not read the previous streamer state: %s", exc)
-                    return
-                await asyncio.sleep(0.5)
-        state = prev.get("state") if isinstance(prev, dict) else None
-        if not isinstance(prev, dict) or state not in ("subscribed", "streaming", "reconnecting"):
-            return
-        marks = [prev.get("ts"), prev.get("unpublished_since")]
-        if state == "reconnecting":  # its gap may have been only in memory (database down)
-            marks.append(prev.get("since"))
-        times = [float(m) for m in marks if isinstance(m, int | float)]
-        if not times:
-            return
-        await self.gaps.open(
-            f"previous streamer stopped without a clean shutdown (state {state})",
-            self._all_symbols(),
-            at=datetime.fromtimestamp(min(times), UTC),
-        )
+        gap = crash_gap(await read_previous(self.redis))
+        if gap is not None:
+            reason, at = gap
+            await self.gaps.open(reason, self._all_symbols(), at=at)
 
     async def _connect_db(self) -> None:
         if self.gaps.pool is not None or time.monotonic() < self._next_db_attempt:
@@ -381,6 +346,13 @@ class Streamer:
             log.warning(
                 "database unavailable (%s); gaps are kept in memory, retrying every 30 s", exc
             )
+
+    async def _retry_db(self) -> None:
+        """Without a database: try to connect (at most every 30 s), then write held gaps."""
+        if self.gaps.pool is None:
+            await self._connect_db()
+            if self.gaps.pool is not None:
+                await self.gaps.flush()
 
     def _all_symbols(self) -> list[str]:
         return [*self.tickers, *sorted(self._subscribed_options)]
@@ -410,9 +382,9 @@ class Streamer:
                 if not await self._wait_market_open():
                     continue
                 if attempt == 0:
-                    self._set_state("connecting")
+                    self.state.set("connecting")
                 else:  # keep the reason of the failure being retried
-                    self._set_state("reconnecting", self.state_reason)
+                    self.state.set("reconnecting", self.state.reason)
                 client = await self.client_factory()
                 if self._force_refresh:
                     force_token_refresh(client)
@@ -444,7 +416,7 @@ class Streamer:
                 await self.gaps.open(reason, self._all_symbols())
                 delay = self._backoff(attempt)
                 attempt += 1
-                self._set_state("reconnecting", reason)
+                self.state.set("reconnecting", reason)
                 log.warning(
                     "stream lost (%s); reconnect #%d in %.2fs", reason, self.reconnects, delay
                 )
@@ -507,7 +479,7 @@ class Streamer:
         runtime.adopt_universe(self)
         await self._resolve_universe(client)
         await asyncio.wait_for(self._subscribe(stream), s.connect_timeout * 3)
-        self._set_state("subscribed")
+        self.state.set("subscribed")
         log.info(
             "logged in and subscribed: %d equities, %d options",
             len(self.tickers),
@@ -597,9 +569,9 @@ class Streamer:
                     pass
                 else:
                     flowing = True
-                    self._set_state("streaming")
+                    self.state.set("streaming")
                     await self.gaps.close()
-                    self._state_dirty.set()
+                    self.state.changed()
             else:
                 await asyncio.sleep(1.0)
             if self._stopping:
@@ -678,7 +650,7 @@ class Streamer:
             self._subscribed_options -= set(remove)
             for sym in remove:
                 self.decoder.forget(sym)
-        self._state_dirty.set()
+        self.state.changed()
         return add, remove
 
     def _check_token_age(self) -> None:
@@ -700,7 +672,7 @@ class Streamer:
         self.auth_stops += 1
         reason = str(exc)
         await self.gaps.open(f"authentication: {reason}", self._all_symbols())
-        self._set_state("auth_expired", reason)
+        self.state.set("auth_expired", reason)
         log.critical(
             "STREAMING STOPPED: %s. Run `streamdesk auth` to log in again; the streamer "
             "resumes by itself once a new token file appears.",
@@ -739,7 +711,7 @@ class Streamer:
             await self._close_client(client)
         if is_open:
             return True
-        self._set_state("idle", "market closed")
+        self.state.set("idle", "market closed")
         await asyncio.sleep(self.settings.market_hours_check_interval)
         return False
 
@@ -814,29 +786,3 @@ class Streamer:
                     log.debug("trimmed %d stream entries", removed)
             except (aioredis.RedisError, OSError, TimeoutError) as exc:
                 log.warning("stream trim failed: %s", exc)
-
-    async def _state_loop(self) -> None:
-        interval = self.settings.heartbeat_interval
-        while not self._closing:
-            # Cleared before the write: a change made while the write is in flight sets it
-            # again and is written at once, not one heartbeat interval later.
-            self._state_dirty.clear()
-            await self._write_state()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._state_dirty.wait()
-            if self.gaps.pool is None:
-                await self._connect_db()
-                if self.gaps.pool is not None:
-                    await self.gaps.flush()
-
-    async def _write_state(self) -> None:
-        ttl = max(60, int(self.settings.heartbeat_ttl * 4))
-        try:
-            await asyncio.wait_for(
-                self.redis.set(STREAMER_STATE_KEY, json.dumps(self.state_payload()), ex=ttl), 5.0
-            )
-        except (aioredis.RedisError, OSError, TimeoutError) as exc:
-            if time.monotonic() - self._state_warned_at > 60:
-                self._state_warned_at = time.monotonic()
-                log.warning("could not write streamer state: %s", exc)
