@@ -1,19 +1,48 @@
+import { loadEnv, type Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
+import { checkBuildEnv } from './scripts/build-env.mjs';
 
 const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
 
-export default defineConfig({
-  base: './',
-  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
-  build: { outDir: 'dist', target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 400 },
-  server: {
-    port: 5173,
-    host: '127.0.0.1',
-    proxy: {
-      '/api': { target: gateway, changeOrigin: false },
-      '/livez': { target: gateway },
-      '/ws': { target: gateway.replace(/^http/, 'ws'), ws: true },
+/** A Supabase build pins its project in a CSP <meta> (the exact https/wss origin; the
+ * vercel.json header allows *.supabase.co and frame-ancestors, which a meta cannot). */
+function supabaseCsp(origin: string): Plugin {
+  const ws = origin.replace(/^https:/, 'wss:').replace(/^http:/, 'ws:');
+  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${origin} ${ws}; object-src 'none'; base-uri 'none'; form-action 'self'`;
+  return {
+    name: 'streamdesk-supabase-csp',
+    transformIndexHtml: () => [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: csp }, injectTo: 'head-prepend' }],
+  };
+}
+
+export default defineConfig(({ mode, command }) => {
+  const env = { ...loadEnv(mode, process.cwd(), 'VITE_'), ...pick(process.env) };
+  // `vite build --mode supabase` is the same as VITE_BACKEND=supabase.
+  const backend = env.VITE_BACKEND || (mode === 'supabase' ? 'supabase' : 'gateway');
+  // Refuses a Supabase build without its project, or with a key that must stay secret.
+  const { origin } = checkBuildEnv({ ...env, VITE_BACKEND: backend }, command);
+  return {
+    base: backend === 'supabase' ? '/' : './',
+    oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+    // A compile-time constant: the other backend's dynamic import is dead code, never emitted.
+    define: { 'import.meta.env.VITE_BACKEND': JSON.stringify(backend) },
+    plugins: backend === 'supabase' && origin ? [supabaseCsp(origin)] : [],
+    build: { outDir: 'dist', target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 400 },
+    server: {
+      port: 5173,
+      host: '127.0.0.1',
+      proxy: {
+        '/api': { target: gateway, changeOrigin: false },
+        '/livez': { target: gateway },
+        '/ws': { target: gateway.replace(/^http/, 'ws'), ws: true },
+      },
     },
-  },
-  test: { environment: 'node', include: ['test/**/*.test.ts'] },
+    test: { environment: 'node', include: ['test/**/*.test.ts'], testTimeout: 20_000 },
+  };
 });
+
+function pick(e: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(e)) if (k.startsWith('VITE_') && v != null) out[k] = v;
+  return out;
+}

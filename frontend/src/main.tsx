@@ -1,13 +1,13 @@
 import { render } from 'preact';
 import { effect } from '@preact/signals';
 import './styles.css';
-import { setUnauthorizedHandler } from './api/client';
+import { backend, loadBackend } from './backend';
 import { App } from './views/App';
 import { Login } from './views/Login';
-import { authed, checkSession, config, loadConfig, login, pollStatus, takeFragmentToken } from './stores/session';
+import { applyAuth, authed, checkSession, config, loadConfig, login, pollStatus, takeFragmentToken } from './stores/session';
 import { conn, loadQuotes, onOptions, onTrade, selected, setTickers, startFeed, stopFeed } from './stores/market';
 import { applyOptionRows, loadChain, underlying } from './stores/options';
-import { refreshOrders, refreshPnl } from './stores/trading';
+import { applyTradeUpdate, refreshOrders, refreshPnl } from './stores/trading';
 
 function Root() {
   if (authed.value == null) return <main class="login"><p class="muted">Connecting…</p></main>;
@@ -40,14 +40,15 @@ async function start(): Promise<void> {
   }
   if (!wired) wire();
   startFeed();
-  every(2000, pollStatus);
-  every(2000, refreshOrders);
-  every(3000, refreshPnl);
-  every(10_000, () => loadQuotes().catch(() => {}));
+  const p = backend().polling;
+  every(p.status, pollStatus);
+  every(p.orders, refreshOrders);
+  every(p.pnl, refreshPnl);
+  every(p.quotes, () => loadQuotes().catch(() => {}));
   // Without the live feed, poll quotes so the page still moves (and says so in the status bar).
-  every(2000, () => (conn.value !== 'open' ? loadQuotes().catch(() => {}) : undefined));
-  every(30_000, () => loadChain(underlying.value));
-  every(60_000, () => loadConfig().catch(() => {}));
+  every(p.quotesWithoutFeed, () => (conn.value !== 'open' ? loadQuotes().catch(() => {}) : undefined));
+  every(p.chain, () => loadChain(underlying.value));
+  every(p.config, () => loadConfig().catch(() => {}));
 }
 
 /** Effects and listeners that live as long as the page (set up once, whatever the logins). */
@@ -64,10 +65,7 @@ function wire(): void {
   });
   effect(() => void loadChain(underlying.value));
   onOptions(applyOptionRows);
-  onTrade(() => {
-    void refreshOrders();
-    void refreshPnl();
-  });
+  onTrade(applyTradeUpdate);
 }
 
 function stop(): void {
@@ -77,27 +75,26 @@ function stop(): void {
   while (timers.length) clearInterval(timers.pop());
 }
 
-setUnauthorizedHandler(() => {
-  authed.value = false;
-});
-
 effect(() => {
   if (authed.value) void start();
   else if (authed.value === false) stop();
 });
 
 async function boot(): Promise<void> {
-  const tok = takeFragmentToken(location, history);
-  if (tok) {
-    if (await login(tok)) return;
+  const b = await loadBackend();
+  // Sessions ending (a 401, an expired Supabase session) or starting (a magic link) elsewhere.
+  b.auth.onChange(applyAuth);
+  render(<Root />, document.getElementById('app')!);
+  if (b.auth.methods.includes('token')) {
+    // A login link opened in a tab already showing the page only changes the fragment.
+    addEventListener('hashchange', () => {
+      const t = takeFragmentToken(location, history);
+      if (t) void login(t);
+    });
+    const tok = takeFragmentToken(location, history);
+    if (tok && (await login(tok))) return;
   }
   await checkSession();
 }
 
-render(<Root />, document.getElementById('app')!);
 void boot();
-// A login link opened in a tab already showing the page only changes the fragment.
-addEventListener('hashchange', () => {
-  const tok = takeFragmentToken(location, history);
-  if (tok) void login(tok);
-});

@@ -1,13 +1,15 @@
-// The one place that talks HTTP to the gateway: same origin, cookie session.
+// The one place that talks HTTP to the gateway: same origin, cookie session. Used only by the
+// gateway data backend (backend/gateway.ts).
+import { BackendError, kindOfStatus } from '../backend/errors';
 import type * as T from './types';
 import type { Api } from './types';
 
-export class ApiError extends Error {
+export class ApiError extends BackendError {
   constructor(
-    readonly status: number,
+    status: number,
     readonly body: unknown,
   ) {
-    super(describe(status, body));
+    super(kindOfStatus(status), describe(status, body), status, body);
   }
 }
 
@@ -28,12 +30,17 @@ export function setUnauthorizedHandler(fn: () => void): void {
 }
 
 async function req<R>(method: string, path: string, body?: unknown): Promise<R> {
-  const res = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new BackendError('unavailable', `gateway unreachable: ${(e as Error).message}`, 0);
+  }
   if (res.status === 204) return undefined as R;
   const text = await res.text();
   let data: unknown = null;

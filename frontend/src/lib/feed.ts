@@ -35,6 +35,9 @@ export interface CommittedMessage {
   equity: EquityItem[];
   options: OptionItem[];
   options_truncated?: boolean;
+  /** Supabase Realtime only: how much the writer reduced this message to stay inside the
+   * free plan's quotas (0 = full; docs/supabase.md) */
+  degrade?: number;
 }
 
 export interface TradeMessage {

@@ -83,3 +83,15 @@ export function fromChartTime(sec: number): number {
 export function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
+
+/** [New York midnight of `day` (YYYY-MM-DD), the next New York midnight) in ms. */
+export function nySessionBounds(day: string): [number, number] {
+  const [y, m, d] = day.split('-').map(Number);
+  return [nyWallToMs(y, m, d), nyWallToMs(y, m, d + 1)];
+}
+
+/** Day of the week of New York date of `ms`: 0 = Sunday. */
+export function nyWeekday(ms: number): number {
+  const p = nyParts(ms);
+  return new Date(Date.UTC(p.year, p.month - 1, p.day)).getUTCDay();
+}

@@ -1,7 +1,9 @@
-// Chart selection state (timeframe, session) shared by the chart and history views.
+// Chart selection state (timeframe, session) shared by the chart and history views, and the
+// chart's reads (candles, fills, gaps, signals).
 import { signal } from '@preact/signals';
-import { api } from '../api/client';
-import type { Cross } from '../api/types';
+import type { Cross, FillMark, Gap } from '../api/types';
+import { backend } from '../backend';
+import type { CandlesData } from '../backend/types';
 import type { Tf } from '../lib/candles';
 
 export const tf = signal<Tf>('1m');
@@ -24,7 +26,7 @@ export async function loadSessions(ticker: string): Promise<void> {
   sessionsFor = ticker;
   sessions.value = [];
   try {
-    const r = await api.sessions(ticker);
+    const r = await backend().sessions(ticker);
     if (sessionsFor === ticker) sessions.value = r.sessions;
   } catch {
     /* stays empty */
@@ -55,12 +57,38 @@ export function stepSession(dir: 1 | -1): void {
   session.value = j === list.length - 1 ? null : list[j];
 }
 
+/** The backend computes SMA9/VWAP crosses (the gateway does; Supabase mode does not). */
+export function signalsAvailable(): boolean {
+  return backend().caps.signals;
+}
+
 export async function loadSignals(ticker: string, sess: string | null): Promise<void> {
+  if (!signalsAvailable()) {
+    crosses.value = [];
+    signalsSession.value = sess;
+    return;
+  }
   try {
-    const r = await api.signals(ticker, sess);
+    const r = await backend().signals(ticker, sess);
     crosses.value = r.crosses;
     signalsSession.value = r.session;
   } catch {
     crosses.value = [];
   }
+}
+
+/** The last `limit` candles of `sess` (null: the latest session). */
+export function fetchCandles(ticker: string, t: Tf, sess: string | null, limit: number): Promise<CandlesData> {
+  return backend().candles(ticker, t, sess, limit);
+}
+
+/** The user's fills on `ticker` in `sess` and the stream gaps since `since` (ms), for the
+ * chart's markers; a failed read is no markers, not an error. */
+export async function fetchMarkers(ticker: string, sess: string | null, since: number | null): Promise<{ fills: FillMark[]; gaps: Gap[] }> {
+  const b = backend();
+  const [fills, gaps] = await Promise.all([
+    b.fills(ticker, sess).catch(() => [] as FillMark[]),
+    since != null ? b.gaps(since, 200).catch(() => [] as Gap[]) : Promise.resolve([] as Gap[]),
+  ]);
+  return { fills, gaps };
 }

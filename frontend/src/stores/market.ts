@@ -2,10 +2,11 @@
 // per animation frame inside one signals batch, so the DOM updates at most ~60 times a second
 // and only the cells whose value changed.
 import { batch, signal, type Signal } from '@preact/signals';
-import { api } from '../api/client';
 import type { Quote } from '../api/types';
+import { backend } from '../backend';
+import type { LiveConnection, TradeUpdate } from '../backend/types';
 import { RecentSeconds, SecondVolume } from '../lib/candles';
-import { LiveFeed, type CommittedMessage, type ConnState, type EquityItem, type OptionItem, type SocketLike } from '../lib/feed';
+import type { CommittedMessage, ConnState, EquityItem, OptionItem } from '../lib/feed';
 import { Freshness } from '../lib/staleness';
 
 export interface QuoteRow extends Quote {
@@ -23,6 +24,9 @@ export const connAttempt = signal(0);
 export const now = signal(Date.now());
 export const freshness = new Freshness(() => Date.now());
 export const lastCommitLatency = signal<number | null>(null);
+/** Degrade level of the last live message (Supabase Realtime: 0 = full, more = reduced to
+ * stay inside the plan's quotas; the gateway's feed is always 0). */
+export const degrade = signal(0);
 
 const volumes = new Map<string, SecondVolume>();
 /** per-second volumes seen live, so a chart loaded now does not count them twice */
@@ -46,7 +50,7 @@ export function onBackfill(fn: BackfillListener): () => void {
   backfillListeners.add(fn);
   return () => backfillListeners.delete(fn);
 }
-type TradeListener = (id: number, status: string) => void;
+type TradeListener = (update: TradeUpdate) => void;
 const tradeListeners = new Set<TradeListener>();
 export function onTrade(fn: TradeListener): () => void {
   tradeListeners.add(fn);
@@ -73,7 +77,7 @@ export function setTickers(list: string[]): void {
 }
 
 export async function loadQuotes(): Promise<void> {
-  const qs = await api.quotes();
+  const qs = await backend().quotes(tickers.value);
   const tnow = Date.now();
   batch(() => {
     for (const [t, q] of Object.entries(qs)) {
@@ -128,6 +132,7 @@ function flush(): void {
       };
     }
     if (lastMsg?.committed_at) lastCommitLatency.value = tnow - lastMsg.committed_at;
+    if (lastMsg) degrade.value = lastMsg.degrade ?? 0;
   });
   // Commit -> DOM: after the microtask in which Preact re-renders the changed rows.
   if (msgs.length) setTimeout(() => recordLatency(msgs), 0);
@@ -147,33 +152,28 @@ function recordLatency(msgs: CommittedMessage[]): void {
   if (metrics.latency.length > 4096) metrics.latency.splice(0, metrics.latency.length - 4096);
 }
 
-let feed: LiveFeed | null = null;
+let feed: LiveConnection | null = null;
 
 export function startFeed(): void {
   if (feed) return;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-  feed = new LiveFeed(
-    { url, socket: (u) => new WebSocket(u) as unknown as SocketLike },
-    {
-      onCommitted(m) {
-        if (m.equity.length || m.options.length) freshness.touch();
-        queue.push(m);
-        if (!raf) raf = requestAnimationFrame(flush);
-      },
-      onTrade(m) {
-        for (const fn of tradeListeners) fn(m.id, m.status);
-      },
-      onState(s, attempt) {
-        conn.value = s;
-        connAttempt.value = attempt;
-      },
-      onBackfill(ts) {
-        void loadQuotes().catch(() => {});
-        for (const fn of backfillListeners) fn(ts);
-      },
+  feed = backend().live({
+    onCommitted(m) {
+      if (m.equity.length || m.options.length) freshness.touch();
+      queue.push(m);
+      if (!raf) raf = requestAnimationFrame(flush);
     },
-  );
-  feed.start();
+    onTrade(u) {
+      for (const fn of tradeListeners) fn(u);
+    },
+    onState(s, attempt) {
+      conn.value = s;
+      connAttempt.value = attempt;
+    },
+    onBackfill(ts) {
+      void loadQuotes().catch(() => {});
+      for (const fn of backfillListeners) fn(ts);
+    },
+  });
 }
 
 export function stopFeed(): void {

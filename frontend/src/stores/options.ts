@@ -1,7 +1,7 @@
 // Option chain store: REST snapshot per underlying, patched by live option rows.
 import { signal, type Signal } from '@preact/signals';
-import { api } from '../api/client';
 import type { Chain, Contract } from '../api/types';
+import { backend } from '../backend';
 import type { OptionItem } from '../lib/feed';
 
 export const underlying = signal('');
@@ -20,7 +20,7 @@ function mark(bid: number | null, ask: number | null, last: number | null): numb
 export async function loadChain(u: string): Promise<void> {
   if (!u) return;
   try {
-    const c = await api.options(u);
+    const c = await backend().options(u);
     if (underlying.value !== u) return;
     contracts.clear();
     const marks = new Map(optionMarks.value);

@@ -1,10 +1,18 @@
 // Auth + config + server status: the app's global state.
 import { signal } from '@preact/signals';
-import { api, ApiError } from '../api/client';
 import type { Config, Status } from '../api/types';
+import { backend } from '../backend';
+import { BackendError } from '../backend/errors';
+import type { AuthState, AuthUser } from '../backend/types';
 
 export const authed = signal<boolean | null>(null); // null = checking
 export const loginError = signal<string>('');
+/** The signed-in user (Supabase mode; the gateway's token has no user). */
+export const user = signal<AuthUser | null>(null);
+/** On the operators allow-list (Supabase mode); null: not known / not applicable. */
+export const operator = signal<boolean | null>(null);
+/** The address a magic link was mailed to (Supabase mode). */
+export const magicLinkSentTo = signal<string>('');
 export const config = signal<Config | null>(null);
 export const status = signal<Status | null>(null);
 export const statusError = signal<string>('');
@@ -17,54 +25,84 @@ export function takeFragmentToken(loc: Location, hist: History): string | null {
   return decodeURIComponent(m[1]);
 }
 
-export async function login(token: string): Promise<boolean> {
+function loginMessage(e: unknown): string {
+  if (e instanceof BackendError) {
+    if (e.kind === 'rate_limited') return 'Too many attempts — wait and retry.';
+    if (e.kind === 'unauthorized' && backend().kind === 'gateway') return 'Wrong token.';
+  }
+  return (e as Error).message;
+}
+
+/** A session that started or ended (a call here, or the backend saying so). */
+export function applyAuth(s: AuthState): void {
+  user.value = s.user;
+  if (!s.signedIn) operator.value = null;
+  authed.value = s.signedIn;
+}
+
+async function attempt(fn: () => Promise<void>): Promise<boolean> {
   loginError.value = '';
   try {
-    await api.login(token.trim());
-    authed.value = true;
+    await fn();
     return true;
   } catch (e) {
-    const err = e as ApiError;
-    loginError.value = err.status === 429 ? 'Too many attempts — wait and retry.' : err.status === 401 ? 'Wrong token.' : err.message;
-    authed.value = false;
+    loginError.value = loginMessage(e);
+    if (authed.value == null) authed.value = false;
     return false;
   }
 }
 
+/** gateway: the token printed by `make run` */
+export async function login(token: string): Promise<boolean> {
+  const ok = await attempt(() => backend().auth.loginWithToken!(token.trim()));
+  authed.value = ok;
+  return ok;
+}
+
+/** supabase: email + password */
+export async function signIn(email: string, password: string): Promise<boolean> {
+  const ok = await attempt(async () => {
+    await backend().auth.signInWithPassword!(email, password);
+    applyAuth(await backend().auth.current());
+  });
+  return ok;
+}
+
+/** supabase: mail a one-time sign-in link back to this page */
+export async function sendMagicLink(email: string, redirectTo: string): Promise<boolean> {
+  magicLinkSentTo.value = '';
+  const ok = await attempt(() => backend().auth.sendMagicLink!(email, redirectTo));
+  if (ok) magicLinkSentTo.value = email.trim();
+  return ok;
+}
+
 export async function checkSession(): Promise<void> {
   try {
-    await api.session();
-    authed.value = true;
+    applyAuth(await backend().auth.current());
   } catch (e) {
-    // A gateway without /api/session yet: fall back to a cheap authenticated call.
-    if (e instanceof ApiError && e.status === 404) {
-      try {
-        await api.config();
-        authed.value = true;
-        return;
-      } catch {
-        /* fallthrough */
-      }
-    }
-    authed.value = false;
+    loginError.value = (e as Error).message;
+    applyAuth({ signedIn: false, user: null });
   }
 }
 
 export async function logout(): Promise<void> {
   try {
-    await api.logout();
+    await backend().auth.logout();
   } finally {
-    authed.value = false;
+    applyAuth({ signedIn: false, user: null });
   }
 }
 
 export async function loadConfig(): Promise<void> {
-  config.value = await api.config();
+  const b = backend();
+  const [c, op] = await Promise.all([b.config(), b.auth.isOperator()]);
+  config.value = c;
+  operator.value = op;
 }
 
 export async function pollStatus(): Promise<void> {
   try {
-    status.value = await api.status();
+    status.value = await backend().status();
     statusError.value = '';
   } catch (e) {
     statusError.value = (e as Error).message;

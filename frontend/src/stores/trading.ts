@@ -1,7 +1,8 @@
 // Ticket, orders and P&L stores.
 import { computed, signal } from '@preact/signals';
-import { api } from '../api/client';
 import type { Instruction, Pnl, Preview, Trade, TradeDetail, TradeRequest } from '../api/types';
+import { backend } from '../backend';
+import type { PreviewContext, PreviewResult, TradeData, TradeUpdate } from '../backend/types';
 import { reprice, totals, type PositionView } from '../lib/pnl';
 import { roundToTick, tickSize } from '../lib/ticks';
 import { quotes } from './market';
@@ -53,7 +54,7 @@ export const selectedOrder = signal<TradeDetail | null>(null);
 
 export async function refreshOrders(): Promise<void> {
   try {
-    orders.value = await api.trades(orderFilter.value, 100);
+    orders.value = await backend().trades(orderFilter.value, 100);
     ordersError.value = '';
     const sel = selectedOrder.value;
     if (sel) {
@@ -71,7 +72,7 @@ export async function showOrder(id: number | null): Promise<void> {
     return;
   }
   try {
-    selectedOrder.value = await api.trade(id);
+    selectedOrder.value = await backend().trade(id);
   } catch (e) {
     ordersError.value = (e as Error).message;
   }
@@ -79,7 +80,7 @@ export async function showOrder(id: number | null): Promise<void> {
 
 export async function cancelOrder(id: number): Promise<void> {
   try {
-    await api.cancel(id);
+    await backend().cancel(id);
   } catch (e) {
     ordersError.value = `cancel #${id}: ${(e as Error).message}`;
   }
@@ -91,7 +92,7 @@ export const pnlError = signal('');
 
 export async function refreshPnl(): Promise<void> {
   try {
-    pnl.value = await api.pnl();
+    pnl.value = await backend().pnl();
     pnlError.value = '';
   } catch (e) {
     pnlError.value = (e as Error).message;
@@ -121,3 +122,36 @@ export function showToast(text: string, ms = 12_000): void {
 }
 
 export const lastPreview = signal<Preview | null>(null);
+
+/** The answer to "may this order go?" before submitting: the executor's risk rules (gateway)
+ * or the browser's arithmetic (Supabase mode: the executor checks when it picks it up). */
+export function previewOrder(req: TradeRequest, ctx: PreviewContext): Promise<PreviewResult> {
+  return backend().preview(req, ctx);
+}
+
+/** Send the order (once: a failure is shown, never retried). */
+export async function submitOrder(req: TradeRequest): Promise<TradeData> {
+  const tr = await backend().submit(req);
+  void refreshOrders();
+  return tr;
+}
+
+/** A live status change of one order: patched into the blotter at once, then re-read. */
+export function applyTradeUpdate(u: TradeUpdate): void {
+  const list = orders.value;
+  const i = list.findIndex((o) => o.id === u.id);
+  if (i >= 0) {
+    const o = list[i];
+    const next: Trade = {
+      ...o,
+      status: u.status,
+      filled_quantity: u.filled_quantity ?? o.filled_quantity,
+      avg_fill_price: u.avg_fill_price ?? o.avg_fill_price,
+      error: u.error !== undefined ? u.error : o.error,
+      updated_at: u.updated_at ?? o.updated_at,
+    };
+    orders.value = [...list.slice(0, i), next, ...list.slice(i + 1)];
+  }
+  void refreshOrders();
+  void refreshPnl();
+}

@@ -10,7 +10,8 @@ import { StatusBar } from './StatusBar';
 import { Ticket } from './Ticket';
 import { Watchlist } from './Watchlist';
 import { cls } from './format';
-import { config, logout } from '../stores/session';
+import { NOT_OPERATOR_MESSAGE } from '../backend/errors';
+import { config, logout, operator, user } from '../stores/session';
 import { quoteSignal, selected, tickers } from '../stores/market';
 import { closeTicket, openTicket, ticket, toast } from '../stores/trading';
 import { roundToTick } from '../lib/ticks';
@@ -110,7 +111,13 @@ export function App() {
         <span class={cls('mode', live ? 'mode-live' : 'mode-paper')} data-testid="mode-badge">
           {cfg ? (live ? 'LIVE' : 'PAPER') : '…'}
         </span>
-        {cfg && !cfg.trading_enabled && <span class="badge warn">trading disabled</span>}
+        {operator.value === false ? (
+          <span class="badge warn" data-testid="not-operator" role="status">
+            {NOT_OPERATOR_MESSAGE}
+          </span>
+        ) : (
+          cfg && !cfg.trading_enabled && <span class="badge warn">trading disabled</span>
+        )}
         <Search inputRef={search} />
         <button class="buy" data-testid="btn-buy" onClick={() => tradeSelected('buy')} title="Buy (b)">
           Buy
@@ -118,6 +125,11 @@ export function App() {
         <button class="sell" data-testid="btn-sell" onClick={() => tradeSelected('sell')} title="Sell (s)">
           Sell
         </button>
+        {user.value?.email && (
+          <span class="muted user hide-xs" data-testid="user-email">
+            {user.value.email}
+          </span>
+        )}
         <button data-testid="logout" onClick={() => void logout()} title="Log out">
           Log out
         </button>

@@ -16,12 +16,11 @@ import {
   type Time,
   type UTCTimestamp,
 } from 'lightweight-charts';
-import { api } from '../api/client';
 import type { Candles, FillMark, Gap } from '../api/types';
 import { CandleBook, TIMEFRAMES, backfillLimit, bucketStart, columnsToCandles, tfMs, type Candle, type Tf } from '../lib/candles';
 import { chartTime, nyParts } from '../lib/nytime';
 import { isBuy } from '../lib/pnl';
-import { crosses, isLive, loadSessions, loadSignals, pickTf, reload, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
+import { crosses, fetchCandles, fetchMarkers, isLive, loadSessions, loadSignals, pickTf, reload, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
 import { onBackfill, onEquity, onTrade, recentSeconds, selected } from '../stores/market';
 import { fmtNum, fmtVol } from './format';
 
@@ -145,7 +144,7 @@ class ChartCtl {
     const seen = recentSeconds.snapshot(ticker);
     let data: Candles;
     try {
-      data = await api.candles(ticker, tfv, sess, tfv === '1D' ? 365 : 2000);
+      data = await fetchCandles(ticker, tfv, sess, tfv === '1D' ? 365 : 2000);
     } catch (e) {
       if (gen === this.gen) this.legend.textContent = `${ticker}: ${(e as Error).message}`;
       return;
@@ -183,10 +182,7 @@ class ChartCtl {
 
   async loadMarkers(gen: number, ticker: string, sess: string | null): Promise<void> {
     const first = this.book.candles[0]?.t;
-    const [fills, gaps] = await Promise.all([
-      api.fills(ticker, sess).catch(() => [] as FillMark[]),
-      first != null ? api.gaps(first).catch(() => [] as Gap[]) : Promise.resolve([] as Gap[]),
-    ]);
+    const { fills, gaps } = await fetchMarkers(ticker, sess, first ?? null);
     if (gen !== this.gen) return;
     this.fills = fills;
     this.gaps = gaps.filter((g) => !g.symbols || !g.symbols.length || g.symbols.includes(ticker));
@@ -276,7 +272,7 @@ class ChartCtl {
     if (!this.live || !this.ticker) return;
     const gen = this.gen;
     const limit = backfillLimit(this.book.lastBucket(), Date.now(), this.book.tf);
-    const data = await api.candles(this.ticker, this.book.tf, null, limit).catch(() => null);
+    const data = await fetchCandles(this.ticker, this.book.tf, null, limit).catch(() => null);
     if (!data || gen !== this.gen) return;
     this.book.mergeBackfill(columnsToCandles(data));
     this.render();
@@ -332,8 +328,8 @@ export function Chart() {
     });
     const offEq = onEquity((rows) => ctl.onRows(rows));
     const offBf = onBackfill(() => void ctl.backfill());
-    const offTrade = onTrade((_id, st) => {
-      if (st === 'filled' || st === 'partially_filled') void ctl.loadMarkers(ctl.gen, ctl.ticker, shownSession());
+    const offTrade = onTrade(({ status: st, filled_quantity: fq }) => {
+      if (st === 'filled' || st === 'partially_filled' || (fq ?? 0) > 0) void ctl.loadMarkers(ctl.gen, ctl.ticker, shownSession());
     });
     const iv = setInterval(() => {
       if (ctl.live && !document.hidden) void ctl.loadMarkers(ctl.gen, ctl.ticker, shownSession());

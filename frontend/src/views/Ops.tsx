@@ -1,16 +1,10 @@
 // Operations: Schwab token + re-auth, services pause/resume, universe, kill switch, CSV export.
-import { signal } from '@preact/signals';
+// The gateway's alone: without it (Supabase mode) the panel says so.
 import { useEffect, useState } from 'preact/hooks';
-import { api, exportUrl } from '../api/client';
-import type { KillSwitch, TokenInfo, Universe } from '../api/types';
 import { shownSession } from '../stores/chart';
-import { loadConfig, pollStatus, status } from '../stores/session';
+import { addToUniverse, available, completeAuth, exportUrl, kill, opsError, refresh, removeFromUniverse, run, setKillSwitch, setPaused, startAuth, token, universe } from '../stores/ops';
+import { status } from '../stores/session';
 import { cls } from './format';
-
-const token = signal<TokenInfo | null>(null);
-const universe = signal<Universe | null>(null);
-const kill = signal<KillSwitch | null>(null);
-const opsError = signal('');
 
 const WEEK_S = 7 * 86400;
 
@@ -24,23 +18,22 @@ function dur(s: number | null | undefined): string {
   return `${neg ? '-' : ''}${d ? `${d}d ` : ''}${h}h ${m}m`;
 }
 
-async function run(fn: () => Promise<unknown>): Promise<void> {
-  opsError.value = '';
-  try {
-    await fn();
-  } catch (e) {
-    opsError.value = (e as Error).message;
-  }
-}
-
-async function refresh(): Promise<void> {
-  const [t, u, k] = await Promise.allSettled([api.token(), api.universe(), api.killSwitch()]);
-  if (t.status === 'fulfilled') token.value = t.value;
-  if (u.status === 'fulfilled') universe.value = u.value;
-  if (k.status === 'fulfilled') kill.value = k.value;
-}
-
 export function Ops() {
+  return available() ? <OpsPanel /> : <NoOps />;
+}
+
+function NoOps() {
+  return (
+    <section class="panel ops" data-testid="ops">
+      <h2>Operations</h2>
+      <p class="muted" data-testid="ops-unavailable">
+        Operations need the gateway: the Schwab token, services, universe, kill switch and CSV export are served by the gateway on the VM (<code>streamdesk</code> CLI there), not by Supabase.
+      </p>
+    </section>
+  );
+}
+
+function OpsPanel() {
   const [authUrl, setAuthUrl] = useState('');
   const [redirect, setRedirect] = useState('');
   const [authMsg, setAuthMsg] = useState('');
@@ -83,7 +76,7 @@ export function Ops() {
             data-testid="ops-auth-start"
             onClick={() =>
               run(async () => {
-                const r = await api.authStart();
+                const r = await startAuth();
                 setAuthUrl(r.authorize_url);
                 setAuthMsg('');
                 window.open(r.authorize_url, '_blank', 'noopener');
@@ -107,11 +100,10 @@ export function Ops() {
                 disabled={!redirect}
                 onClick={() =>
                   run(async () => {
-                    await api.authComplete(redirect.trim());
+                    await completeAuth(redirect.trim());
                     setAuthMsg('Token renewed.');
                     setAuthUrl('');
                     setRedirect('');
-                    await refresh();
                   })
                 }
               >
@@ -138,10 +130,7 @@ export function Ops() {
                       <button
                         class="small"
                         data-testid={`svc-${s.paused ? 'resume' : 'pause'}-${s.name}`}
-                        onClick={() => run(async () => {
-                          await (s.paused ? api.resume(s.name) : api.pause(s.name));
-                          await pollStatus();
-                        })}
+                        onClick={() => run(() => setPaused(s.name, !s.paused))}
                       >
                         {s.paused ? 'Resume' : 'Pause'}
                       </button>
@@ -162,9 +151,8 @@ export function Ops() {
               const s = sym.trim().toUpperCase();
               if (!s) return;
               void run(async () => {
-                universe.value = await api.universeAdd(kind, s);
+                await addToUniverse(kind, s);
                 setSym('');
-                await loadConfig();
               });
             }}
           >
@@ -188,11 +176,7 @@ export function Ops() {
                     aria-label={`remove ${s}`}
                     data-testid={`ops-universe-remove-${kd}-${s}`}
                     onClick={() =>
-                      run(async () => {
-                        await api.universeRemove(kd, s);
-                        universe.value = await api.universe();
-                        await loadConfig();
-                      })
+                      run(() => removeFromUniverse(kd, s))
                     }
                   >
                     ×
@@ -219,8 +203,7 @@ export function Ops() {
               run(async () => {
                 const engage = !k?.engaged;
                 if (engage || confirm('Release the kill switch and allow orders again?')) {
-                  kill.value = await api.setKillSwitch(engage, reason || undefined);
-                  await pollStatus();
+                  await setKillSwitch(engage, reason || undefined);
                 }
               })
             }

@@ -1,13 +1,16 @@
 // Trade ticket: preview (risk checks) BEFORE submit, explicit confirm, a second one in live mode.
+// Without the gateway (Supabase mode) the preview is the browser's arithmetic and says that
+// the executor runs the risk checks.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError } from '../api/client';
-import { INSTRUCTIONS, type Instruction, type Preview } from '../api/types';
+import { INSTRUCTIONS, type Instruction } from '../api/types';
+import { BackendError, NOT_OPERATOR_MESSAGE } from '../backend/errors';
+import type { PreviewResult } from '../backend/types';
 import { buyingPowerAfter, orderNotional } from '../lib/pnl';
 import { roundToTick, stepPrice, tickSize } from '../lib/ticks';
 import { quoteSignal } from '../stores/market';
 import { contracts } from '../stores/options';
-import { config, status } from '../stores/session';
-import { closeTicket, pnl, refreshOrders, showToast, ticket, toRequest, type TicketState } from '../stores/trading';
+import { config, operator, status } from '../stores/session';
+import { closeTicket, pnl, previewOrder, showToast, submitOrder, ticket, toRequest, type TicketState } from '../stores/trading';
 import { cls, fmtMoney, fmtNum } from './format';
 
 const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
@@ -28,7 +31,7 @@ export function Ticket() {
   const t = ticket.value;
   const cfg = config.value;
   const [stage, setStage] = useState<Stage>('edit');
-  const [pv, setPv] = useState<{ key: string; p: Preview } | null>(null);
+  const [pv, setPv] = useState<{ key: string; p: PreviewResult } | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [err, setErr] = useState('');
   const [priceText, setPriceText] = useState<string | null>(null);
@@ -64,8 +67,9 @@ export function Ticket() {
     setErr('');
     setStage('edit');
     const body = toRequest(ticket.value);
+    const r = refPrice(ticket.value);
     try {
-      const p = await api.preview(body);
+      const p = await previewOrder(body, { quote: r, buyingPower: pnl.value?.balances?.buying_power ?? null, marketOrders: cfg?.market_orders ?? false });
       setPv({ key: JSON.stringify(body), p });
     } catch (e) {
       setErr((e as Error).message);
@@ -80,16 +84,16 @@ export function Ticket() {
     }
     setStage('submitting');
     try {
-      const tr = await api.submit(toRequest(ticket.value));
+      const tr = await submitOrder(toRequest(ticket.value));
       // The ticket closes so the blotter is in reach; the answer stays as a toast.
       setPv(null);
       setStage('edit');
       showToast(`Order #${tr.id} ${tr.status}: ${tr.instruction} ${tr.quantity} ${tr.symbol}`);
       closeTicket();
-      void refreshOrders();
     } catch (e) {
-      const ae = e as ApiError;
-      setErr(ae.status === 403 ? `Refused: ${ae.message}` : ae.message);
+      const kind = e instanceof BackendError ? e.kind : 'error';
+      if (kind === 'not_operator') operator.value = false;
+      setErr(kind === 'not_operator' ? NOT_OPERATOR_MESSAGE : kind === 'forbidden' ? `Refused: ${(e as Error).message}` : (e as Error).message);
       setStage('edit');
     }
   }
@@ -194,9 +198,19 @@ export function Ticket() {
           <dt>After</dt>
           <dd data-testid="ticket-bp-after">{fmtMoney(preview?.buying_power_after ?? bpAfter)}</dd>
         </dl>
+        {operator.value === false && (
+          <p class="err" data-testid="ticket-not-operator">
+            {NOT_OPERATOR_MESSAGE}
+          </p>
+        )}
         {preview && (
-          <div data-testid="ticket-preview-result" class={cls('preview', preview.ok ? 'ok' : 'bad')}>
-            {preview.ok ? 'Risk checks passed.' : 'Risk checks refuse this order:'}
+          <div data-testid="ticket-preview-result" data-checked-by={preview.checkedBy} class={cls('preview', preview.ok ? (preview.checkedBy === 'local' ? 'warn' : 'ok') : 'bad')}>
+            {preview.ok ? (preview.checkedBy === 'local' ? 'Computed here, not risk-checked.' : 'Risk checks passed.') : preview.checkedBy === 'local' ? 'This order cannot go:' : 'Risk checks refuse this order:'}
+            {preview.note && (
+              <p class="note" data-testid="ticket-preview-note">
+                {preview.note}
+              </p>
+            )}
             {!preview.ok && (
               <ul data-testid="ticket-violations">
                 {preview.violations.map((v) => (
@@ -249,7 +263,7 @@ export function Ticket() {
                 type="button"
                 data-testid="ticket-submit"
                 class={cls('primary', buy ? 'buy' : 'sell')}
-                disabled={!preview?.ok || kill}
+                disabled={!preview?.ok || kill || operator.value === false}
                 title={!preview ? 'Preview first: the risk checks answer before anything is sent' : ''}
                 onClick={() => setStage('confirm')}
               >
