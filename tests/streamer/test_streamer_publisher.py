@@ -1,26 +1,20 @@
-"""Publisher against a real Redis: batching, partitions, latest quotes, safe trimming."""
+"""Publisher against a real Redis: batching, partitions, latest quotes."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-import time_machine
 
 from streamdesk.codec import decode_ticks
-from streamdesk.config import load_settings
 from streamdesk.constants import (
-    INDICATORS_GROUP,
     TICK_FIELD,
     last_quote_key,
     partition_for,
     tick_stream,
 )
 from streamdesk.redisutil import create_redis
-from streamdesk_streamer.config import Settings
 from streamdesk_streamer.publisher import Publisher
-from streamdesk_streamer.streamer import Streamer
 
 pytestmark = pytest.mark.integration
 
@@ -68,79 +62,6 @@ async def test_publish_batches_partitions_and_quotes(redis_url: str) -> None:
         assert set(quote) == {b"last", b"bid", b"ask", b"ts"}
         assert await redis.exists(last_quote_key(OCC))
     finally:
-        await redis.aclose()
-
-
-async def test_trim_by_age_never_passes_unacknowledged_entries(redis_url: str) -> None:
-    redis = create_redis(redis_url)
-    try:
-        pub = Publisher(redis, partitions=1, retention_seconds=60)
-        stream = tick_stream(0)
-        # Old entries with explicit ids (ms timestamps), so age is under our control.
-        old = [f"{T0 + i}-0" for i in range(10)]
-        for entry_id in old:
-            await redis.xadd(stream, {TICK_FIELD: b"x"}, id=entry_id)
-        await redis.xgroup_create(stream, INDICATORS_GROUP, id="0")
-        # The consumer reads 6 and acknowledges only the first 3.
-        resp = await redis.xreadgroup(INDICATORS_GROUP, "c1", {stream: ">"}, count=6)
-        ids = [i for i, _ in resp[0][1]]
-        await redis.xack(stream, INDICATORS_GROUP, *ids[:3])
-        now = T0 + 3_600_000  # everything is an hour old
-        cutoff = await pub.safe_trim_id(stream, (now - 60_000, 0))
-        assert cutoff == (T0 + 3, 0)  # oldest pending entry
-        await redis.execute_command("XTRIM", stream, "MINID", f"{cutoff[0]}-{cutoff[1]}")
-        left = [i.decode() for i, _ in await redis.xrange(stream)]
-        assert left == old[3:]
-        # After everything is acknowledged, entries never delivered still stay.
-        await redis.xack(stream, INDICATORS_GROUP, *ids[3:])
-        cutoff = await pub.safe_trim_id(stream, (now - 60_000, 0))
-        assert cutoff == (T0 + 5, 1)  # just after last-delivered-id
-        removed = await pub.trim_once(now_ms=now)
-        remaining = [i.decode() for i, _ in await redis.xrange(stream)]
-        assert set(remaining) >= set(old[6:])  # undelivered entries are kept
-        assert removed == 10 - 3 - len(remaining)
-    finally:
-        await redis.aclose()
-
-
-async def test_trim_without_group_is_by_age_only(redis_url: str) -> None:
-    redis = create_redis(redis_url)
-    try:
-        pub = Publisher(redis, partitions=2, retention_seconds=60)
-        for i in range(5):
-            await redis.xadd(tick_stream(0), {TICK_FIELD: b"x"}, id=f"{T0 + i * 30_000}-0")
-        cutoff = await pub.safe_trim_id(tick_stream(0), (T0 + 70_000, 0))
-        assert cutoff == (T0 + 70_000, 0)
-        assert await pub.safe_trim_id(tick_stream(1), (T0, 0)) is None  # no stream
-        await redis.execute_command("XTRIM", tick_stream(0), "MINID", f"{T0 + 70_000}-0")
-        assert await redis.xlen(tick_stream(0)) == 2
-    finally:
-        await redis.aclose()
-
-
-async def test_trim_age_is_measured_on_the_redis_clock(redis_url: str) -> None:
-    """Entry ids are the Redis server's milliseconds: a streamer whose own clock is days ahead
-    trims by Redis's clock, so entries younger than the retention there stay (found under
-    libfaketime, which moves every process's clock but Redis's)."""
-    redis = create_redis(redis_url)
-    sec, usec = await redis.time()
-    server_ms = int(sec) * 1000 + int(usec) // 1000
-    traveller = time_machine.travel(server_ms / 1000 + 4 * 86_400, tick=True)
-    traveller.start()
-    try:
-        pub = Publisher(redis, partitions=1, retention_seconds=60)
-        old, young = f"{server_ms - 120_000}-0", f"{server_ms - 10_000}-0"
-        for entry_id in (old, young):
-            await redis.xadd(tick_stream(0), {TICK_FIELD: b"x"}, id=entry_id)
-        await pub.trim_once()
-        left = [i.decode() for i, _ in await redis.xrange(tick_stream(0))]
-        assert young in left  # younger than 60 s on Redis's clock: kept
-        # ``~`` trims whole macro nodes only; exact trimming by the same cutoff removes `old`.
-        cutoff = await pub.safe_trim_id(tick_stream(0), (server_ms - 60_000, 0))
-        await redis.execute_command("XTRIM", tick_stream(0), "MINID", f"{cutoff[0]}-{cutoff[1]}")
-        assert [i.decode() for i, _ in await redis.xrange(tick_stream(0))] == [young]
-    finally:
-        traveller.stop()
         await redis.aclose()
 
 
@@ -203,30 +124,4 @@ async def test_quotes_are_written_at_most_every_interval_with_the_newest_tick(
         got = await read_all(redis, 2)
         assert [t.ts for t in got["AAPL"]] == [T0, T0 + 1, T0 + 2]
     finally:
-        await redis.aclose()
-
-
-async def test_publish_loop_writes_the_last_quotes_when_ticks_stop(redis_url: str) -> None:
-    redis = create_redis(redis_url)
-    streamer = Streamer(load_settings(Settings, redis_url=redis_url, quote_interval=0.3), redis)
-    task = asyncio.create_task(streamer._publish_loop())
-    try:
-        streamer.queue.put_many([eq("NVDA", 0)])
-        streamer.queue.put_many([eq("NVDA", 1)])
-        async with asyncio.timeout(5):
-            while await redis.hget(last_quote_key("NVDA"), "ts") is None:
-                await asyncio.sleep(0.01)
-        # A tick after the first quote write: no tick follows it, yet its quote is written
-        # within the interval by the idle publish loop.
-        await asyncio.sleep(0.05)
-        streamer.queue.put_many([eq("NVDA", 2)])
-        started = time.monotonic()
-        async with asyncio.timeout(5):
-            while int(await redis.hget(last_quote_key("NVDA"), "ts") or 0) != T0 + 2:
-                await asyncio.sleep(0.01)
-        assert time.monotonic() - started < 0.3 + 0.25
-    finally:
-        streamer._stopping = True
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await redis.aclose()

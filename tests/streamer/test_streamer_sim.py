@@ -78,7 +78,7 @@ class Running:
         s = self.streamer
         await self.wait_for(
             lambda: (
-                len(s.queue) == 0 and s.publisher.ticks + s.queue.conflated >= s._ticks_in_total
+                len(s.queue) == 0 and s.publisher.ticks + s.queue.conflated >= s.flusher.ticks_in
             ),
             timeout,
             "queue drained",

@@ -1,4 +1,4 @@
-"""Tick rows -> Redis Streams (batched, partitioned, pipelined), latest quotes, trimming.
+"""Tick rows -> Redis Streams (batched, partitioned, pipelined) and the latest quotes.
 
 Each publish call groups the rows by partition (``constants.partition_for``: one symbol always
 goes to the same stream, so each symbol stays ordered), encodes up to
@@ -13,18 +13,9 @@ from the publish loop when it is idle. One ``HSET`` costs Redis several microsec
 and command overhead - more than everything else per tick - so a symbol ticking 50 times a
 second gets 10 quote writes, not 50 (``quote_interval`` 0 writes them with every publish).
 
-Trimming policy (docs/streamer.md): every ``trim_interval`` seconds each stream is trimmed with
-``XTRIM MINID ~ <id>`` where ``<id>`` is the *lowest* of
-
-- the age cutoff (now - ``STREAM_RETENTION_SECONDS``, "now" read from the Redis server's own
-  clock with ``TIME``: entry ids are the server's milliseconds, so a streamer whose clock is
-  ahead of Redis's must not trim entries that are younger than the retention on Redis's clock),
-- for every consumer group on the stream: the oldest pending (delivered, unacknowledged)
-  entry, and the entry after the group's last-delivered id (entries never delivered).
-
-So entries a group has not acknowledged are never trimmed by age. A stream without any group
-is trimmed by age only. As a safety net against a consumer that is gone for good (abnormal
-operation) every XADD also carries ``MAXLEN ~ STREAM_MAX_ENTRIES``.
+Every XADD carries ``MAXLEN ~ max_entries``: the safety net against a consumer that is gone
+for good (abnormal operation); in normal operation the streams are trimmed by age, never past
+unacknowledged entries (:mod:`.trimmer`).
 """
 
 from __future__ import annotations
@@ -68,12 +59,6 @@ return #quotes
 """
 
 
-def _id_tuple(entry_id: bytes | str) -> tuple[int, int]:
-    s = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = s.partition("-")
-    return int(ms), int(seq or 0)
-
-
 class Publisher:
     """Publishes tick rows and the latest quotes; counts what it wrote."""
 
@@ -84,14 +69,12 @@ class Publisher:
         partitions: int,
         max_ticks_per_entry: int = 2_000,
         max_entries: int = 100_000,
-        retention_seconds: float = 300.0,
         quote_interval: float = 0.1,
     ) -> None:
         self.redis = redis
         self.partitions = partitions
         self.max_ticks_per_entry = max_ticks_per_entry
         self.max_entries = max_entries
-        self.retention_ms = int(retention_seconds * 1000)
         self.quote_interval = quote_interval
         self._stream_of: dict[str, int] = {}
         self._quote_prefix = last_quote_key("")
@@ -103,7 +86,6 @@ class Publisher:
         self.batches = 0
         self.bytes = 0
         self.quotes = 0
-        self.trimmed = 0
         self.last_publish_ts = 0.0
 
     def _partition(self, symbol: str) -> int:
@@ -190,52 +172,3 @@ class Publisher:
         await pipe.execute()
         self._quotes_written(n)
         return n
-
-    async def trim_once(self, now_ms: int | None = None) -> int:
-        """Trim every tick stream by age without passing unacknowledged entries (``now_ms``:
-        the Redis server's clock unless given)."""
-        if now_ms is None:
-            sec, usec = await self.redis.time()
-            now_ms = int(sec) * 1000 + int(usec) // 1000
-        age_cutoff = (now_ms - self.retention_ms, 0)
-        removed = 0
-        for p in range(self.partitions):
-            stream = tick_stream(p)
-            cutoff = await self.safe_trim_id(stream, age_cutoff)
-            if cutoff is None:
-                continue
-            n = await self.redis.execute_command(  # type: ignore[no-untyped-call]
-                "XTRIM", stream, "MINID", "~", f"{cutoff[0]}-{cutoff[1]}"
-            )
-            removed += int(n or 0)
-        self.trimmed += removed
-        return removed
-
-    async def safe_trim_id(
-        self, stream: str, age_cutoff: tuple[int, int]
-    ) -> tuple[int, int] | None:
-        """The MINID below which ``stream`` may be trimmed (``None``: stream absent)."""
-        try:
-            groups: list[dict[Any, Any]] = await self.redis.xinfo_groups(stream)
-        except aioredis.ResponseError as exc:
-            if "no such key" in str(exc).lower():
-                return None
-            raise
-        cutoff = age_cutoff
-        for g in groups:
-            raw_name = g.get("name", g.get(b"name", b""))
-            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
-            last = g.get("last-delivered-id", g.get(b"last-delivered-id", b"0-0"))
-            ld = _id_tuple(last)
-            after_last = (ld[0], ld[1] + 1)
-            if after_last < cutoff:
-                cutoff = after_last
-            pending = int(g.get("pending", g.get(b"pending", 0)) or 0)
-            if pending:
-                summary = await self.redis.xpending(stream, name)
-                low = summary.get("min")
-                if low is not None:
-                    lo = _id_tuple(low)
-                    if lo < cutoff:
-                        cutoff = lo
-        return cutoff

@@ -5,8 +5,9 @@ Tasks (all owned by :meth:`Streamer.run`, none fire-and-forget):
 - the *supervisor* connects, logs in, subscribes and pumps frames; on any disconnect, timeout,
   protocol error or missing heartbeat it records a gap and reconnects with exponential backoff
   and full jitter, logging in with a freshly loaded token and resubscribing everything;
-- the *publisher* drains the bounded :class:`~.tickqueue.ConflatingQueue` into Redis;
-- the *trimmer* trims the tick streams by age (see ``publisher.py``);
+- the *publisher* drains the bounded :class:`~.tickqueue.ConflatingQueue` into Redis
+  (:mod:`.flusher`);
+- the *trimmer* trims the tick streams by age (:mod:`.trimmer`);
 - the *state writer* refreshes ``constants.STREAMER_STATE_KEY`` (:mod:`.state`);
 - the shared :class:`~streamdesk.heartbeat.Heartbeat` publishes the counters.
 
@@ -51,11 +52,13 @@ from . import runtime
 from .client import FastStreamClient, StreamProtocolError, StreamTimeoutError
 from .config import Settings
 from .decode import Decoder, Row
+from .flusher import Flusher
 from .gaps import GapRecorder
 from .hours import MarketHours
 from .publisher import Publisher
 from .state import StreamerState, crash_gap, read_previous
 from .tickqueue import ConflatingQueue
+from .trimmer import Trimmer
 from .universe import Chain, Universe, resolve_chain
 
 with warnings.catch_warnings():
@@ -67,8 +70,6 @@ log = logging.getLogger(__name__)
 
 #: Subscribe in chunks of this many symbols per request (Schwab's request size limits).
 SUBSCRIBE_CHUNK = 300
-#: Largest batch one publish call takes from the queue.
-PUBLISH_BATCH = 20_000
 
 ClientFactory = Callable[[], Awaitable[Any]]
 #: Universe entry of the contracts listed in OPTION_SYMBOLS (never re-centred).
@@ -143,8 +144,13 @@ class Streamer:
             partitions=settings.stream_partitions,
             max_ticks_per_entry=settings.publish_max_ticks_per_entry,
             max_entries=settings.stream_max_entries,
-            retention_seconds=settings.stream_retention_seconds,
             quote_interval=settings.quote_interval,
+        )
+        self.flusher = Flusher(self.queue, self.publisher, clock, linger=settings.publish_linger)
+        self.trimmer = Trimmer(
+            redis,
+            partitions=settings.stream_partitions,
+            retention_seconds=settings.stream_retention_seconds,
         )
         self.gaps = GapRecorder(None)
         self.hours = MarketHours(settings.market_hours)
@@ -160,31 +166,21 @@ class Streamer:
         self.reconnects = 0
         self.login_refused = 0
         self.connect_errors = 0
-        self.publish_errors = 0
         self.auth_stops = 0
         self.recenters = 0
         self.chart_bars = 0
         self.silent_symbols = 0
         self._frames_total = 0
-        self._ticks_in_total = 0
         self._rate_at = time.monotonic()
         self._rate_frames = 0
         self._rate_ticks = 0
         self._last_msg_at = 0.0
         self._token_warned_at = 0.0
         self._force_refresh = False
-        #: Set when stopping: background loops end on their own (cancellation of a
-        #: ``wait_for`` can be swallowed in Python 3.11 when the inner wait completes at once).
-        self._closing = False
         self._next_db_attempt = 0.0
         #: Set first when stopping: intake loops end even if a cancel was swallowed.
         self._stopping = False
-        #: The batch the publisher holds while writing it (re-sent by the final drain).
-        self._inflight: list[Row] = []
         self._first_data = asyncio.Event()
-        #: Epoch seconds no later than the arrival of every tick not yet published (None when
-        #: everything is published); in the state key, so a crash's loss can be dated.
-        self._unpublished_since: float | None = None
 
     # ------------------------------------------------------------------ helpers
     def _is_subscribed(self, symbol: str) -> bool:
@@ -210,15 +206,12 @@ class Streamer:
             "symbols": self.tickers,
             "options": len(self._subscribed_options),
             "gap_open": self.gaps.is_open,
-            "unpublished_since": self._unpublished_since,
+            "unpublished_since": self.flusher.unpublished_since,
             "ts": self.clock.time(),
         }
 
     def _sink(self, rows: list[Row]) -> None:
-        self._ticks_in_total += len(rows)
-        if self._unpublished_since is None:
-            self._unpublished_since = self.clock.time()
-        self.queue.put_many(rows)
+        self.flusher.put(rows)
         if not self._first_data.is_set():
             self._first_data.set()
 
@@ -236,8 +229,9 @@ class Streamer:
         frames = self._frames_total + (stream.frames if stream is not None else 0)
         dt = max(now - self._rate_at, 1e-6)
         msg_rate = (frames - self._rate_frames) / dt
-        tick_rate = (self._ticks_in_total - self._rate_ticks) / dt
-        self._rate_at, self._rate_frames, self._rate_ticks = now, frames, self._ticks_in_total
+        ticks_in = self.flusher.ticks_in
+        tick_rate = (ticks_in - self._rate_ticks) / dt
+        self._rate_at, self._rate_frames, self._rate_ticks = now, frames, ticks_in
         dc = self.decoder.counters
         last_frame = stream.last_frame if stream is not None else self._last_msg_at
         age = self.token_age_seconds()
@@ -246,7 +240,7 @@ class Streamer:
             "messages_per_s": round(msg_rate, 1),
             "ticks_per_s": round(tick_rate, 1),
             "messages": frames,
-            "ticks_in": self._ticks_in_total,
+            "ticks_in": ticks_in,
             "ticks_published": self.publisher.ticks,
             "entries_published": self.publisher.entries,
             "quotes_written": self.publisher.quotes,
@@ -263,10 +257,10 @@ class Streamer:
             "refused_selfcheck": dc.refused,
             "login_refused": self.login_refused,
             "connect_errors": self.connect_errors,
-            "publish_errors": self.publish_errors,
+            "publish_errors": self.flusher.publish_errors,
             "gaps_recorded": self.gaps.recorded,
             "gap_open": self.gaps.is_open,
-            "trimmed": self.publisher.trimmed,
+            "trimmed": self.trimmer.trimmed,
             "equities": len(self.tickers),
             "options": len(self._subscribed_options),
             "token_age_days": round(age / 86400, 3) if age is not None else None,
@@ -283,8 +277,10 @@ class Streamer:
         await self._record_crash_gap()
         tasks = [
             asyncio.create_task(self._supervise(), name="streamer-supervisor"),
-            asyncio.create_task(self._publish_loop(), name="streamer-publisher"),
-            asyncio.create_task(self._trim_loop(), name="streamer-trimmer"),
+            asyncio.create_task(self.flusher.run(), name="streamer-publisher"),
+            asyncio.create_task(
+                self.trimmer.run(self.settings.trim_interval), name="streamer-trimmer"
+            ),
             asyncio.create_task(self.state.run(self._retry_db), name="streamer-state"),
             asyncio.create_task(self.control.run(), name="streamer-control"),
         ]
@@ -297,15 +293,15 @@ class Streamer:
                     self.shutdown.request(f"task {t.get_name()} failed")
         finally:
             # Stop intake first, then drain what is queued, then the rest.
-            self._stopping = True
+            self._stopping = self.flusher.stopping = True
             supervisor = tasks[0]
             supervisor.cancel()
             await asyncio.gather(supervisor, return_exceptions=True)
             await self._close_stream()
             tasks[1].cancel()
             await asyncio.gather(tasks[1], return_exceptions=True)
-            ok = await self.shutdown.drain(self._drain_queue)
-            self._closing = self.state.stopping = True
+            ok = await self.shutdown.drain(self.flusher.drain)
+            self.trimmer.stopping = self.state.stopping = True
             await self.gaps.open("streamer stopped", self._all_symbols())
             self.state.set("stopped", self.shutdown.signal_name or "")
             for t in (*tasks[2:], stopper):
@@ -356,15 +352,6 @@ class Streamer:
 
     def _all_symbols(self) -> list[str]:
         return [*self.tickers, *sorted(self._subscribed_options)]
-
-    async def _drain_queue(self) -> None:
-        if self._inflight:
-            # Possibly written already when the publisher was stopped: at-least-once.
-            await self.publisher.publish(self._inflight)
-            self._inflight = []
-        while len(self.queue):
-            await self.publisher.publish(self.queue.drain(PUBLISH_BATCH))
-        await self.publisher.flush_quotes(force=True)
 
     # ------------------------------------------------------------------ supervisor
     def _backoff(self, attempt: int) -> float:
@@ -744,45 +731,3 @@ class Streamer:
             await asyncio.wait_for(close(), 2.0)
         except Exception as exc:
             log.debug("closing HTTP session: %s", exc)
-
-    # ------------------------------------------------------------------ publisher & co
-    async def _publish_loop(self) -> None:
-        s = self.settings
-        queue = self.queue
-        publisher = self.publisher
-        failures = 0
-        while not self._stopping:
-            try:
-                async with asyncio.timeout(10.0):
-                    if not self._inflight:
-                        due = publisher.quotes_due_in()
-                        if not await queue.wait(1.0 if due is None else min(1.0, due)):
-                            # Idle: quotes of the last ticks must not wait for the next tick.
-                            await publisher.flush_quotes()
-                            failures = 0
-                            continue
-                        if s.publish_linger and len(queue) < PUBLISH_BATCH // 4:
-                            await asyncio.sleep(s.publish_linger)
-                        self._inflight = queue.drain(PUBLISH_BATCH)
-                    await publisher.publish(self._inflight)
-            except (aioredis.RedisError, OSError, TimeoutError) as exc:
-                self.publish_errors += 1
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.warning("publish to Redis failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            self._inflight = []
-            if not len(queue):
-                self._unpublished_since = None
-
-    async def _trim_loop(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.settings.trim_interval)
-            try:
-                removed = await asyncio.wait_for(self.publisher.trim_once(), 10.0)
-                if removed:
-                    log.debug("trimmed %d stream entries", removed)
-            except (aioredis.RedisError, OSError, TimeoutError) as exc:
-                log.warning("stream trim failed: %s", exc)
