@@ -1,4 +1,5 @@
-"""``streamdesk``: the admin CLI (migrations, partitions, health check, Schwab login, storage).
+"""``streamdesk``: the admin CLI (migrations, partitions, health check, Schwab login, storage,
+operators).
 
 Subcommands live in small modules that expose ``register(subparsers)``; each registered
 ``func(args) -> int`` returns the process exit code.
@@ -21,7 +22,12 @@ from .log import setup_logging
 log = logging.getLogger("streamdesk.cli")
 
 #: Modules contributing subcommands besides the built-in ones (each has ``register``).
-EXTRA_COMMAND_MODULES = ("streamdesk.cli_health", "streamdesk.cli_auth", "streamdesk.cli_storage")
+EXTRA_COMMAND_MODULES = (
+    "streamdesk.cli_health",
+    "streamdesk.cli_auth",
+    "streamdesk.cli_storage",
+    "streamdesk.cli_operators",
+)
 
 
 class AdminSettings(CommonSettings):
