@@ -60,7 +60,13 @@ export function scanText(text, { known = [], allowed = [] } = {}) {
     if (kind) out.push({ kind, match: m[0], index: m.index });
   }
   for (const [kind, re] of PATTERNS) {
-    for (const m of text.matchAll(re)) if (!ok.has(m[0]) && !ok.has(m[1])) out.push({ kind, match: m[0], index: m.index });
+    for (const m of text.matchAll(re)) {
+      if (ok.has(m[0]) || (m[1] && ok.has(m[1]))) continue;
+      // a literal that is code, not a value: a template (`${key}`) or a snake_case name
+      // (Realtime's `access_token:"access_token"`)
+      if (m[1] && (m[1].includes('${') || /^[a-z]+(?:_[a-z]+)+$/.test(m[1]))) continue;
+      out.push({ kind, match: m[0], index: m.index });
+    }
   }
   for (const v of known) {
     if (!v || v.length < 8 || ok.has(v)) continue;
