@@ -55,7 +55,7 @@ async def test_universe_change_at_run_time_without_restart(
         assert await control.read_universe(conn) == control.UniverseSpec(("AAPL", "SPY"), ())
         assert sent_count(market_sim, "NVDA") == 0
         await control.add_symbol(conn, "equity", "NVDA", redis=redis)
-        took = await r.wait_for(lambda: "NVDA" in s.tickers, 5, "NVDA subscribed")
+        took = await r.wait_for(lambda: "NVDA" in s.subscriptions.tickers, 5, "NVDA subscribed")
         assert took < 3
         await r.wait_for(lambda: sent_count(market_sim, "NVDA") > 0, 5, "sim sends NVDA")
         await r.wait_for(lambda: s.publisher.ticks > 0, 5, "published")
@@ -65,7 +65,7 @@ async def test_universe_change_at_run_time_without_restart(
 
         # Remove: UNSUBS on the same socket; the simulator stops sending it.
         await control.remove_symbol(conn, "equity", "AAPL", redis=redis)
-        await r.wait_for(lambda: "AAPL" not in s.tickers, 5, "AAPL unsubscribed")
+        await r.wait_for(lambda: "AAPL" not in s.subscriptions.tickers, 5, "AAPL unsubscribed")
         await r.wait_for(lambda: subscriptions(market_sim)[EQ] == 2, 5, "sim unsubscribed")
         stopped_at = sent_count(market_sim, "AAPL")
         await asyncio.sleep(1.5)
@@ -74,13 +74,13 @@ async def test_universe_change_at_run_time_without_restart(
 
         # An option underlying: its chain is resolved and its contracts streamed.
         await control.add_symbol(conn, "option", "SPY", redis=redis)
-        await r.wait_for(lambda: len(s._subscribed_options) > 0, 10, "SPY options")
+        await r.wait_for(lambda: len(s.subscriptions.options) > 0, 10, "SPY options")
         await r.wait_for(lambda: subscriptions(market_sim).get(OPT, 0) > 0, 5, "sim options")
         await control.remove_symbol(conn, "option", "SPY", redis=redis)
-        await r.wait_for(lambda: not s._subscribed_options, 5, "options dropped")
+        await r.wait_for(lambda: not s.subscriptions.options, 5, "options dropped")
 
         assert s.reconnects == 0 and not r.task.done() and s.state.name == "streaming"
-        assert s.universe_changes == 4
+        assert s.subscriptions.universe_changes == 4
     finally:
         await conn.close()
         await redis.aclose()

@@ -143,7 +143,7 @@ async def test_every_sent_tick_arrives_in_order(
     got = await read_ticks(redis_url)
     assert s.queue.conflated == 0
     assert s.decoder.counters.malformed == 0
-    options = sorted(s._subscribed_options)
+    options = sorted(s.subscriptions.options)
     assert len(options) == 4  # 2 strikes x call/put x 1 expiration
     for sym in ["AAPL", "MSFT", "SPY"]:
         sent = market_sim.sent(sym, EQ)
@@ -251,7 +251,7 @@ async def test_unknown_symbol_is_counted_and_logged(
     )  # fmt: skip
     r = await run_streamer(settings)
     s = r.streamer
-    await r.wait_for(lambda: s.silent_symbols == 1, 15, "silent symbol noticed")
+    await r.wait_for(lambda: s.subscriptions.silent_symbols == 1, 15, "silent symbol noticed")
     assert any(expired in rec.getMessage() for rec in caplog.records)
     before = s.publisher.ticks
     await r.wait_for(lambda: s.publisher.ticks > before + 10, 5, "still flowing")
@@ -334,14 +334,14 @@ async def test_option_universe_recentres_while_streaming(
     r = await run_streamer(settings)
     s = r.streamer
     await r.wait_for(
-        lambda: s.state.name == "streaming" and len(s._subscribed_options) == 4, 15, "up"
+        lambda: s.state.name == "streaming" and len(s.subscriptions.options) == 4, 15, "up"
     )
-    old = set(s._subscribed_options)
+    old = set(s.subscriptions.options)
     spot = s.decoder.last_price("SPY")
     assert spot is not None
     market_sim.set_price("SPY", round(spot * 1.15, 2))
-    await r.wait_for(lambda: s.recenters >= 1, 10, "re-centre")
-    new = set(s._subscribed_options)
+    await r.wait_for(lambda: s.subscriptions.recenters >= 1, 10, "re-centre")
+    new = set(s.subscriptions.options)
     assert len(new) == 4 and new != old
     conns = market_sim.state()["connections"]
     assert conns[0]["subscriptions"][OPT] == 4  # ADD + UNSUBS applied on the live socket

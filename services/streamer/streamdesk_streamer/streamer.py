@@ -57,9 +57,9 @@ from .gaps import GapRecorder
 from .hours import MarketHours
 from .publisher import Publisher
 from .state import StreamerState, crash_gap, read_previous
+from .subscriptions import Subscriptions
 from .tickqueue import ConflatingQueue
 from .trimmer import Trimmer
-from .universe import Chain, Universe, resolve_chain
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -68,12 +68,8 @@ with warnings.catch_warnings():
 
 log = logging.getLogger(__name__)
 
-#: Subscribe in chunks of this many symbols per request (Schwab's request size limits).
-SUBSCRIBE_CHUNK = 300
 
 ClientFactory = Callable[[], Awaitable[Any]]
-#: Universe entry of the contracts listed in OPTION_SYMBOLS (never re-centred).
-FIXED_CHAIN = "_fixed"
 
 
 def _http_error_types() -> tuple[type[Exception], ...]:
@@ -124,20 +120,16 @@ class Streamer:
         self.redis = redis
         self.shutdown = shutdown or GracefulShutdown(settings.shutdown_timeout)
         self.client_factory = client_factory or self._default_client
-        self.tickers = list(dict.fromkeys(settings.tickers))
-        self._tickers_set = frozenset(self.tickers)
-        #: Option underlyings streamed now (the control plane's universe once read).
-        self.option_underlyings = list(dict.fromkeys(settings.option_underlyings))
         self.control = ControlWatcher(
             lambda: self.gaps.pool,
             redis,
             defaults=UniverseSpec.of(settings.tickers, settings.option_underlyings),
             poll_interval=settings.control_poll_interval,
         )
-        self.universe_changes = 0
-        self.universe = Universe()
-        self._subscribed_options: set[str] = set()
-        self.decoder = Decoder(known_symbols=self._is_subscribed)
+        # The decoder asks the subscriptions, which forget a symbol's decoder state.
+        self.decoder = Decoder(
+            known_symbols=lambda symbol: self.subscriptions.is_subscribed(symbol)
+        )
         self.queue = ConflatingQueue(settings.queue_max_ticks)
         self.publisher = Publisher(
             redis,
@@ -162,14 +154,13 @@ class Streamer:
             interval=settings.heartbeat_interval,
             ttl=max(60, int(settings.heartbeat_ttl * 4)),
         )
+        self.subscriptions = Subscriptions(settings, self.decoder, self.state.changed)
         # counters
         self.reconnects = 0
         self.login_refused = 0
         self.connect_errors = 0
         self.auth_stops = 0
-        self.recenters = 0
         self.chart_bars = 0
-        self.silent_symbols = 0
         self._frames_total = 0
         self._rate_at = time.monotonic()
         self._rate_frames = 0
@@ -183,9 +174,6 @@ class Streamer:
         self._first_data = asyncio.Event()
 
     # ------------------------------------------------------------------ helpers
-    def _is_subscribed(self, symbol: str) -> bool:
-        return symbol in self._tickers_set or symbol in self._subscribed_options
-
     async def _default_client(self) -> Any:
         settings = self.settings
 
@@ -203,8 +191,8 @@ class Streamer:
             "state": state.name,
             "since": state.since,
             "reason": state.reason,
-            "symbols": self.tickers,
-            "options": len(self._subscribed_options),
+            "symbols": self.subscriptions.tickers,
+            "options": len(self.subscriptions.options),
             "gap_open": self.gaps.is_open,
             "unpublished_since": self.flusher.unpublished_since,
             "ts": self.clock.time(),
@@ -252,7 +240,7 @@ class Streamer:
             "malformed": dc.malformed,
             "unexpected": stream.unexpected if stream is not None else 0,
             "unknown_symbol": dc.unknown_symbol,
-            "silent_symbols": self.silent_symbols,
+            "silent_symbols": self.subscriptions.silent_symbols,
             "incomplete": dc.incomplete,
             "refused_selfcheck": dc.refused,
             "login_refused": self.login_refused,
@@ -261,8 +249,8 @@ class Streamer:
             "gaps_recorded": self.gaps.recorded,
             "gap_open": self.gaps.is_open,
             "trimmed": self.trimmer.trimmed,
-            "equities": len(self.tickers),
-            "options": len(self._subscribed_options),
+            "equities": len(self.subscriptions.tickers),
+            "options": len(self.subscriptions.options),
             "token_age_days": round(age / 86400, 3) if age is not None else None,
         }
 
@@ -302,7 +290,7 @@ class Streamer:
             await asyncio.gather(tasks[1], return_exceptions=True)
             ok = await self.shutdown.drain(self.flusher.drain)
             self.trimmer.stopping = self.state.stopping = True
-            await self.gaps.open("streamer stopped", self._all_symbols())
+            await self.gaps.open("streamer stopped", self.subscriptions.all_symbols())
             self.state.set("stopped", self.shutdown.signal_name or "")
             for t in (*tasks[2:], stopper):
                 t.cancel()
@@ -322,7 +310,7 @@ class Streamer:
         gap = crash_gap(await read_previous(self.redis))
         if gap is not None:
             reason, at = gap
-            await self.gaps.open(reason, self._all_symbols(), at=at)
+            await self.gaps.open(reason, self.subscriptions.all_symbols(), at=at)
 
     async def _connect_db(self) -> None:
         if self.gaps.pool is not None or time.monotonic() < self._next_db_attempt:
@@ -349,9 +337,6 @@ class Streamer:
             await self._connect_db()
             if self.gaps.pool is not None:
                 await self.gaps.flush()
-
-    def _all_symbols(self) -> list[str]:
-        return [*self.tickers, *sorted(self._subscribed_options)]
 
     # ------------------------------------------------------------------ supervisor
     def _backoff(self, attempt: int) -> float:
@@ -400,7 +385,7 @@ class Streamer:
                 self.reconnects += 1
                 if self._first_data.is_set():
                     attempt = 0  # it was streaming: start the backoff over
-                await self.gaps.open(reason, self._all_symbols())
+                await self.gaps.open(reason, self.subscriptions.all_symbols())
                 delay = self._backoff(attempt)
                 attempt += 1
                 self.state.set("reconnecting", reason)
@@ -463,14 +448,15 @@ class Streamer:
             ),
             s.connect_timeout,
         )
-        runtime.adopt_universe(self)
-        await self._resolve_universe(client)
-        await asyncio.wait_for(self._subscribe(stream), s.connect_timeout * 3)
+        subs = self.subscriptions
+        subs.adopt(runtime.wanted_universe(self))
+        await subs.resolve_universe(client)
+        await asyncio.wait_for(subs.subscribe(stream), s.connect_timeout * 3)
         self.state.set("subscribed")
         log.info(
             "logged in and subscribed: %d equities, %d options",
-            len(self.tickers),
-            len(self._subscribed_options),
+            len(subs.tickers),
+            len(subs.options),
         )
         pump = asyncio.create_task(self._pump(stream), name="streamer-pump")
         maint = asyncio.create_task(self._maintain(client, stream), name="streamer-maintain")
@@ -496,50 +482,8 @@ class Streamer:
             # until the queue conflates. Let the loop run (I/O, the publisher) once per frame.
             await yield_now(0)
 
-    async def _subscribe(self, stream: FastStreamClient) -> None:
-        tickers = self.tickers
-        for i in range(0, len(tickers), SUBSCRIBE_CHUNK):
-            chunk = tickers[i : i + SUBSCRIBE_CHUNK]
-            if i == 0:
-                await stream.level_one_equity_subs(chunk, fields=F.equity_fields())
-            else:
-                await stream.level_one_equity_add(chunk, fields=F.equity_fields())
-        options = self.universe.symbols()
-        for i in range(0, len(options), SUBSCRIBE_CHUNK):
-            chunk = options[i : i + SUBSCRIBE_CHUNK]
-            if i == 0:
-                await stream.level_one_option_subs(chunk, fields=F.option_fields())
-            else:
-                await stream.level_one_option_add(chunk, fields=F.option_fields())
-        self._subscribed_options = set(options)
-        if self.settings.chart_equity and tickers:
-            await stream.chart_equity_subs(tickers)
-
     def _on_chart(self, content: list[Any]) -> None:
         self.chart_bars += len(content)
-
-    async def _resolve_universe(self, client: Any) -> None:
-        s = self.settings
-        if s.option_symbols:
-            self.universe.chains[FIXED_CHAIN] = Chain(
-                FIXED_CHAIN, sorted(set(s.option_symbols)), [], []
-            )
-        for underlying in list(self.universe.chains):
-            if underlying != FIXED_CHAIN and underlying not in self.option_underlyings:
-                del self.universe.chains[underlying]
-        for underlying in self.option_underlyings:
-            try:
-                chain = await resolve_chain(
-                    client, underlying, s.option_strikes, s.option_expirations, s.connect_timeout
-                )
-            except (TokenExpiredError, TokenMissingError):
-                raise
-            except Exception as exc:
-                log.warning(
-                    "option chain of %s unavailable (%s); keeping previous", underlying, exc
-                )
-                continue
-            self.universe.chains[underlying] = chain
 
     async def _maintain(self, client: Any, stream: FastStreamClient) -> None:
         s = self.settings
@@ -569,76 +513,14 @@ class Streamer:
             self._check_token_age()
             if silent_at and now >= silent_at:
                 silent_at = 0.0
-                self._check_silent(s.silent_symbol_seconds)
+                self.subscriptions.check_silent(s.silent_symbol_seconds)
             if now >= next_hours:
                 next_hours = now + s.market_hours_check_interval
                 if not await self.hours.is_open(client, self.clock.now()):
                     raise MarketClosed
-            if now >= next_recenter and self.option_underlyings:
+            if now >= next_recenter and self.subscriptions.option_underlyings:
                 next_recenter = now + s.option_recenter_interval
-                await self._recenter(client, stream)
-
-    def _check_silent(self, seconds: float) -> None:
-        """Count and log subscribed symbols that never sent anything (unknown symbols)."""
-        silent = [sym for sym in self._all_symbols() if not self.decoder.has_state(sym)]
-        self.silent_symbols = len(silent)
-        if silent:
-            log.warning(
-                "%d subscribed symbol(s) sent no data in %.0fs (unknown or halted?): %s",
-                len(silent),
-                seconds,
-                ", ".join(silent[:20]) + (" ..." if len(silent) > 20 else ""),
-            )
-
-    async def _recenter(self, client: Any, stream: FastStreamClient) -> None:
-        s = self.settings
-        changed: list[Chain] = []
-        for underlying in self.option_underlyings:
-            spot = self.decoder.last_price(underlying)
-            if not self.universe.needs_recenter(underlying, spot):
-                continue
-            try:
-                chain = await resolve_chain(
-                    client, underlying, s.option_strikes, s.option_expirations, s.connect_timeout
-                )
-            except Exception as exc:
-                log.warning("re-centre of %s failed (%s)", underlying, exc)
-                continue
-            old = self.universe.chains.get(underlying)
-            if old is None or old.symbols != chain.symbols:
-                self.universe.chains[underlying] = chain
-                changed.append(chain)
-        if not changed:
-            return
-        add, remove = await self.sync_options(stream)
-        self.recenters += 1
-        log.info("option universe re-centred: +%d -%d contracts", len(add), len(remove))
-
-    async def sync_options(self, stream: FastStreamClient) -> tuple[list[str], list[str]]:
-        """Subscribe / unsubscribe contracts so the stream matches :attr:`universe`."""
-        s = self.settings
-        wanted = set(self.universe.symbols())
-        add = sorted(wanted - self._subscribed_options)
-        remove = sorted(self._subscribed_options - wanted)
-        timeout = s.connect_timeout
-        if add:
-            had = bool(self._subscribed_options)
-            self._subscribed_options |= set(add)
-            if had:
-                await asyncio.wait_for(
-                    stream.level_one_option_add(add, fields=F.option_fields()), timeout
-                )
-            else:
-                await asyncio.wait_for(
-                    stream.level_one_option_subs(add, fields=F.option_fields()), timeout
-                )
-        if remove:
-            await asyncio.wait_for(stream.level_one_option_unsubs(remove), timeout)
-            self._subscribed_options -= set(remove)
-            for sym in remove:
-                self.decoder.forget(sym)
-        self.state.changed()
-        return add, remove
+                await self.subscriptions.recenter(client, stream)
 
     def _check_token_age(self) -> None:
         age = self.token_age_seconds()
@@ -658,7 +540,7 @@ class Streamer:
     async def _auth_stop(self, exc: Exception) -> None:
         self.auth_stops += 1
         reason = str(exc)
-        await self.gaps.open(f"authentication: {reason}", self._all_symbols())
+        await self.gaps.open(f"authentication: {reason}", self.subscriptions.all_symbols())
         self.state.set("auth_expired", reason)
         log.critical(
             "STREAMING STOPPED: %s. Run `streamdesk auth` to log in again; the streamer "
