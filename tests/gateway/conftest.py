@@ -7,16 +7,24 @@
 - ``make_gateway_client(settings, clock=..., authenticated=True)``: an unstarted client for
   other settings or clocks (``with make_gateway_client(s) as c:``); ``authenticated=False``
   for the refusal tests.
+- ``jwks_server``: a real HTTP server on 127.0.0.1 serving a Supabase project's JWKS;
+  ``supabase_project``: that project's keys (ES256 and RS256 published, an HS256 secret),
+  signing real access tokens (``supabase_project.py``).
+- ``add_operator(user_id)`` / ``remove_operator(user_id)``: plain SQL on ``operators`` as
+  the owner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
+from supabase_project import JwksServer, Project
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import load_settings
@@ -82,3 +90,43 @@ def gateway_client(gateway_settings: Callable[..., Settings]) -> Iterator[TestCl
     """A started, authenticated TestClient of the gateway (default settings)."""
     with _make_client(gateway_settings()) as client:
         yield client
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    """A started JWKS server (no keys yet); stopped after the test."""
+    server = JwksServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def supabase_project(jwks_server: JwksServer) -> Project:
+    """A project at ``jwks_server.url`` whose JWKS publishes its ES256 and RS256 keys."""
+    project = Project(jwks_server.url)
+    jwks_server.keys = [project.es256.jwk, project.rs256.jwk]
+    return project
+
+
+async def _operators(db_url: str, sql: str, user_id: uuid.UUID) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(sql, user_id)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def add_operator(db_url: str) -> Callable[[uuid.UUID], Awaitable[None]]:
+    """``await add_operator(user_id)``: an INSERT into ``operators`` as the owner."""
+    return lambda user_id: _operators(
+        db_url, "INSERT INTO operators (user_id, note) VALUES ($1, 'test')", user_id
+    )
+
+
+@pytest.fixture
+def remove_operator(db_url: str) -> Callable[[uuid.UUID], Awaitable[None]]:
+    """``await remove_operator(user_id)``: a DELETE from ``operators`` as the owner."""
+    return lambda user_id: _operators(db_url, "DELETE FROM operators WHERE user_id = $1", user_id)

@@ -93,7 +93,7 @@ def test_login_session_cookie_and_logout(
         assert "secure" not in flags  # plain http on loopback; GATEWAY_COOKIE_SECURE for TLS
         sid = c.cookies["sd_session"]
         assert gateway_token not in set_cookie and len(sid) >= 40
-        assert c.get("/api/session").json() == {"authenticated": True}
+        assert c.get("/api/session").json() == {"authenticated": True, "user_id": None}
         assert c.get("/api/trades").status_code == 200
         with c.websocket_connect(WS):
             pass  # the cookie authenticates the live feed

@@ -171,7 +171,10 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Trade the gateway token for an HttpOnly, SameSite=Strict session cookie.
+         * @description Trade the gateway token, or a Supabase operator's access token, for an HttpOnly,
+         *     SameSite=Strict session cookie. An operator's session ends with their access token at
+         *     the latest (log in again with the refreshed one) and stops working within seconds of
+         *     their removal from ``operators``.
          */
         post: operations["login_api_login_post"];
         delete?: never;
@@ -458,7 +461,8 @@ export interface paths {
         };
         /**
          * Session
-         * @description 200 when the caller is authenticated (the guard answers 401 otherwise).
+         * @description 200 when the caller is authenticated (the guard answers 401 otherwise), with the
+         *     Supabase operator it is authenticated as (null: the gateway's token or its session).
          */
         get: operations["session_api_session_get"];
         put?: never;
@@ -544,6 +548,9 @@ export interface paths {
          * @description Insert ``req`` as a ``pending`` trade when the pre-check accepts it; the executor
          *     re-checks it with the full context and places it. 403 while the kill switch is engaged
          *     (``POST /api/ops/kill-switch``); the preview lists it as the ``kill_switch`` violation.
+         *
+         *     Submitted as a Supabase operator, the row's ``user_id`` is theirs (the executor checks
+         *     it against ``operators`` again); with the gateway token it stays NULL (a service).
          */
         post: operations["submit_api_trades_post"];
         delete?: never;
@@ -887,7 +894,8 @@ export interface components {
         };
         /**
          * LoginIn
-         * @description The gateway token, traded for a session cookie.
+         * @description The gateway token, or a Supabase operator's access token (JWT, when the gateway has
+         *     SUPABASE_URL), traded for a session cookie.
          */
         LoginIn: {
             /** Token */
@@ -1056,11 +1064,14 @@ export interface components {
         };
         /**
          * SessionOut
-         * @description Whether the caller is authenticated (always true: otherwise the answer is 401).
+         * @description Whether the caller is authenticated (always true: otherwise the answer is 401), and
+         *     as whom: ``user_id`` is the Supabase operator, null for the gateway's own token.
          */
         SessionOut: {
             /** Authenticated */
             authenticated: boolean;
+            /** User Id */
+            user_id: string | null;
         };
         /** SessionsOut */
         SessionsOut: {
@@ -1370,7 +1381,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1379,7 +1390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1390,6 +1401,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1431,7 +1451,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1440,7 +1460,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1458,6 +1478,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1503,7 +1532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1512,7 +1541,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1530,6 +1559,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1566,7 +1604,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1575,7 +1613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1586,6 +1624,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1628,7 +1675,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1637,7 +1684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1655,6 +1702,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1697,7 +1753,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1706,7 +1762,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1724,6 +1780,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1764,7 +1829,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1773,7 +1838,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1791,6 +1856,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1832,7 +1906,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1841,7 +1915,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1859,6 +1933,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1897,8 +1980,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Wrong token */
+            /** @description Wrong token, or an invalid or expired Supabase token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase user who is not an operator */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1917,6 +2009,15 @@ export interface operations {
             };
             /** @description Too many failed attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1984,7 +2085,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1993,7 +2094,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2029,6 +2130,15 @@ export interface operations {
                     "application/json": components["schemas"]["OpsError"];
                 };
             };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     auth_start_api_ops_auth_start_post: {
@@ -2058,7 +2168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2067,7 +2177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2078,6 +2188,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2114,7 +2233,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2123,7 +2242,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2134,6 +2253,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2174,7 +2302,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2183,7 +2311,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2203,6 +2331,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2242,7 +2379,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2251,7 +2388,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2280,6 +2417,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2319,7 +2465,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2328,7 +2474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2357,6 +2503,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2393,7 +2548,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2402,7 +2557,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2413,6 +2568,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2449,7 +2613,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2458,7 +2622,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2469,6 +2633,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2509,7 +2682,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2518,7 +2691,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2547,6 +2720,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2586,7 +2768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2595,7 +2777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2624,6 +2806,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2663,7 +2854,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2672,7 +2863,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2690,6 +2881,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2726,7 +2926,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2735,7 +2935,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2746,6 +2946,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2784,7 +2993,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2793,7 +3002,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2804,6 +3013,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2842,7 +3060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2851,7 +3069,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2862,6 +3080,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2898,7 +3125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2907,7 +3134,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2918,6 +3145,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2957,7 +3193,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2966,7 +3202,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2984,6 +3220,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3026,7 +3271,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3035,7 +3280,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3053,6 +3298,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3089,7 +3343,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3098,7 +3352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3109,6 +3363,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3149,7 +3412,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3158,7 +3421,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3178,6 +3441,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3218,7 +3490,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3247,6 +3519,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3287,7 +3568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3296,7 +3577,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3316,6 +3597,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3355,7 +3645,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3364,7 +3654,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,6 +3683,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3432,7 +3731,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description No token or session, or a wrong token */
+            /** @description No token or session, or a wrong or expired token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3441,7 +3740,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Origin not allowed */
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3479,6 +3778,15 @@ export interface operations {
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

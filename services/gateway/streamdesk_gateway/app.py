@@ -33,6 +33,7 @@ from .auth import SESSION_COOKIE, Auth
 from .config import Settings
 from .frontend import mount_frontend
 from .guard import AuthGuard, HostGuard
+from .identity import SupabaseAuth
 from .live import Fanout
 from .models import GUARD_RESPONSES
 from .state import State
@@ -40,7 +41,10 @@ from .state import State
 log = logging.getLogger(__name__)
 
 #: Documentation only (``auto_error=False``: they never refuse): the guard enforces them.
-BEARER = HTTPBearer(auto_error=False, description="The gateway token")
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="The gateway token, or a Supabase operator's access token (with SUPABASE_URL)",
+)
 COOKIE = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="POST /api/login")
 
 
@@ -51,10 +55,12 @@ def create_app(
     monotonic: Callable[[], float] = monotonic,
 ) -> FastAPI:
     """Build the FastAPI app for ``settings`` (``clock`` decides market hours for the risk
-    pre-check; ``monotonic`` times sessions and the failed-login window). Reads, or creates
-    on first use, the gateway token."""
+    pre-check; ``monotonic`` times the failed-login window and the Supabase key and operator
+    caches). Reads, or creates on first use, the gateway token."""
     state = State(settings, clock)
-    auth = state.auth = Auth(settings, monotonic=monotonic, wall=clock.time)
+    state.auth = Auth(settings, monotonic=monotonic, wall=clock.time)
+    if settings.supabase_url is not None:
+        state.supabase = SupabaseAuth(settings, state.counters, monotonic=monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +92,9 @@ def create_app(
                 task.cancel()
             await asyncio.wait(tasks, timeout=5)
             await close_pool(state.pool)
+            if state.supabase is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(state.supabase.aclose(), 5)
             # Bounded: a Redis connection closed under us must not hang the shutdown.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(state.redis.aclose(), 5)
@@ -95,7 +104,7 @@ def create_app(
 
     # Innermost first: the auth guard runs after CORS (preflights carry no credentials),
     # the Host guard before anything else.
-    app.add_middleware(AuthGuard, auth=auth, cors_origins=settings.gateway_cors_origins)
+    app.add_middleware(AuthGuard, state=state, cors_origins=settings.gateway_cors_origins)
     if settings.gateway_cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -6,10 +6,11 @@ into the data directory (mode 0600) and reused afterwards. API clients send it a
 cookie (HttpOnly, SameSite=Strict). The cookie is signed, not stored: ``<expiry>.<nonce>.<mac>``
 with an HMAC-SHA256 under a key derived from the token, so sessions survive a gateway restart
 (a crash restarted by the supervisor must not log every browser out) and changing the token
-ends them all. Logout revokes the nonce until its expiry (kept in memory, bounded: a gateway
-restart forgets revocations, but the logged-out browser has already dropped its cookie).
-Comparisons are constant-time; failed attempts are counted per client address and answered
-429 past the limit.
+ends them all. A Supabase operator's login (``identity.py``) is ``<expiry>.<nonce>.<user
+id>.<mac>`` and ends with their access token at the latest. Logout revokes the nonce until
+its expiry (kept in memory, bounded: a gateway restart forgets revocations, but the
+logged-out browser has already dropped its cookie). Comparisons are constant-time; failed
+attempts are counted per client address and answered 429 past the limit.
 
 Session expiry is a wall-clock time carried in the cookie (the app's ``Clock``); the limiter's
 window is a deadline on ``time.monotonic`` (injectable for tests).
@@ -26,8 +27,10 @@ import secrets
 import tempfile
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic, time
+from uuid import UUID
 
 from .config import Settings
 
@@ -84,6 +87,16 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+@dataclass(frozen=True)
+class Session:
+    """A genuine login session: its expiry (epoch s), nonce, and the Supabase operator it
+    was opened for (None: opened with the gateway token)."""
+
+    expiry: float
+    nonce: str
+    user_id: UUID | None
+
+
 class Sessions:
     """Signed login sessions with an expiry; logged-out ones revoked (at most ``limit`` kept,
     oldest forgotten first)."""
@@ -104,31 +117,44 @@ class Sessions:
     def _mac(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
-    def create(self) -> str:
-        """A new session cookie value."""
-        payload = f"{int(self._now() + self.ttl)}.{secrets.token_urlsafe(TOKEN_BYTES // 2)}"
+    def create(self, user_id: UUID | None = None, *, until: float | None = None) -> str:
+        """A new session cookie value: the service identity's, or ``user_id``'s (a Supabase
+        operator), ending after the TTL or at ``until`` (the access token's expiry) if sooner."""
+        expiry = int(self._now() + self.ttl)
+        if until is not None:
+            expiry = min(expiry, int(until))
+        payload = f"{expiry}.{secrets.token_urlsafe(TOKEN_BYTES // 2)}"
+        if user_id is not None:
+            payload += f".{user_id}"
         return f"{payload}.{self._mac(payload)}"
 
-    def _parse(self, sid: str) -> tuple[float, str] | None:
-        """(expiry, nonce) of a genuine, unexpired, unrevoked ``sid``; None otherwise."""
+    def parse(self, sid: str) -> Session | None:
+        """The session ``sid`` stands for when this token signed it and it is unexpired and
+        not logged out; None otherwise."""
         parts = sid.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12:
+        if len(parts) not in (3, 4) or not parts[0].isdigit() or len(parts[0]) > 12:
             return None
-        payload = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(parts[2], self._mac(payload)):
+        payload = ".".join(parts[:-1])
+        if not hmac.compare_digest(parts[-1], self._mac(payload)):
             return None
         expiry = float(parts[0])
         if expiry <= self._now() or parts[1] in self._revoked:
             return None
-        return expiry, parts[1]
+        user_id: UUID | None = None
+        if len(parts) == 4:
+            try:
+                user_id = UUID(parts[2])
+            except ValueError:
+                return None
+        return Session(expiry, parts[1], user_id)
 
     def valid(self, sid: str) -> bool:
         """Whether ``sid`` is a session this token signed, unexpired and not logged out."""
-        return self._parse(sid) is not None
+        return self.parse(sid) is not None
 
     def drop(self, sid: str) -> None:
         """End ``sid`` (logout): its nonce is refused until the session would have expired."""
-        parsed = self._parse(sid)
+        parsed = self.parse(sid)
         if parsed is None:
             return
         now = self._now()
@@ -136,7 +162,7 @@ class Sessions:
             del self._revoked[nonce]
         while len(self._revoked) >= self.limit:
             self._revoked.popitem(last=False)
-        self._revoked[parsed[1]] = parsed[0]
+        self._revoked[parsed.nonce] = parsed.expiry
 
 
 class FailureLimiter:

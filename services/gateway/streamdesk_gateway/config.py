@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from streamdesk.config import split_csv
@@ -60,6 +60,38 @@ class Settings(RiskSettings):
         default=5, ge=1, le=1000, description="Failed token attempts per client per window."
     )
     gateway_login_window: float = Field(default=60.0, gt=0, le=86400)
+    # --- Supabase sign-in (docs/gateway.md, "Supabase sign-in"); active when SUPABASE_URL is set
+    supabase_jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="Legacy HS256 JWT secret of the project (only if it still signs with it); "
+        "unset: only the asymmetric keys of its JWKS are accepted.",
+    )
+    supabase_jwt_issuer: str | None = Field(
+        default=None, description="Expected `iss`; default <SUPABASE_URL>/auth/v1."
+    )
+    supabase_jwt_audience: str = Field(
+        default="authenticated", min_length=1, max_length=200, description="Expected `aud`."
+    )
+    supabase_jwt_leeway: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew allowed on exp/iat/nbf (s)."
+    )
+    supabase_jwks_ttl: float = Field(
+        default=600.0, ge=10, le=86400, description="How long a fetched JWKS is used (s)."
+    )
+    supabase_jwks_min_interval: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Least time between two JWKS fetches (s): bounds the refetches that "
+        "tokens naming an unknown key id can cause.",
+    )
+    supabase_operator_cache_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long an operator-list answer is reused (s): removing an operator "
+        "takes effect within it.",
+    )
 
     @field_validator("gateway_allowed_hosts", "gateway_cors_origins", mode="before")
     @classmethod
@@ -79,7 +111,14 @@ class Settings(RiskSettings):
                 raise ValueError(f"{origin!r} is not an origin like http://host:port")
         return [origin.rstrip("/").lower() for origin in value]
 
-    @field_validator("gateway_token", "gateway_token_path", "gateway_static_dir", mode="before")
+    @field_validator(
+        "gateway_token",
+        "gateway_token_path",
+        "gateway_static_dir",
+        "supabase_jwt_secret",
+        "supabase_jwt_issuer",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -90,6 +129,36 @@ class Settings(RiskSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (or unset to generate one)")
         return value
+
+    @field_validator("supabase_jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be the project's JWT secret (at least 32 characters)")
+        return value
+
+    @field_validator("supabase_jwt_issuer")
+    @classmethod
+    def _check_issuer(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be a URL like https://<ref>.supabase.co/auth/v1")
+        return value
+
+    @model_validator(mode="after")
+    def _supabase_needs_url(self) -> Settings:
+        if self.supabase_url is None and (
+            self.supabase_jwt_secret is not None or self.supabase_jwt_issuer is not None
+        ):
+            raise ValueError("SUPABASE_JWT_SECRET/SUPABASE_JWT_ISSUER need SUPABASE_URL")
+        return self
+
+    def jwt_issuer(self) -> str:
+        """The ``iss`` a Supabase access token must carry."""
+        return self.supabase_jwt_issuer or f"{self.supabase_url}/auth/v1"
+
+    def jwks_url(self) -> str:
+        """Where the project publishes its public signing keys."""
+        return f"{self.supabase_url}/auth/v1/.well-known/jwks.json"
 
     def token_path(self) -> Path:
         """Where the generated token lives."""

@@ -24,17 +24,20 @@ class ErrorOut(BaseModel):
 
 
 class LoginIn(BaseModel):
-    """The gateway token, traded for a session cookie."""
+    """The gateway token, or a Supabase operator's access token (JWT, when the gateway has
+    SUPABASE_URL), traded for a session cookie."""
 
     model_config = ConfigDict(extra="forbid")
 
-    token: str = Field(min_length=1, max_length=512)
+    token: str = Field(min_length=1, max_length=8192)
 
 
 class SessionOut(BaseModel):
-    """Whether the caller is authenticated (always true: otherwise the answer is 401)."""
+    """Whether the caller is authenticated (always true: otherwise the answer is 401), and
+    as whom: ``user_id`` is the Supabase operator, null for the gateway's own token."""
 
     authenticated: bool
+    user_id: str | None
 
 
 class ViolationOut(BaseModel):
@@ -124,7 +127,11 @@ def error_response(description: str) -> dict[str, Any]:
 #: What every authenticated route may answer before it runs (guard.py).
 GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: error_response("Host header not allowed, or a body that cannot be decoded"),
-    401: error_response("No token or session, or a wrong token"),
-    403: error_response("Origin not allowed"),
+    401: error_response("No token or session, or a wrong or expired token"),
+    403: error_response("Origin not allowed, or a Supabase user who is not an operator"),
     429: error_response("Too many failed token attempts from this client (see Retry-After)"),
+    503: error_response(
+        "A Supabase token cannot be checked now: the project's keys or the operator list "
+        "are unreachable (see Retry-After)"
+    ),
 }

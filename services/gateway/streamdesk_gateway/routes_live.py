@@ -7,6 +7,7 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from .guard import WS_SUBPROTOCOL
 from .state import State
 
 router = APIRouter()
@@ -15,7 +16,10 @@ router = APIRouter()
 @router.websocket("/ws")
 async def ws(socket: WebSocket) -> None:
     state: State = socket.app.state.sd
-    await socket.accept()
+    # A browser that offered subprotocols fails the handshake unless one is selected; the
+    # credential-carrying one (guard.py) is never echoed back.
+    offered = socket.scope.get("subprotocols") or ()
+    await socket.accept(subprotocol=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
     if state.fanout is None:
         await socket.close(code=1013)
         return

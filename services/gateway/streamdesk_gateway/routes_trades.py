@@ -28,6 +28,7 @@ from streamdesk.risk import (
     quote_from_mapping,
 )
 
+from .identity import Identity, get_identity
 from .models import (
     INT64_MAX,
     CancelOut,
@@ -41,6 +42,7 @@ from .state import State, get_state, row
 
 router = APIRouter(tags=["trades"])
 StateDep = Annotated[State, Depends(get_state)]
+IdentityDep = Annotated[Identity, Depends(get_identity)]
 TradeId = Annotated[int, Path(ge=1, le=INT64_MAX, description="A trades.id (bigint)")]
 
 TRADE_COLUMNS = (
@@ -184,10 +186,13 @@ async def preview(state: StateDep, req: TradeRequest) -> PreviewOut:
         422: REFUSAL,
     },
 )
-async def submit(state: StateDep, req: TradeRequest) -> JSONResponse:
+async def submit(state: StateDep, identity: IdentityDep, req: TradeRequest) -> JSONResponse:
     """Insert ``req`` as a ``pending`` trade when the pre-check accepts it; the executor
     re-checks it with the full context and places it. 403 while the kill switch is engaged
-    (``POST /api/ops/kill-switch``); the preview lists it as the ``kill_switch`` violation."""
+    (``POST /api/ops/kill-switch``); the preview lists it as the ``kill_switch`` violation.
+
+    Submitted as a Supabase operator, the row's ``user_id`` is theirs (the executor checks
+    it against ``operators`` again); with the gateway token it stays NULL (a service)."""
     check = await _precheck(state, req)
     result = check.result
     if check.kill.engaged:
@@ -206,8 +211,8 @@ async def submit(state: StateDep, req: TradeRequest) -> JSONResponse:
     inserted = await state.db.fetchrow(
         f"""
         INSERT INTO trades (symbol, asset_type, instruction, quantity, order_type,
-                            limit_price, duration, source)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'gateway') RETURNING {TRADE_COLUMNS}
+                            limit_price, duration, source, user_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'gateway', $8) RETURNING {TRADE_COLUMNS}
         """,
         req.symbol,
         req.asset_type.value,
@@ -216,6 +221,7 @@ async def submit(state: StateDep, req: TradeRequest) -> JSONResponse:
         req.order_type.value,
         req.limit_price,
         req.duration.value,
+        identity.user_id,
     )
     state.counters["trades_submitted"] += 1
     assert inserted is not None

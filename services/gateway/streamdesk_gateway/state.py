@@ -14,6 +14,7 @@ from streamdesk.clock import Clock
 
 from .auth import Auth
 from .config import Settings
+from .identity import SupabaseAuth
 from .live import Fanout
 
 
@@ -41,7 +42,13 @@ class State:
         self.redis: aioredis.Redis | None = None
         self.fanout: Fanout | None = None
         self.auth: Auth | None = None
-        self.counters = {"trades_submitted": 0, "trades_refused": 0, "ws_clients": 0}
+        #: Supabase sign-in, when SUPABASE_URL is set (identity.py).
+        self.supabase: SupabaseAuth | None = None
+        self.counters: dict[str, int] = {
+            "trades_submitted": 0,
+            "trades_refused": 0,
+            "ws_clients": 0,
+        }
 
     @property
     def db(self) -> asyncpg.Pool:
