@@ -14,7 +14,8 @@ import schwab
 from streamdesk.schwab import RewriteTransport, TokenStore
 from streamdesk_sim.clock import NY, SessionClock, in_regular_session
 from streamdesk_sim.config import ClockMode
-from streamdesk_sim.market import EquitySim, Market
+from streamdesk_sim.equity import EquitySim
+from streamdesk_sim.market import Market
 from streamdesk_sim.pricing import black_scholes
 from streamdesk_sim.sentlog import SentLog
 from streamdesk_sim.tokens import TokenIssuer

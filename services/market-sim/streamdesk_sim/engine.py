@@ -24,9 +24,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from streamdesk_sim.broker import Broker
 from streamdesk_sim.clock import SessionClock
 from streamdesk_sim.config import ClockMode, Settings
+from streamdesk_sim.equity import EQUITY_KEYS, EquitySim
 from streamdesk_sim.faults import Faults
 from streamdesk_sim.loadgen import LoadBook, load_fields
-from streamdesk_sim.market import EQUITY_KEYS, OPTION_KEYS, EquitySim, Market
+from streamdesk_sim.market import Market
+from streamdesk_sim.option import OPTION_KEYS
 from streamdesk_sim.sentlog import SentLog
 from streamdesk_sim.tokens import TokenIssuer
 

@@ -17,7 +17,7 @@ meant to load, on the same cores. So this module keeps the book in NumPy arrays 
   time fields, equal within a step, are folded into the constant separators; the pieces are
   interleaved by list-slice assignment and joined once.
 
-Per-symbol :class:`~streamdesk_sim.market.EquitySim` objects remain the source of truth for
+Per-symbol :class:`~streamdesk_sim.equity.EquitySim` objects remain the source of truth for
 snapshots, REST quotes and paper fills: :meth:`LoadBook.sync` copies a symbol's array values
 into it whenever it is read through :meth:`Market.equity`. What was sent is counted per symbol
 (:attr:`LoadBook.sent`), not logged entry by entry (see ``SentLog``). Deterministic for a given
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streamdesk_sim.market import (
+from streamdesk_sim.equity import (
     ASK,
     ASK_SIZE,
     BID,
@@ -44,8 +44,8 @@ from streamdesk_sim.market import (
     TRADE_TIME,
     VOLUME,
     EquitySim,
-    Market,
 )
+from streamdesk_sim.market import Market
 
 #: The fields a load update carries, in the order they are written.
 LOAD_FIELDS: tuple[int, ...] = (

@@ -13,7 +13,9 @@ from streamdesk.market_calendar import session_bounds as calendar_bounds
 from streamdesk.models import parse_occ
 from streamdesk_sim.clock import NY, is_trading_day, session_bounds
 from streamdesk_sim.config import ClockMode
-from streamdesk_sim.market import RISK_FREE, OptionSim, symbol_seed, weekly_expirations
+from streamdesk_sim.market import weekly_expirations
+from streamdesk_sim.option import RISK_FREE, OptionSim
+from streamdesk_sim.seeds import symbol_seed
 
 if TYPE_CHECKING:
     from streamdesk_sim.engine import Sim

@@ -52,3 +52,8 @@ def black_scholes(spot: float, strike: float, t: float, r: float, vol: float, ca
         theta = (-spot * pdf * vol / (2 * sqrt_t) + r * strike * disc * norm_cdf(-d2)) / 365.0
         rho = -strike * t * disc * norm_cdf(-d2) / 100.0
     return Greeks(max(price, 0.0), delta, gamma, theta, vega, rho)
+
+
+def cents(x: float) -> float:
+    """``x`` rounded to the cent, as a float (``+ 0.0`` also turns ``-0.0`` into ``0.0``)."""
+    return round(x + 0.0, 2)
