@@ -165,7 +165,7 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
     @app.post("/admin/broker/reset")
     async def broker_reset(body: ResetBody) -> Any:
         sim.broker.reset(body.cash)
-        return {"cash": sim.broker.cash}
+        return {"cash": sim.broker.account.cash}
 
     @app.get("/admin/broker/orders")
     async def broker_orders() -> Any:
@@ -190,10 +190,10 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
     async def broker_state() -> Any:
         return JSONResponse(
             {
-                "cash": sim.broker.cash,
+                "cash": sim.broker.account.cash,
                 "positions": {
                     p.symbol: {"quantity": p.quantity, "average_price": p.average_price}
-                    for p in sim.broker.positions.values()
+                    for p in sim.broker.account.positions.values()
                 },
                 "orders": len(sim.broker.orders),
             }

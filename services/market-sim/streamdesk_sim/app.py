@@ -15,10 +15,11 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from streamdesk_sim import marketdata
-from streamdesk_sim.broker import OrderError, parse_schwab_time
 from streamdesk_sim.config import Settings
 from streamdesk_sim.engine import Sim
 from streamdesk_sim.faults import OrderFault
+from streamdesk_sim.order_validation import OrderError
+from streamdesk_sim.orders import parse_schwab_time
 
 log = logging.getLogger(__name__)
 

@@ -195,7 +195,7 @@ class Sim:
             f"correl:{settings.seed}".encode()
         ).hexdigest()
         self.customer_id = hashlib.sha256(b"customer").hexdigest()
-        self.broker = Broker(self)
+        self.broker = Broker(settings, self.market, self.clock, self.send_activity)
         self.connections: dict[int, Connection] = {}
         self.conn_ids = iter(range(1, 1 << 62))
         self.load_symbols: list[str] = [f"LD{i:05d}" for i in range(settings.load_symbols)]
