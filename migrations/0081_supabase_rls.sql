@@ -20,7 +20,7 @@ CREATE FUNCTION streamdesk_anon_market_data() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT coalesce((SELECT c.anon_market_data FROM public.control_state c WHERE c.id), false)
 $$;
-REVOKE ALL ON FUNCTION streamdesk_anon_market_data() FROM PUBLIC;
+REVOKE ALL ON FUNCTION streamdesk_anon_market_data() FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION streamdesk_anon_market_data() TO anon, authenticated, service_role;
 
 -- Start from nothing. On Supabase every table created in `public` is granted to anon and

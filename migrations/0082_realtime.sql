@@ -178,7 +178,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION streamdesk_broadcast_trade() FROM PUBLIC;
+-- (Explicitly from the API roles too: Supabase's default privileges grant them EXECUTE.)
+REVOKE ALL ON FUNCTION streamdesk_broadcast_trade() FROM PUBLIC, anon, authenticated, service_role;
 
 CREATE TRIGGER trades_broadcast_insert AFTER INSERT ON trades
     FOR EACH ROW WHEN (NEW.user_id IS NOT NULL)

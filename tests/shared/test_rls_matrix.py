@@ -265,8 +265,49 @@ async def check_matrix(url: str) -> None:
         await conn.close()
 
 
+async def check_functions_views_sequences(url: str) -> None:
+    """SECURITY DEFINER functions: the expected set and grantees; views: security_invoker;
+    sequences: nothing for the API roles."""
+    conn = await connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT p.oid, p.proname FROM pg_proc p "
+            "WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef"
+        )
+        assert {r["proname"] for r in rows} == set(DEFINER_FUNCTIONS)
+        for r in rows:
+            may = {
+                role
+                for role in ("anon", "authenticated", "service_role")
+                if await conn.fetchval(
+                    "SELECT has_function_privilege($1, $2::oid, 'EXECUTE')", role, r["oid"]
+                )
+            }
+            assert may == DEFINER_FUNCTIONS[r["proname"]], r["proname"]
+            config = await conn.fetchval("SELECT proconfig FROM pg_proc WHERE oid = $1", r["oid"])
+            assert config == ['search_path=""'], (r["proname"], config)
+        # a view runs with its owner's rights (the owner bypasses RLS) unless security_invoker
+        views = await conn.fetch(
+            "SELECT relname, reloptions FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND relkind IN ('v', 'm')"
+        )
+        assert views
+        for v in views:
+            assert "security_invoker=true" in (v["reloptions"] or []), v["relname"]
+        leaked = await conn.fetch(
+            "SELECT c.relname, r.rolname FROM pg_class c CROSS JOIN pg_roles r "
+            "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S' "
+            "AND r.rolname IN ('anon', 'authenticated') "
+            "AND has_sequence_privilege(r.rolname, c.oid, 'USAGE,SELECT,UPDATE')"
+        )
+        assert leaked == []
+    finally:
+        await conn.close()
+
+
 async def test_matrix_on_the_migrated_database(db_url: str) -> None:
     await check_matrix(db_url)
+    await check_functions_views_sequences(db_url)
 
 
 @pytest.fixture
@@ -321,6 +362,7 @@ async def supabase_upgraded_db(empty_db_url: str, pg_template: str, tmp_path: Pa
 
 async def test_matrix_on_a_supabase_project_upgraded_in_place(supabase_upgraded_db: str) -> None:
     await check_matrix(supabase_upgraded_db)
+    await check_functions_views_sequences(supabase_upgraded_db)
 
 
 async def test_anon_switch_closes_market_data_to_anon_only(db_url: str) -> None:
@@ -345,43 +387,5 @@ async def test_anon_switch_closes_market_data_to_anon_only(db_url: str) -> None:
         # a missing state row is closed, not open
         await conn.execute("DELETE FROM control_state")
         assert (await probe(conn, ANON, "bars_1m", "select", None))[0] == "none"
-    finally:
-        await conn.close()
-
-
-async def test_definer_functions_views_and_sequences(db_url: str) -> None:
-    conn = await connect(db_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT p.oid, p.proname FROM pg_proc p "
-            "WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef"
-        )
-        assert {r["proname"] for r in rows} == set(DEFINER_FUNCTIONS)
-        for r in rows:
-            may = {
-                role
-                for role in ("anon", "authenticated", "service_role")
-                if await conn.fetchval(
-                    "SELECT has_function_privilege($1, $2::oid, 'EXECUTE')", role, r["oid"]
-                )
-            }
-            assert may == DEFINER_FUNCTIONS[r["proname"]], r["proname"]
-            config = await conn.fetchval("SELECT proconfig FROM pg_proc WHERE oid = $1", r["oid"])
-            assert config == ['search_path=""'], (r["proname"], config)
-        # a view runs with its owner's rights (the owner bypasses RLS) unless security_invoker
-        views = await conn.fetch(
-            "SELECT relname, reloptions FROM pg_class "
-            "WHERE relnamespace = 'public'::regnamespace AND relkind IN ('v', 'm')"
-        )
-        assert views
-        for v in views:
-            assert "security_invoker=true" in (v["reloptions"] or []), v["relname"]
-        leaked = await conn.fetch(
-            "SELECT c.relname, r.rolname FROM pg_class c CROSS JOIN pg_roles r "
-            "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S' "
-            "AND r.rolname IN ('anon', 'authenticated') "
-            "AND has_sequence_privilege(r.rolname, c.oid, 'USAGE,SELECT,UPDATE')"
-        )
-        assert leaked == []
     finally:
         await conn.close()
