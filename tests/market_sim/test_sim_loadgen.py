@@ -10,9 +10,11 @@ import pytest
 
 from streamdesk.config import load_settings
 from streamdesk_sim.config import Settings
-from streamdesk_sim.engine import EQUITIES, Connection, Sim
+from streamdesk_sim.connection import Connection
 from streamdesk_sim.loadgen import LOAD_FIELDS, LoadBook, load_fields
 from streamdesk_sim.market import Market
+from streamdesk_sim.protocol import EQUITIES
+from streamdesk_sim.sim import Sim
 
 pytestmark = pytest.mark.unit
 
@@ -116,7 +118,9 @@ def _sim(**overrides: Any) -> Sim:
 
 def _subscribe(sim: Sim, conn: Connection, command: str, keys: list[str], fields: str) -> None:
     req = {"keys": ",".join(keys), "fields": fields}
-    sim._handle(conn, {"service": EQUITIES, "command": command, "requestid": 1, "parameters": req})
+    sim.streamer.handle(
+        conn, {"service": EQUITIES, "command": command, "requestid": 1, "parameters": req}
+    )
 
 
 def _frames(conn: Connection) -> list[tuple[dict[str, Any], Any]]:
@@ -130,8 +134,8 @@ def _frames(conn: Connection) -> list[tuple[dict[str, Any], Any]]:
 
 def test_load_frames_follow_each_sessions_subscriptions() -> None:
     sim = _sim()
-    conn = Connection(sim, ws=None)  # type: ignore[arg-type]
-    sim.connections[conn.id] = conn
+    conn = Connection(sim.streamer, ws=None)  # type: ignore[arg-type]
+    sim.streamer.connections[conn.id] = conn
     conn.logged_in = True
     _subscribe(sim, conn, "SUBS", SYMBOLS[:10], "0,1,2,3,8")
     _subscribe(sim, conn, "ADD", [*SYMBOLS[10:15], "AAPL"], "3,8,35")
@@ -141,7 +145,7 @@ def test_load_frames_follow_each_sessions_subscriptions() -> None:
         for service, content in records:
             sim.sent.record(service, content, NOW)
 
-    cursor = sim.load_step(30, 0)
+    cursor = sim.ticker.load_step(30, 0)
     assert cursor == 30
     [(frame, records)] = _frames(conn)
     content = frame["data"][0]["content"]
@@ -151,7 +155,7 @@ def test_load_frames_follow_each_sessions_subscriptions() -> None:
                == {"1", "2", "3", "8"} for c in content[:10])  # fmt: skip
     assert all(set(c) >= {"3", "8", "35"} and "1" not in c for c in content[10:])
     assert sorted(records.tolist()) == list(range(15))
-    assert sim.stats["load_updates"] == 30 and sim.stats["equity_updates"] == 15
+    assert sim.ticker.stats["load_updates"] == 30 and sim.ticker.stats["equity_updates"] == 15
 
     sim.sent.record_load(records)
     summary = sim.sent.summary(EQUITIES)[EQUITIES]
@@ -163,7 +167,7 @@ def test_load_frames_follow_each_sessions_subscriptions() -> None:
 
     _subscribe(sim, conn, "UNSUBS", SYMBOLS[:12], "")
     _frames(conn)
-    sim.load_step(50, cursor)
+    sim.ticker.load_step(50, cursor)
     [(frame, records)] = _frames(conn)
     assert [c["key"] for c in frame["data"][0]["content"]] == SYMBOLS[12:15]
 
@@ -173,12 +177,12 @@ def test_load_frames_follow_each_sessions_subscriptions() -> None:
 
 def test_paused_stream_sends_no_load_frames() -> None:
     sim = _sim()
-    conn = Connection(sim, ws=None)  # type: ignore[arg-type]
-    sim.connections[conn.id] = conn
+    conn = Connection(sim.streamer, ws=None)  # type: ignore[arg-type]
+    sim.streamer.connections[conn.id] = conn
     conn.logged_in = True
     _subscribe(sim, conn, "SUBS", SYMBOLS, "1,2,3")
     _frames(conn)
     sim.faults.ws_paused_until = float("inf")
-    sim.load_step(50, 0)
+    sim.ticker.load_step(50, 0)
     assert _frames(conn) == []
-    assert sim.stats["load_updates"] == 50 and sim.stats["equity_updates"] == 0
+    assert sim.ticker.stats["load_updates"] == 50 and sim.ticker.stats["equity_updates"] == 0

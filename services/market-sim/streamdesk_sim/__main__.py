@@ -76,7 +76,7 @@ class _Server(uvicorn.Server):
         self.sim = app.state.sim
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.sim.drop_websockets(1001)
+        self.sim.streamer.drop_websockets(1001)
         await super().shutdown(sockets)
 
 

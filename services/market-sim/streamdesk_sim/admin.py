@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from streamdesk_sim.faults import OrderFault
 
 if TYPE_CHECKING:
-    from streamdesk_sim.engine import Sim
+    from streamdesk_sim.sim import Sim
 
 
 class HttpFault(BaseModel):
@@ -67,7 +67,7 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
 
     @app.get("/admin/health")
     async def health() -> Any:
-        return {"status": "ok", "connections": len(sim.connections)}
+        return {"status": "ok", "connections": len(sim.streamer.connections)}
 
     @app.get("/admin/state")
     async def state() -> Any:
@@ -85,12 +85,12 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
                     "subscriptions": {k: len(v) for k, v in c.subs.items()},
                     "queued": c.queue.qsize(),
                 }
-                for c in sim.connections.values()
+                for c in sim.streamer.connections.values()
             ],
-            "equity_steps": sim.equity_steps,
+            "equity_steps": sim.ticker.equity_steps,
             "simulated_equities": len(sim.market.equities),
             "simulated_options": len(sim.market.options),
-            "stats": sim.stats,
+            "stats": sim.ticker.stats,
             "faults": sim.faults.snapshot(),
         }
 
@@ -114,7 +114,7 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
 
     @app.post("/admin/faults/ws/drop")
     async def ws_drop() -> Any:
-        return {"dropped": sim.drop_websockets(1011)}
+        return {"dropped": sim.streamer.drop_websockets(1011)}
 
     @app.post("/admin/faults/ws/pause")
     async def ws_pause(body: PauseBody) -> Any:
@@ -149,18 +149,18 @@ def register_admin(app: FastAPI, sim: Sim) -> None:
     async def set_price(symbol: str, body: PriceBody) -> Any:
         eq = sim.market.equity(symbol.upper())
         changes = eq.set_price(body.price, sim.clock.now_ms())
-        sim.fan_out_equities({eq.symbol: changes})
+        sim.ticker.fan_out_equities({eq.symbol: changes})
         sim.broker.on_market({eq.symbol: changes})
         return {"symbol": eq.symbol, "bid": eq.bid, "ask": eq.ask}
 
     @app.post("/admin/load")
     async def load(body: LoadBody) -> Any:
-        sim.load_rate = body.rate
-        return {"symbols": len(sim.load_symbols), "rate": sim.load_rate}
+        sim.ticker.load_rate = body.rate
+        return {"symbols": len(sim.load_symbols), "rate": sim.ticker.load_rate}
 
     @app.post("/admin/market/step")
     async def step() -> Any:
-        return {"changed": len(sim.equity_step())}
+        return {"changed": len(sim.ticker.equity_step())}
 
     @app.post("/admin/broker/reset")
     async def broker_reset(body: ResetBody) -> Any:

@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from streamdesk_sim import marketdata
 from streamdesk_sim.config import Settings
-from streamdesk_sim.engine import Sim
 from streamdesk_sim.faults import OrderFault
 from streamdesk_sim.order_validation import OrderError
 from streamdesk_sim.orders import parse_schwab_time
+from streamdesk_sim.sim import Sim
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        loops = asyncio.create_task(sim.run_loops(stop), name="market-loops")
+        loops = asyncio.create_task(sim.ticker.run_loops(stop), name="market-loops")
         log.info(
             "market-sim ready",
             extra={
@@ -97,7 +97,7 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
         finally:
             stop.set()
             sim.faults.clear()
-            sim.drop_websockets(1001)
+            sim.streamer.drop_websockets(1001)
             try:
                 await asyncio.wait_for(loops, settings.shutdown_timeout)
             except TimeoutError:
@@ -356,7 +356,7 @@ def create_app(settings: Settings, sim: Sim | None = None) -> FastAPI:
 
     @app.websocket("/ws")
     async def streamer(ws: WebSocket) -> None:
-        await sim.serve_ws(ws)
+        await sim.streamer.serve_ws(ws)
 
     # ------------------------------------------------------------------ admin
 

@@ -18,7 +18,7 @@ from streamdesk_sim.option import RISK_FREE, OptionSim
 from streamdesk_sim.seeds import symbol_seed
 
 if TYPE_CHECKING:
-    from streamdesk_sim.engine import Sim
+    from streamdesk_sim.sim import Sim
 
 MAX_CANDLES = 20_000
 
