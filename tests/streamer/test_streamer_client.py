@@ -12,12 +12,9 @@ from typing import Any
 
 import pytest
 
-from streamdesk.config import load_settings
-from streamdesk.redisutil import create_redis
 from streamdesk_streamer.client import FastStreamClient, StreamProtocolError, StreamTimeoutError
-from streamdesk_streamer.config import Settings
 from streamdesk_streamer.decode import Decoder
-from streamdesk_streamer.streamer import Streamer
+from streamdesk_streamer.session import pump_frames
 
 pytestmark = pytest.mark.unit
 
@@ -108,9 +105,6 @@ async def test_a_backlog_of_frames_does_not_starve_the_publisher() -> None:
     """Buffered frames are received without suspending; the pump must still let others run."""
     frames = [eq_frame({**GOOD, "8": 10 + i, "34": T0 + i}) for i in range(200)]
     c, rows = client(frames)
-    settings = load_settings(Settings, heartbeat_timeout=1.0)
-    redis = create_redis("redis://127.0.0.1:9/0")  # never connected: _pump does not use it
-    streamer = Streamer(settings, redis)
     seen: list[int] = []
 
     async def other() -> None:  # stands in for the publisher's turn on the loop
@@ -120,10 +114,9 @@ async def test_a_backlog_of_frames_does_not_starve_the_publisher() -> None:
 
     watcher = asyncio.create_task(other())
     with pytest.raises(StreamTimeoutError):  # the backlog is done, then silence
-        await streamer._pump(c)
+        await pump_frames(c, 1.0)
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
-    await redis.aclose()
     assert len(rows) == 200
     # The other task ran between frames, not only before the first and after the last.
     assert len({n for n in seen if 0 < n < 200}) >= 190

@@ -79,7 +79,7 @@ async def test_universe_change_at_run_time_without_restart(
         await control.remove_symbol(conn, "option", "SPY", redis=redis)
         await r.wait_for(lambda: not s.subscriptions.options, 5, "options dropped")
 
-        assert s.reconnects == 0 and not r.task.done() and s.state.name == "streaming"
+        assert s.supervisor.reconnects == 0 and not r.task.done() and s.state.name == "streaming"
         assert s.subscriptions.universe_changes == 4
     finally:
         await conn.close()
@@ -112,7 +112,7 @@ async def test_pause_and_resume_without_restart(
         await r.wait_for(lambda: s.state.name == "streaming", 10, "streaming again")
         await r.wait_for(lambda: s.publisher.ticks > published, 5, "publishing again")
         await r.wait_for(lambda: s.gaps.is_open is False, 5, "gap closed")
-        assert not r.task.done() and s.reconnects == 0
+        assert not r.task.done() and s.supervisor.reconnects == 0
     finally:
         await conn.close()
         await redis.aclose()

@@ -180,7 +180,7 @@ async def test_drop_reconnects_resubscribes_and_records_gap(
     await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > 50, 15, "flowing")
     assert market_sim.drop_websockets() == 1
     dropped_at = time.monotonic()
-    await r.wait_for(lambda: s.reconnects >= 1, 5, "drop noticed")
+    await r.wait_for(lambda: s.supervisor.reconnects >= 1, 5, "drop noticed")
     before = s.publisher.ticks
     took = await r.wait_for(
         lambda: s.state.name == "streaming" and s.publisher.ticks > before + 20, 5, "flowing again"
@@ -211,7 +211,7 @@ async def test_refused_login_is_counted_and_recovers(
     # login is refused, the streamer refreshes its token and comes back.
     market_sim.expire_tokens(access=True, refresh=False)
     market_sim.drop_websockets()
-    await r.wait_for(lambda: s.login_refused >= 1, 10, "refusal")
+    await r.wait_for(lambda: s.supervisor.login_refused >= 1, 10, "refusal")
     before = s.publisher.ticks
     await r.wait_for(lambda: s.state.name == "streaming" and s.publisher.ticks > before, 10, "back")
     assert not r.task.done()
@@ -228,11 +228,11 @@ async def test_token_expiry_stops_cleanly_without_crash_loop(
     market_sim.expire_tokens(access=True, refresh=True)
     market_sim.drop_websockets()
     await r.wait_for(lambda: s.state.name == "auth_expired", 10, "auth_expired")
-    reconnects = s.reconnects
+    reconnects = s.supervisor.reconnects
     await asyncio.sleep(1.0)
     # Stopped, still alive, not retrying in a loop.
     assert s.state.name == "auth_expired" and not r.task.done()
-    assert s.reconnects == reconnects and s.auth_stops == 1
+    assert s.supervisor.reconnects == reconnects and s.supervisor.auth_stops == 1
     assert any(
         rec.levelno == logging.CRITICAL and "streamdesk auth" in rec.getMessage()
         for rec in caplog.records
@@ -255,7 +255,7 @@ async def test_unknown_symbol_is_counted_and_logged(
     assert any(expired in rec.getMessage() for rec in caplog.records)
     before = s.publisher.ticks
     await r.wait_for(lambda: s.publisher.ticks > before + 10, 5, "still flowing")
-    assert s.state.name == "streaming" and s.reconnects == 0
+    assert s.state.name == "streaming" and s.supervisor.reconnects == 0
     assert s.counters()["silent_symbols"] == 1
 
 
@@ -312,7 +312,7 @@ async def test_silent_connection_is_detected_and_replaced(
     s = r.streamer
     await r.wait_for(lambda: s.state.name == "streaming", 15, "streaming")
     market_sim.pause_stream(4.0)
-    await r.wait_for(lambda: s.reconnects >= 1, 6, "silence noticed")
+    await r.wait_for(lambda: s.supervisor.reconnects >= 1, 6, "silence noticed")
     # The reason is checked on the recorded gap below: the in-memory state reason is cleared
     # as soon as the reconnect succeeds, so reading it here raced the reconnect.
     before = s.publisher.ticks
@@ -350,7 +350,7 @@ async def test_option_universe_recentres_while_streaming(
     await asyncio.sleep(1.5)
     after = await read_ticks(redis_url)
     assert any(len(after.get(sym, [])) > before[sym] for sym in new)  # new contracts flow
-    assert s.state.name == "streaming" and s.reconnects == 0
+    assert s.state.name == "streaming" and s.supervisor.reconnects == 0
 
 
 async def test_market_hours_from_schwab_endpoint(
@@ -408,7 +408,7 @@ async def test_idles_outside_market_hours(
         else:
             await r.wait_for(lambda: s.state.name == "idle", 15, "idle outside market hours")
             await asyncio.sleep(1.0)
-            assert s.state.name == "idle" and s.reconnects == 0 and not s.gaps.is_open
+            assert s.state.name == "idle" and s.supervisor.reconnects == 0 and not s.gaps.is_open
             assert sim.state()["connections"] == []  # no websocket held while closed
             state = json.loads(await s.redis.get(STREAMER_STATE_KEY))
             assert state["state"] == "idle" and state["reason"] == "market closed"

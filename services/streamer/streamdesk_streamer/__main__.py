@@ -12,13 +12,11 @@ from streamdesk.log import setup_logging
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import GracefulShutdown
 
-from .config import Settings
+from .config import SERVICE_NAME, Settings
 from .fields import FieldMapError
 from .streamer import Streamer
 
 log = logging.getLogger(__name__)
-
-SERVICE = "streamer"
 
 
 async def run(settings: Settings) -> int:
@@ -29,7 +27,7 @@ async def run(settings: Settings) -> int:
     streamer = Streamer(settings, redis, shutdown=shutdown)
     heartbeat = Heartbeat(
         redis,
-        SERVICE,
+        SERVICE_NAME,
         interval=settings.heartbeat_interval,
         ttl=settings.heartbeat_ttl,
         counters=streamer.counters,
@@ -76,7 +74,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return 2
-    setup_logging(SERVICE, settings.log_level, settings.log_format)
+    setup_logging(SERVICE_NAME, settings.log_level, settings.log_format)
     return asyncio.run(run(settings))
 
 

@@ -10,6 +10,9 @@ from pydantic_settings import NoDecode
 from streamdesk.config import CommonSettings, split_csv
 from streamdesk.models import parse_occ
 
+#: The streamer's name in heartbeats, logs and the control plane's pause flags.
+SERVICE_NAME = "streamer"
+
 
 class Settings(CommonSettings):
     """Streamer settings; see docs/streamer.md for the table."""
