@@ -31,10 +31,11 @@ Factory = Callable[..., TestClient]
     ("at", "session", "next_ny"),
     [
         (MARKET_OPEN_AT, "regular", datetime(2026, 3, 11, 16, 0)),
+        (datetime(2026, 3, 11, 6, 59, tzinfo=NEW_YORK), "closed", datetime(2026, 3, 11, 7, 0)),
         (datetime(2026, 3, 11, 7, 0, tzinfo=NEW_YORK), "pre", datetime(2026, 3, 11, 9, 30)),
         (datetime(2026, 3, 11, 17, 0, tzinfo=NEW_YORK), "post", datetime(2026, 3, 11, 20, 0)),
-        (datetime(2026, 3, 11, 21, 0, tzinfo=NEW_YORK), "closed", datetime(2026, 3, 12, 4, 0)),
-        (MARKET_CLOSED_AT, "closed", datetime(2026, 3, 16, 4, 0)),  # Saturday -> Monday
+        (datetime(2026, 3, 11, 21, 0, tzinfo=NEW_YORK), "closed", datetime(2026, 3, 12, 7, 0)),
+        (MARKET_CLOSED_AT, "closed", datetime(2026, 3, 16, 7, 0)),  # Saturday -> Monday
     ],
 )
 def test_market_session_and_next_change(at: datetime, session: str, next_ny: datetime) -> None:
