@@ -19,16 +19,16 @@ Rules (documented in docs/streamer.md):
   greeks, IV and underlying price are NaN and open interest 0 until first received.
 - A value of the wrong type makes the whole content item ``malformed`` (counted, skipped,
   state unchanged).
-- Self-check: the first complete update of every symbol is checked against invariants (epoch
-  milliseconds in a sane range, positive finite prices; for options: strike, call/put and
-  expiration fields equal those in the OCC symbol, delta sign matches call/put). A violation
-  means the field map is wrong: that service is refused (no more rows) and the reason kept.
+- Self-check (:mod:`.selfcheck`): the first complete update of every symbol is checked
+  against invariants (epoch milliseconds in a sane range, positive finite prices; for options:
+  strike, call/put and expiration fields equal those in the OCC symbol, delta sign matches
+  call/put). A violation means the field map is wrong: that service is refused (no more rows)
+  and the reason kept.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ import msgspec
 from streamdesk.models import parse_occ
 
 from . import fields as F
+from .selfcheck import check_equity, check_option, check_option_static
 from .wire import EquityItem
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,6 @@ log = logging.getLogger(__name__)
 _NUM = frozenset({int, float})
 _NAN = float("nan")
 _I64 = 2**63
-#: Event times must be epoch milliseconds after 2000-01-01 ...
-_MIN_TS = 946_684_800_000
-#: ... and not more than a day in the future.
-_FUTURE_SLACK_MS = 86_400_000
 
 Row = tuple[Any, ...]
 
@@ -116,9 +113,6 @@ class Decoder:
                 service,
                 reason,
             )
-
-    def _check_ts(self, ts: Any) -> bool:
-        return type(ts) is int and _MIN_TS <= ts <= self._now_ms() + _FUTURE_SLACK_MS
 
     def forget(self, symbol: str) -> None:
         """Drop the state of ``symbol`` (after it was unsubscribed)."""
@@ -230,7 +224,7 @@ class Decoder:
                     continue
                 ts = msg_ts
             if not st[7]:
-                reason = self._check_equity(key, st, ts)
+                reason = check_equity(key, st, ts, self._now_ms())
                 if reason:
                     self._refuse(F.LEVELONE_EQUITIES, reason)
                     refused = True
@@ -239,18 +233,6 @@ class Decoder:
                 c.refused += 1
                 continue
             out.append((key, ts, st[0], st[1], st[2], st[3], st[4]))
-
-    def _check_equity(self, key: str, st: list[Any], ts: int) -> str:
-        if not self._check_ts(ts):
-            return f"{key}: event time {ts} is not epoch milliseconds"
-        for name, v in (("last", st[0]), ("bid", st[1]), ("ask", st[2])):
-            if not math.isfinite(v) or v < 0:
-                return f"{key}: {name} {v!r} is not a price"
-        if st[3] < 0:
-            return f"{key}: volume {st[3]} is negative"
-        if st[1] > 0 and st[2] > 0 and not (st[1] / 3 <= st[0] <= st[2] * 3):
-            return f"{key}: last {st[0]} far outside bid {st[1]} / ask {st[2]}"
-        return ""
 
     # ------------------------------------------------------------------ options
     def _static(self, key: str) -> _OptStatic | None:
@@ -328,7 +310,7 @@ class Decoder:
                 self._malformed(service, item, "field of the wrong type")
                 continue
             # Invariants against the OCC symbol, whenever these fields are present.
-            reason = self._check_option_static(key, static, item)
+            reason = check_option_static(key, static, item)
             if reason:
                 self._refuse(service, reason)
                 refused = True
@@ -361,7 +343,7 @@ class Decoder:
                     continue
                 ts = msg_ts
             if not st[15]:
-                reason = self._check_option(key, static, st, ts)
+                reason = check_option(key, static, st, ts, self._now_ms())
                 if reason:
                     self._refuse(service, reason)
                     refused = True
@@ -376,41 +358,6 @@ class Decoder:
                     st[7], st[8], st[9], st[10], st[11], st[12], int(st[13]), st[14],
                 )
             )  # fmt: skip
-
-    def _check_option_static(self, key: str, s: _OptStatic, item: dict[str, Any]) -> str:
-        strike: Any = item.get(F.OPT_STRIKE)
-        # Field 20 is the strike price (Schwab's documentation and market-sim; schwab-py
-        # labels it STRIKE_TYPE). A non-numeric value cannot be compared and is let through.
-        if type(strike) in _NUM and abs(strike - s.strike) > 1e-6:
-            return f"{key}: strike field {F.OPT_STRIKE} is {strike!r}, OCC symbol says {s.strike}"
-        ctype = item.get(F.OPT_CONTRACT_TYPE)
-        if ctype is not None and ctype != s.put_call:
-            return f"{key}: contract type field is {ctype!r}, OCC symbol says {s.put_call}"
-        und = item.get(F.OPT_UNDERLYING)
-        if und is not None and und != s.underlying:
-            return f"{key}: underlying field is {und!r}, OCC symbol says {s.underlying}"
-        y, m, d = item.get(F.OPT_EXP_YEAR), item.get(F.OPT_EXP_MONTH), item.get(F.OPT_EXP_DAY)
-        if y is not None and m is not None and d is not None:
-            got = f"{y:04d}-{m:02d}-{d:02d}" if all(type(v) is int for v in (y, m, d)) else None
-            if got != s.expiration:
-                return f"{key}: expiration fields {y}/{m}/{d}, OCC symbol says {s.expiration}"
-        return ""
-
-    def _check_option(self, key: str, s: _OptStatic, st: list[Any], ts: int) -> str:
-        if not self._check_ts(ts):
-            return f"{key}: event time {ts} is not epoch milliseconds"
-        for name, v in (("bid", st[1]), ("ask", st[2])):
-            if not math.isfinite(v) or v < 0:
-                return f"{key}: {name} {v!r} is not a price"
-        if not math.isnan(st[0]) and (not math.isfinite(st[0]) or st[0] < 0):
-            return f"{key}: last {st[0]!r} is not a price"
-        delta = st[7]
-        if not math.isnan(delta):
-            if s.put_call == "C" and not (-1e-9 <= delta <= 1 + 1e-9):
-                return f"{key}: call delta {delta} outside [0, 1]"
-            if s.put_call == "P" and not (-1 - 1e-9 <= delta <= 1e-9):
-                return f"{key}: put delta {delta} outside [-1, 0]"
-        return ""
 
     # ------------------------------------------------------------------ queries
     def last_price(self, symbol: str) -> float | None:
