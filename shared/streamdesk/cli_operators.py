@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,13 +61,11 @@ class Operator:
 
 
 _COLUMNS = "user_id, email, note, added_at, added_by"
+_AUTH_USERS = "SELECT to_regclass('auth.users') IS NOT NULL"
 
 
 def _op(row: asyncpg.Record) -> Operator:
     return Operator(row["user_id"], row["email"], row["note"], row["added_at"], row["added_by"])
-
-
-_AUTH_USERS = "SELECT to_regclass('auth.users') IS NOT NULL"
 
 
 async def _auth_users(conn: asyncpg.Connection) -> bool:
@@ -111,14 +110,15 @@ async def add_operator(
     *,
     email: str | None = None,
     note: str | None = None,
-    added_by: str = "streamdesk operators add",
 ) -> tuple[Operator, bool]:
-    """Make a user an operator (or update the note of one); the row, and True if new."""
+    """Make a user an operator (or update the note of one); the row, and True if new.
+
+    ``added_by`` records the database user that ran it."""
     uid, mail = await resolve_user(conn, user_id, email)
     row = await conn.fetchrow(
         f"""
         INSERT INTO operators (user_id, email, note, added_by)
-        VALUES ($1, $2, coalesce($3, ''), $4)
+        VALUES ($1, $2, coalesce($3, ''), current_user || ' (streamdesk operators add)')
         ON CONFLICT (user_id) DO UPDATE
             SET email = coalesce(EXCLUDED.email, operators.email),
                 note = coalesce($3, operators.note)
@@ -127,7 +127,6 @@ async def add_operator(
         uid,
         mail,
         note,
-        added_by,
     )
     assert row is not None
     return _op(row), bool(row["inserted"])
@@ -273,8 +272,6 @@ async def _run(args: argparse.Namespace, settings: CommonSettings) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of the subcommand: 0, or 1 with a message on stderr."""
-    import sys
-
     settings = load_settings(CommonSettings)
     try:
         return asyncio.run(_run(args, settings))

@@ -64,7 +64,7 @@ def test_add_list_remove(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     listed = json.loads(out)
     assert [o["user_id"] for o in listed] == [str(ALICE), str(BOB)]
     assert listed[0]["note"] == "owner, laptop" and listed[0]["email"] is None
-    assert listed[0]["added_by"] == "streamdesk operators add"
+    assert listed[0]["added_by"] == "postgres (streamdesk operators add)"
 
     code, out, _ = run(capsys, "remove", str(BOB))
     assert code == 0 and out.strip() == f"{BOB} is no longer an operator"
