@@ -11,8 +11,8 @@ ids and response checks, ``logout`` - and replaces only the data path with :meth
 - the frame is parsed with orjson (bytes or str), never copied or relabelled;
 - ``data`` items are handed straight to the :class:`~.decode.Decoder`, which reads the numeric
   keys (see ``fields.py``);
-- ``notify`` heartbeats update :attr:`last_heartbeat`; anything unexpected is counted and
-  logged instead of raising, except protocol-level failures (see :class:`StreamProtocolError`);
+- ``notify`` heartbeats are counted; anything unexpected is counted and logged instead of
+  raising, except protocol-level failures (see :class:`StreamProtocolError`);
 - every receive has a timeout: silence longer than the heartbeat timeout is a dead connection.
 
 It holds schwab-py's own lock while receiving, so a concurrent ``*_add``/``*_unsubs`` (the
@@ -69,12 +69,10 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
         self.sink = sink
         self.on_chart = on_chart
         self.frames = 0
-        self.data_messages = 0
         self.heartbeats = 0
         self.unexpected = 0
         self.malformed_frames = 0
         self.last_frame = time.monotonic()
-        self.last_heartbeat = 0.0
         self._rows: list[Row] = []
 
     def _unexpected(self, what: str, obj: Any) -> None:
@@ -133,7 +131,6 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
         """Handle one frame's parts; ``raw``: ``data`` holds :class:`wire.DataMessage`."""
         out = self._rows
         if data is not None:
-            self.data_messages += 1
             if type(data) is not list:
                 self._unexpected("data", data)
             else:
@@ -150,7 +147,6 @@ class FastStreamClient(StreamClient):  # type: ignore[misc]
                 for n in notify:
                     if type(n) is dict and "heartbeat" in n:
                         self.heartbeats += 1
-                        self.last_heartbeat = time.monotonic()
                     elif type(n) is dict and n.get("service") == "ADMIN":
                         # e.g. code 30: another login for this user closed this session.
                         self._response([n])

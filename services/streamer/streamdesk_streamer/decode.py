@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -62,7 +62,6 @@ class DecodeCounters:
     unchanged: int = 0
     unknown_symbol: int = 0
     refused: int = 0
-    samples: dict[str, str] = field(default_factory=dict)
 
 
 class _OptStatic:
@@ -119,12 +118,6 @@ class Decoder:
         self._eq.pop(symbol, None)
         self._opt.pop(symbol, None)
         self._opt_static.pop(symbol, None)
-
-    def reset(self) -> None:
-        """Forget every symbol's state (a new session sends full snapshots again)."""
-        self._eq.clear()
-        self._opt.clear()
-        self._opt_static.clear()
 
     # ------------------------------------------------------------------ equities
     def equities(self, content: Any, out: list[Row], msg_ts: Any = 0) -> None:

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import redis.asyncio as aioredis
 
 from streamdesk.clock import Clock
 
+from .decode import Row
 from .publisher import Publisher
 from .tickqueue import ConflatingQueue
 
 log = logging.getLogger(__name__)
-
-Row = tuple[Any, ...]
 
 #: Largest batch one publish call takes from the queue.
 PUBLISH_BATCH = 20_000

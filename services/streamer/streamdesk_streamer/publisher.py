@@ -83,10 +83,7 @@ class Publisher:
         self._quotes_due = 0.0  # time.monotonic() at which pending quotes may be written
         self.entries = 0
         self.ticks = 0
-        self.batches = 0
-        self.bytes = 0
         self.quotes = 0
-        self.last_publish_ts = 0.0
 
     def _partition(self, symbol: str) -> int:
         p = self._stream_of.get(symbol)
@@ -136,7 +133,7 @@ class Publisher:
         # Rows are oldest first, so each symbol's newest row wins.
         self._pending_quotes.update(zip(map(_symbol, rows), rows, strict=True))
         pipe = self.redis.pipeline(transaction=False)
-        n_entries = n_bytes = 0
+        n_entries = 0
         step = self.max_ticks_per_entry
         maxlen = self.max_entries
         for p, (eq, opt) in enumerate(by_part):
@@ -150,7 +147,6 @@ class Publisher:
                     "XADD", stream, "MAXLEN", "~", maxlen, "*", TICK_FIELD, payload
                 )
                 n_entries += 1
-                n_bytes += len(payload)
         quotes_due = self.quotes_due_in() == 0.0
         n_quotes = self._quotes_command(pipe) if quotes_due else 0
         await pipe.execute()
@@ -158,9 +154,6 @@ class Publisher:
             self._quotes_written(n_quotes)
         self.entries += n_entries
         self.ticks += len(rows)
-        self.bytes += n_bytes
-        self.batches += 1
-        self.last_publish_ts = time.time()
 
     async def flush_quotes(self, *, force: bool = False) -> int:
         """Write the pending quotes if they are due (or ``force``); return how many."""
