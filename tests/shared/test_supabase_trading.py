@@ -277,7 +277,7 @@ async def test_realtime_receive_policies_per_topic(conn: asyncpg.Connection) -> 
 
 async def _messages(conn: asyncpg.Connection, topic: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT topic, event, extension, private, payload FROM realtime.messages "
+        "SELECT id, topic, event, extension, private, payload FROM realtime.messages "
         "WHERE topic = $1 ORDER BY inserted_at, id",
         topic,
     )
@@ -286,46 +286,57 @@ async def _messages(conn: asyncpg.Connection, topic: str) -> list[asyncpg.Record
 async def test_trade_changes_are_broadcast_to_their_operator(conn: asyncpg.Connection) -> None:
     ids = await seed(conn)
     topic = f"streamdesk:trades:{OPERATOR}"
-    seeded = len(await _messages(conn, topic))
-    assert seeded == 1  # seed() inserted the operator's trade
+    seen: set[uuid.UUID] = set()
+
+    async def sent() -> list[dict[str, Any]]:
+        """Payloads of the messages on the operator's topic since the last call."""
+        out = []
+        for m in await _messages(conn, topic):
+            if m["id"] not in seen:
+                seen.add(m["id"])
+                assert (m["event"], m["extension"], m["private"]) == ("trade", "broadcast", True)
+                payload = json.loads(m["payload"])
+                assert set(payload) == PAYLOAD_KEYS, payload
+                out.append(payload)
+        return out
+
+    assert [p["id"] for p in await sent()] == [ids["op"]]  # seed() inserted it
     async with as_who(conn, OP, commit=True):
         new = await conn.fetchrow(REQUEST)
     assert new is not None
     trade_id = int(new["id"])
+    (inserted,) = await sent()
+    assert (inserted["id"], inserted["status"], inserted["symbol"]) == (trade_id, "pending", "AAPL")
     await conn.execute(
         "UPDATE trades SET status = 'working', broker_order_id = 'B1' WHERE id = $1", trade_id
     )
+    assert [p["status"] for p in await sent()] == ["working"]
+    # columns the user does not see change nothing
     await conn.execute("UPDATE trades SET claimed_by = 'x', notional = 5 WHERE id = $1", trade_id)
+    assert await sent() == []
     await conn.execute(
         "UPDATE trades SET filled_quantity = 1, avg_fill_price = 100.25, status = 'filled', "
         "updated_at = now() WHERE id = $1",
         trade_id,
     )
-    await conn.execute("UPDATE trades SET error = 'late note' WHERE id = $1", trade_id)
-    # other users' and services' trades never reach this topic; service trades go nowhere
-    total = await conn.fetchval("SELECT count(*) FROM realtime.messages")
-    await conn.execute("UPDATE trades SET status = 'working' WHERE id = $1", ids["service"])
-    assert await conn.fetchval("SELECT count(*) FROM realtime.messages") == total
-
-    msgs = [m for m in await _messages(conn, topic) if json.loads(m["payload"])["id"] == trade_id]
-    payloads = [json.loads(m["payload"]) for m in msgs]
-    assert [p["status"] for p in payloads] == ["pending", "working", "filled", "filled"]
-    assert all(set(p) == PAYLOAD_KEYS for p in payloads), payloads
-    assert all(
-        (m["event"], m["extension"], m["private"]) == ("trade", "broadcast", True) for m in msgs
-    )
-    last = await conn.fetchrow("SELECT * FROM trades WHERE id = $1", trade_id)
-    assert last is not None
-    fill = payloads[2]
-    assert fill["symbol"] == "AAPL"
+    (fill,) = await sent()
+    assert fill["status"] == "filled" and fill["error"] is None
     assert (Decimal(str(fill["filled_quantity"])), Decimal(str(fill["avg_fill_price"]))) == (
         Decimal(1),
         Decimal("100.25"),
     )
-    assert fill["error"] is None and payloads[3]["error"] == "late note"
-    assert payloads[3]["updated_at"] == json.loads(
+    await conn.execute("UPDATE trades SET error = 'late note' WHERE id = $1", trade_id)
+    (note,) = await sent()
+    assert note["error"] == "late note"
+    assert note["updated_at"] == json.loads(
         await conn.fetchval("SELECT to_jsonb(updated_at) FROM trades WHERE id = $1", trade_id)
     )
+    # other users' and services' trades never reach this topic; service trades go nowhere
+    total = await conn.fetchval("SELECT count(*) FROM realtime.messages")
+    await conn.execute("UPDATE trades SET status = 'working' WHERE id = $1", ids["service"])
+    assert await conn.fetchval("SELECT count(*) FROM realtime.messages") == total
+    await conn.execute("UPDATE trades SET status = 'working' WHERE id = $1", ids["op2"])
+    assert await sent() == []
     # each operator receives their own topic's messages: Realtime delivers what SELECT admits
     assert await may_join(conn, OP, topic) and not await may_join(conn, OP2, topic)
 
