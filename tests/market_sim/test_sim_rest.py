@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import schwab
 from schwab.orders.equities import equity_buy_limit, equity_buy_market, equity_sell_market
 from schwab.orders.options import option_buy_to_open_market, option_sell_to_close_limit
 from schwab.utils import Utils
@@ -233,6 +232,24 @@ def test_price_history_and_market_hours(client: Any) -> None:
 
 
 def test_unauthenticated_requests_are_401(market_sim: Any) -> None:
-    r = httpx.get(market_sim.base_url + "/trader/v1/accounts/accountNumbers")
-    assert r.status_code == 401
-    assert schwab.client.Client is not None
+    form = {"grant_type": "authorization_code", "code": "any"}
+    tokens = httpx.post(market_sim.base_url + "/v1/oauth/token", data=form).json()
+    access, refresh = tokens["access_token"], tokens["refresh_token"]
+    tampered = access[:-2] + ("AA" if access[-2:] != "AA" else "BB")
+    refused = [
+        None,
+        "Bearer not-a-token",
+        f"Bearer {refresh}",  # a refresh token is no access token
+        f"Bearer {tampered}",  # signature altered
+        f"Basic {access}",  # not a bearer header
+    ]
+    for path in ("/trader/v1/accounts/accountNumbers", "/marketdata/v1/quotes?symbols=AAPL"):
+        for auth in refused:
+            r = httpx.get(
+                market_sim.base_url + path, headers={"Authorization": auth} if auth else {}
+            )
+            assert r.status_code == 401, (path, auth)
+            assert r.json()["errors"][0]["title"] == "Unauthorized"
+        # The same request with the access token is served: the token was what was missing.
+        r = httpx.get(market_sim.base_url + path, headers={"Authorization": f"Bearer {access}"})
+        assert r.status_code == 200, (path, r.text)
