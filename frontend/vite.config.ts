@@ -1,14 +1,14 @@
 import { loadEnv, type Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { checkBuildEnv } from './scripts/build-env.mjs';
+import { supabaseCsp } from './scripts/csp.mjs';
 
 const gateway = process.env.GATEWAY_URL ?? 'http://127.0.0.1:8080';
 
 /** A Supabase build pins its project in a CSP <meta> (the exact https/wss origin; the
- * vercel.json header allows *.supabase.co and frame-ancestors, which a meta cannot). */
-function supabaseCsp(origin: string): Plugin {
-  const ws = origin.replace(/^https:/, 'wss:').replace(/^http:/, 'ws:');
-  const csp = `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${origin} ${ws}; object-src 'none'; base-uri 'none'; form-action 'self'`;
+ * vercel.json header allows *.supabase.co, and sets frame-ancestors, which a meta cannot). */
+function cspMeta(origin: string): Plugin {
+  const csp = supabaseCsp(origin);
   return {
     name: 'streamdesk-supabase-csp',
     transformIndexHtml: () => [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: csp }, injectTo: 'head-prepend' }],
@@ -26,7 +26,7 @@ export default defineConfig(({ mode, command }) => {
     oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
     // A compile-time constant: the other backend's dynamic import is dead code, never emitted.
     define: { 'import.meta.env.VITE_BACKEND': JSON.stringify(backend) },
-    plugins: backend === 'supabase' && origin ? [supabaseCsp(origin)] : [],
+    plugins: backend === 'supabase' && origin ? [cspMeta(origin)] : [],
     build: { outDir: 'dist', target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 400 },
     server: {
       port: 5173,

@@ -1,0 +1,2 @@
+export function chartStyleHashes(): string[];
+export function supabaseCsp(origin: string): string;
