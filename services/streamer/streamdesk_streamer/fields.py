@@ -8,7 +8,7 @@ these numbers agree with schwab-py's own field enums, which are what we send in 
 One deliberate difference: schwab-py names LEVELONE_OPTIONS field 20 ``STRIKE_TYPE``; Schwab's
 streamer documentation and the data itself carry the *strike price* there. We treat it as the
 strike price and verify that at run time against the strike in the OCC symbol
-(:mod:`streamdesk_streamer.decode`), refusing to publish option ticks if it does not match.
+(:mod:`.selfcheck`), refusing to publish option ticks if it does not match.
 """
 
 from __future__ import annotations
