@@ -27,6 +27,7 @@ EXTRA_COMMAND_MODULES = (
     "streamdesk.cli_auth",
     "streamdesk.cli_storage",
     "streamdesk.cli_operators",
+    "streamdesk.cli_budget",
 )
 
 

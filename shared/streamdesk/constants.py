@@ -90,3 +90,14 @@ def indicators_lease_key(partition: int) -> str:
 def ops_auth_key(state: str) -> str:
     """Key of a pending browser login (the OAuth ``state`` it was started with)."""
     return OPS_AUTH_FMT.format(state=state)
+
+
+#: Supabase Realtime usage of one calendar month (UTC, ``YYYY-MM``): a hash with
+#: ``broadcasts`` (accepted by Supabase) and ``bytes`` (their payloads), written by the
+#: indicators broadcast publisher, read by its budget check and by ``streamdesk budget``.
+REALTIME_USAGE_FMT = PREFIX + ":realtime:usage:{month}"
+
+
+def realtime_usage_key(month: str) -> str:
+    """Key of the Realtime usage hash of ``month`` (``YYYY-MM``)."""
+    return REALTIME_USAGE_FMT.format(month=month)

@@ -50,6 +50,7 @@ def main() -> int:
         print(f"indicators: {exc}", file=sys.stderr)
         return 2
     setup_logging("indicators", settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # else a line per Realtime broadcast
     return asyncio.run(run(settings))
 
 

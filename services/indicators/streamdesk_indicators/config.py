@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from streamdesk.config import CommonSettings
+from streamdesk.config import PLACEHOLDER_SECRETS, CommonSettings
+from streamdesk.realtime_budget import DEFAULT_DASHBOARDS, LADDER
 
 
 class Settings(CommonSettings):
@@ -73,6 +75,65 @@ class Settings(CommonSettings):
     )
     #: Test-only: SIGKILL this process right after its N-th COMMIT, before XACK (0 = off).
     test_crash_after_commit: int = Field(default=0, ge=0)
+    # Supabase Realtime broadcast of the committed messages (docs/supabase.md, "Realtime and
+    # the free plan"); SUPABASE_URL comes from CommonSettings.
+    supabase_service_role_key: SecretStr | None = Field(
+        default=None, description="The project's service_role (secret) key; never logged."
+    )
+    supabase_broadcast: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auto = broadcast when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set.",
+    )
+    supabase_dashboards: int = Field(
+        default=DEFAULT_DASHBOARDS,
+        ge=0,
+        le=200,
+        description="Dashboards expected open (Realtime receivers) in the budget.",
+    )
+    supabase_degrade: str = Field(
+        default="auto", description="auto (budget) or a degrade level to pin (0 = full)."
+    )
+    supabase_broadcast_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one broadcast request, s."
+    )
+
+    @field_validator("supabase_service_role_key", mode="before")
+    @classmethod
+    def _check_key(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if raw.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; use the project's service_role key")
+        return raw.strip()
+
+    @field_validator("supabase_broadcast")
+    @classmethod
+    def _check_broadcast(cls, value: str, info: ValidationInfo) -> str:
+        if value == "on" and not (
+            info.data.get("supabase_url") and info.data.get("supabase_service_role_key")
+        ):
+            raise ValueError("on needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+        return value
+
+    @field_validator("supabase_degrade")
+    @classmethod
+    def _check_degrade(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "auto" and not (value.isdigit() and int(value) < len(LADDER)):
+            raise ValueError(f"must be auto or a level 0..{len(LADDER) - 1}")
+        return value
+
+    @property
+    def broadcast_enabled(self) -> bool:
+        """Whether the committed messages go to Supabase Realtime."""
+        configured = bool(self.supabase_url and self.supabase_service_role_key)
+        return self.supabase_broadcast != "off" and configured
+
+    @property
+    def pinned_degrade(self) -> int | None:
+        """The pinned degrade level, or None for ``auto``."""
+        return None if self.supabase_degrade == "auto" else int(self.supabase_degrade)
 
     @field_validator("session_open", "session_close")
     @classmethod

@@ -19,7 +19,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -37,6 +37,9 @@ from .engine import Engine
 from .indicators import columns
 from .sessions import SessionCalendar
 from .writer import Batch, FencedError, PartitionOffset, Writer
+
+if TYPE_CHECKING:
+    from .broadcast import BroadcastPublisher
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,11 @@ class IndicatorsService:
             counters=self.counters,
             instance=settings.instance_id,
         )
+        self.broadcast: BroadcastPublisher | None = None  # Supabase Realtime, off by default
+        if settings.broadcast_enabled:
+            from .broadcast import publisher_from_settings  # httpx only when used
+
+            self.broadcast = publisher_from_settings(settings, self.redis)
         self.workers: dict[str, PartitionWorker] = {}
         self._inflight_rows = 0
         self._flush_now = asyncio.Event()
@@ -206,6 +214,7 @@ class IndicatorsService:
             "storage_shed_rows": self.writer.shedder.shed_rows,
             "db_size_mb": round(self.writer.shedder.size_bytes / 2**20, 1),
             **self.compaction.counters(),
+            **(self.broadcast.counters() if self.broadcast else {}),
         }
 
     def _set_ok(self) -> None:
@@ -554,6 +563,8 @@ class IndicatorsService:
 
     async def _publish(self, batch: Batch, now_ms: int) -> None:
         msg = committed_message(batch, self.commits, now_ms, self.settings.committed_max_options)
+        if self.broadcast is not None:
+            self.broadcast.offer(msg)  # returns at once (a slot of one, sent by its own task)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(
@@ -599,6 +610,8 @@ class IndicatorsService:
         """Run until shutdown; return the process exit code."""
         self.heartbeat.start()
         self.compaction.start()
+        if self.broadcast is not None:
+            self.broadcast.start()
         try:
             while not self.shutdown.requested:
                 try:
@@ -618,6 +631,8 @@ class IndicatorsService:
                     await self.shutdown.wait(1.0)
             return 0
         finally:
+            if self.broadcast is not None:
+                await self.broadcast.stop()
             await self.compaction.stop()
             await self._release_leases()
             await self.heartbeat.stop()
