@@ -150,9 +150,15 @@ describe('orders', () => {
     expect(await b.cancel(42)).toEqual({ id: 42, status: 'cancel_requested' });
     expect(sb.rpcLog.filter((r) => r.fn === 'streamdesk_cancel_trade')).toEqual([{ fn: 'streamdesk_cancel_trade', args: { p_trade_id: 42 } }]);
     sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: 'P0001', message: 'trade 43 is filled: nothing to cancel' }, status: 400 });
-    await expect(b.cancel(43)).rejects.toMatchObject({ kind: 'invalid', message: 'cancel #43: trade 43 is filled: nothing to cancel' });
-    sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: '42501', message: 'not an operator' }, status: 403 });
-    await expect(b.cancel(44)).rejects.toMatchObject({ kind: 'not_operator' });
+    await expect(b.cancel(43)).rejects.toMatchObject({ kind: 'invalid', message: 'trade 43 is filled: nothing to cancel' });
+    sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: 'PT409', message: 'trade 43 is filled; it cannot be cancelled now' }, status: 409 });
+    await expect(b.cancel(43)).rejects.toMatchObject({ kind: 'invalid', message: 'trade 43 is filled; it cannot be cancelled now' });
+    sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: 'P0002', message: 'no trade 45' }, status: 404 });
+    await expect(b.cancel(45)).rejects.toMatchObject({ kind: 'not_found' });
+    sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: '42501', message: 'trade 46 is not yours' }, status: 403 });
+    await expect(b.cancel(46)).rejects.toMatchObject({ kind: 'forbidden', message: 'not your order' });
+    sb.rpcHandlers.streamdesk_cancel_trade = () => ({ data: null, error: { code: '42501', message: 'streamdesk_cancel_trade: only operators may cancel trades' }, status: 403 });
+    await expect(b.cancel(44)).rejects.toMatchObject({ kind: 'not_operator', message: NOT_OPERATOR_MESSAGE });
   });
 
   it('lists own orders (open = not final), one with its events', async () => {

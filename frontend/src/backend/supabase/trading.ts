@@ -80,7 +80,7 @@ export class TradingCalls {
   }
 
   async cancel(id: number): Promise<CancelData> {
-    const r = (await run(this.sb.rpc('streamdesk_cancel_trade', { p_trade_id: id }), { trading: true, what: `cancel #${id}` })) as Row | null;
+    const r = (await run(this.sb.rpc('streamdesk_cancel_trade', { p_trade_id: id }), { trading: true } /* the blotter names the order */)) as Row | null;
     return { id: Number(r?.id ?? id), status: String(r?.status ?? 'cancel_requested') };
   }
 
