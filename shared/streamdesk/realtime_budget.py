@@ -114,7 +114,7 @@ class Level:
 
 
 #: The degrade ladder, 0 = everything on every flush. Each step cuts what costs most first:
-#: the option rows (95% of the reference payload) and their greeks, then the broadcast rate
+#: the option rows (96% of the reference payload) and their greeks, then the broadcast rate
 #: (the message quota), keeping equity rows every second as long as the quotas allow.
 LADDER: tuple[Level, ...] = (
     Level(0, 1, 1, True),
