@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from pg_databases import create_database, drop_database
 
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
@@ -138,20 +139,11 @@ _db_counter = itertools.count()
 
 
 async def _create_db(pg: PgHandle, name: str, template: str | None) -> None:
-    admin = await asyncpg.connect(pg.dsn())
-    try:
-        tpl = f' TEMPLATE "{template}"' if template else ""
-        await admin.execute(f'CREATE DATABASE "{name}"{tpl}')
-    finally:
-        await admin.close()
+    await create_database(pg.dsn(), name, template)
 
 
 async def _drop_db(pg: PgHandle, name: str) -> None:
-    admin = await asyncpg.connect(pg.dsn())
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(pg.dsn(), name)
 
 
 @pytest.fixture

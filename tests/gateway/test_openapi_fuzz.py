@@ -25,6 +25,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
+from pg_databases import create_database, drop_database
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -63,22 +64,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _clone(admin_dsn: str, name: str, template: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await conn.close()
-
-
-async def _drop(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def _seed(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -100,8 +85,8 @@ async def _seed(dsn: str) -> None:
 def gateway_url(pg_server: Any, pg_template: str, redis_server: Any) -> Iterator[str]:
     name = "t_gateway_fuzz"
     admin = pg_server.dsn()
-    asyncio.run(_drop(admin, name))
-    asyncio.run(_clone(admin, name, pg_template))
+    asyncio.run(drop_database(admin, name))
+    asyncio.run(create_database(admin, name, pg_template))
     asyncio.run(_seed(pg_server.dsn(name)))
     port = _free_port()
     settings = load_settings(
@@ -129,7 +114,7 @@ def gateway_url(pg_server: Any, pg_template: str, redis_server: Any) -> Iterator
     finally:
         server.should_exit = True
         thread.join(15)
-        asyncio.run(_drop(admin, name))
+        asyncio.run(drop_database(admin, name))
 
 
 @schema.parametrize()

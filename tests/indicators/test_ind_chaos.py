@@ -31,6 +31,7 @@ from conftest import (
     wait_drained,
 )
 from ind_ticksim import et_ms, option_ticks, session_ticks
+from pg_databases import create_database, drop_database
 
 from streamdesk import constants
 from streamdesk.localservers import PostgresServer
@@ -76,21 +77,13 @@ async def fresh_db(pg_server: Any, pg_template: str) -> AsyncIterator[Any]:
 
     async def make() -> str:
         name = f"t_ind_ref_{os.getpid()}_{len(made)}_{random.randrange(10**6)}"
-        admin = await asyncpg.connect(pg_server.dsn())
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-        finally:
-            await admin.close()
+        await create_database(pg_server.dsn(), name, pg_template)
         made.append(name)
         return str(pg_server.dsn(name))
 
     yield make
-    admin = await asyncpg.connect(pg_server.dsn())
-    try:
-        for name in made:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    for name in made:
+        await drop_database(pg_server.dsn(), name)
 
 
 @pytest.fixture
