@@ -70,7 +70,6 @@ class EquitySim:
         if base is None:
             base = float(math.exp(self.rng.uniform(math.log(15.0), math.log(400.0))))
         self.mid = base
-        self.steps = 0
         self.trades = 0
         self._buf_i = _BLOCK
         self._normals = np.empty((0, 2))
@@ -132,7 +131,6 @@ class EquitySim:
     ) -> dict[int, Any]:
         """Advance one step; return the fields that changed (empty if nothing did)."""
         z, z_size, u_trade, u_quote, u_side, u_bsz, u_asz = self._draw()
-        self.steps += 1
         v = self.values
         changes: dict[int, Any] = {}
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from streamdesk_sim.clock import NY
-from streamdesk_sim.pricing import Greeks, black_scholes, cents
+from streamdesk_sim.pricing import black_scholes, cents
 
 YEAR_SECONDS = 365.0 * 24 * 3600
 RISK_FREE = 0.045
@@ -34,7 +34,6 @@ class OptionSim:
     values: list[Any] = field(default_factory=lambda: [None] * OPTION_FIELD_COUNT)
     volume: int = 0
     open_interest: int = 0
-    greeks: Greeks | None = None
 
     @property
     def is_call(self) -> bool:
@@ -57,7 +56,6 @@ class OptionSim:
         vol = self.implied_vol(spot)
         t = self.years_left(now)
         g = black_scholes(spot, self.strike, t, RISK_FREE, vol, self.is_call)
-        self.greeks = g
         theo = g.price
         half = max(0.01, min(0.5, theo * 0.02))
         bid = max(0.0, cents(theo - half))
