@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
-import { backend } from '../backend';
+import { BACKEND } from '../backend';
 import { login, loginError, magicLinkSentTo, sendMagicLink, signIn } from '../stores/session';
 
+// BACKEND is a compile-time constant: each build keeps only its own form.
 export function Login() {
-  return backend().auth.methods.includes('token') ? <TokenLogin /> : <EmailLogin />;
+  return BACKEND === 'gateway' ? <TokenLogin /> : <EmailLogin />;
 }
 
 function ErrorLine() {
