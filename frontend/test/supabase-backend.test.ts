@@ -283,11 +283,12 @@ describe('auth', () => {
     expect(b.auth.userId()).toBe(USER);
   });
 
-  it('operator status is asked once per user', async () => {
+  it('operator status is asked once per user, even by callers at the same time', async () => {
     await signIn(true);
+    (b.auth as unknown as { operatorOf: null }).operatorOf = null;
     let calls = 0;
     sb.rpcHandlers.streamdesk_is_operator = () => (calls++, { data: true, error: null });
-    expect(await b.auth.isOperator()).toBe(true);
+    expect(await Promise.all([b.auth.isOperator(), b.auth.isOperator(), b.config()])).toMatchObject([true, true, { trading_enabled: true }]);
     expect(await b.auth.isOperator()).toBe(true);
     expect(calls).toBe(1);
   });

@@ -28,6 +28,7 @@ export class SupabaseAuth implements AuthApi {
   readonly methods: readonly LoginMethod[] = ['password', 'magic-link'];
   session: Session | null = null;
   private operatorOf: { user: string; value: boolean | null } | null = null;
+  private asking: { user: string; answer: Promise<boolean | null> } | null = null;
   private readonly listeners = new Set<(s: AuthState) => void>();
   private unsubscribe: (() => void) | null = null;
 
@@ -108,14 +109,23 @@ export class SupabaseAuth implements AuthApi {
     const uid = this.userId();
     if (!uid) return false;
     if (this.operatorOf?.user === uid) return this.operatorOf.value;
-    let value: boolean | null = null;
+    if (this.asking?.user === uid) return this.asking.answer; // one question at a time
+    const answer = (async () => {
+      let value: boolean | null = null;
+      try {
+        const { data, error } = await this.sb.rpc('streamdesk_is_operator');
+        if (!error) value = data === true;
+      } catch {
+        /* unknown */
+      }
+      if (value != null && this.userId() === uid) this.operatorOf = { user: uid, value };
+      return value;
+    })();
+    this.asking = { user: uid, answer };
     try {
-      const { data, error } = await this.sb.rpc('streamdesk_is_operator');
-      if (!error) value = data === true;
-    } catch {
-      /* unknown */
+      return await answer;
+    } finally {
+      if (this.asking?.answer === answer) this.asking = null;
     }
-    if (value != null && this.userId() === uid) this.operatorOf = { user: uid, value };
-    return value;
   }
 }
