@@ -30,6 +30,7 @@ from typing import Any
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import CommonSettings, TradingMode
+from streamdesk.errors import OperationalError
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*websockets\.legacy is deprecated.*")
@@ -83,14 +84,14 @@ __all__ = [
 ]
 
 
-class TokenExpiredError(Exception):
+class TokenExpiredError(OperationalError):
     """The refresh token was refused (expired or revoked): a new login is needed.
 
     Services treat this as an operational error: stop cleanly and alert; retrying is useless.
     """
 
 
-class TokenMissingError(FileNotFoundError):
+class TokenMissingError(OperationalError, FileNotFoundError):
     """No usable token file exists at the configured path."""
 
 
