@@ -17,7 +17,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-import httpx
+from streamdesk.errors import HTTP_ERRORS, NETWORK_ERRORS, http_status
 
 from .client import StreamProtocolError, StreamTimeoutError
 
@@ -47,29 +47,6 @@ class Failure:
     login_refused: bool = False
 
 
-def _http_error_types() -> tuple[type[Exception], ...]:
-    # authlib's sessions raise httpx2's errors when httpx2 is installed, else httpx's.
-    types: list[type[Exception]] = [httpx.HTTPError]
-    try:
-        import httpx2
-    except ImportError:  # pragma: no cover - depends on the installed authlib stack
-        pass
-    else:
-        types.append(httpx2.HTTPError)
-    return tuple(types)
-
-
-_HTTP_ERRORS = _http_error_types()
-
-
-def _http_status(exc: BaseException) -> int | None:
-    """The HTTP status of an httpx/httpx2 ``HTTPStatusError``, else None."""
-    if type(exc).__name__ != "HTTPStatusError":
-        return None
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    return status if isinstance(status, int) else None
-
-
 def classify(exc: BaseException) -> Failure:
     """Name a temporary failure (refused logins and unexpected errors are logged here)."""
     if isinstance(exc, UnexpectedResponseCode):
@@ -80,7 +57,7 @@ def classify(exc: BaseException) -> Failure:
         return Failure(f"request refused: {text}")
     if isinstance(exc, StreamTimeoutError):
         return Failure(f"missing heartbeat: {exc}")
-    status = _http_status(exc)
+    status = http_status(exc)
     if status is not None:
         refused = status == 401
         if refused:
@@ -89,7 +66,7 @@ def classify(exc: BaseException) -> Failure:
         return Failure(
             f"HTTP {status} from the Schwab API", connect_error=True, login_refused=refused
         )
-    if isinstance(exc, (OSError, *_HTTP_ERRORS, TimeoutError)):
+    if isinstance(exc, (*NETWORK_ERRORS, *HTTP_ERRORS)):
         return Failure(f"connection error: {type(exc).__name__}: {exc}", connect_error=True)
     if isinstance(exc, WebSocketException):
         return Failure(f"websocket closed: {type(exc).__name__}: {exc}")

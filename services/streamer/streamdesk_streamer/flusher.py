@@ -17,13 +17,19 @@ import logging
 
 import redis.asyncio as aioredis
 
+from streamdesk.backoff import Backoff
 from streamdesk.clock import Clock
+from streamdesk.errors import REDIS_TEMPORARY
 
 from .decode import Row
 from .publisher import Publisher
 from .tickqueue import ConflatingQueue
 
 log = logging.getLogger(__name__)
+
+#: Any Redis error (a refused command as well as a lost connection) is retried: the batch
+#: stays in flight, so nothing is lost while Redis is away.
+PUBLISH_ERRORS: tuple[type[BaseException], ...] = (aioredis.RedisError, *REDIS_TEMPORARY)
 
 #: Largest batch one publish call takes from the queue.
 PUBLISH_BATCH = 20_000
@@ -60,7 +66,7 @@ class Flusher:
         """Publish what is queued until stopping; retry Redis failures with back-off."""
         queue = self.queue
         publisher = self.publisher
-        failures = 0
+        backoff = Backoff(0.2, 5.0)
         while not self.stopping:
             try:
                 async with asyncio.timeout(10.0):
@@ -69,20 +75,19 @@ class Flusher:
                         if not await queue.wait(1.0 if due is None else min(1.0, due)):
                             # Idle: quotes of the last ticks must not wait for the next tick.
                             await publisher.flush_quotes()
-                            failures = 0
+                            backoff.reset()
                             continue
                         if self.linger and len(queue) < PUBLISH_BATCH // 4:
                             await asyncio.sleep(self.linger)
                         self._inflight = queue.drain(PUBLISH_BATCH)
                     await publisher.publish(self._inflight)
-            except (aioredis.RedisError, OSError, TimeoutError) as exc:
+            except PUBLISH_ERRORS as exc:
                 self.publish_errors += 1
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
+                delay = backoff.next_delay()
                 log.warning("publish to Redis failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
+            backoff.reset()
             self._inflight = []
             if not len(queue):
                 self.unpublished_since = None

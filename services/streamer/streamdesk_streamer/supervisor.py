@@ -6,10 +6,10 @@ market is closed (state ``idle``, no gap), builds a new API client from the toke
 token refreshed by any service or ``streamdesk auth`` is used), and runs one
 :class:`~.session.Session` until it ends (:mod:`.errors`):
 
-- a temporary failure opens a gap, sets ``reconnecting`` and reconnects after
-  ``uniform(BACKOFF_INITIAL/2, min(BACKOFF_MAX, BACKOFF_INITIAL * 2^attempt))`` seconds (full
-  jitter; the attempt count restarts once data flowed); after a refused login the access
-  token is force-refreshed first;
+- a temporary failure opens a gap, sets ``reconnecting`` and reconnects after the shared
+  back-off (:class:`streamdesk.backoff.Backoff` from ``BACKOFF_INITIAL`` to ``BACKOFF_MAX``,
+  full jitter; it restarts once data flowed); after a refused login the access token is
+  force-refreshed first;
 - an operational token error opens a gap, sets ``auth_expired``, logs CRITICAL and waits for
   a new token file (:mod:`.tokens`) - no crash loop;
 - a pause or the market's close logs out and goes round again.
@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from streamdesk.backoff import Backoff
 from streamdesk.clock import Clock
 from streamdesk.config import TradingMode
 from streamdesk.control_watch import ControlWatcher
@@ -66,12 +66,6 @@ def default_client_factory(settings: Settings) -> ClientFactory:
         return await asyncio.wait_for(asyncio.to_thread(build), settings.connect_timeout + 5)
 
     return factory
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """Seconds before reconnect ``attempt`` (0-based): exponential back-off, full jitter."""
-    cap = min(maximum, initial * (2**attempt))
-    return random.uniform(initial / 2, max(cap, initial))
 
 
 async def close_client(client: Any) -> None:
@@ -152,7 +146,7 @@ class Supervisor:
     async def run(self) -> None:
         """Connect and reconnect until stopping (cancelled by the streamer at shutdown)."""
         s = self.settings
-        attempt = 0
+        backoff = Backoff(s.backoff_initial, s.backoff_max)
         while not self.stopping:
             client: Any = None
             try:
@@ -160,7 +154,7 @@ class Supervisor:
                     continue
                 if not await self._wait_market_open():
                     continue
-                if attempt == 0:
+                if backoff.failures == 0:
                     self.state.set("connecting")
                 else:  # keep the reason of the failure being retried
                     self.state.set("reconnecting", self.state.reason)
@@ -173,17 +167,17 @@ class Supervisor:
                 await close_client(client)
                 client = None
                 await self._auth_stop(exc)
-                attempt = 0
+                backoff.reset()
                 continue
             except MarketClosed:
                 log.info("market closed: logging out and idling")
                 await self._logout()
-                attempt = 0
+                backoff.reset()
                 continue
             except Paused:
                 log.warning("paused by the operator: unsubscribing and logging out")
                 await self._logout()
-                attempt = 0
+                backoff.reset()
                 continue
             except asyncio.CancelledError:
                 raise
@@ -197,10 +191,9 @@ class Supervisor:
                 reason = failure.reason
                 self.reconnects += 1
                 if self._first_data.is_set():
-                    attempt = 0  # it was streaming: start the backoff over
+                    backoff.reset()  # it was streaming: start the back-off over
                 await self.gaps.open(reason, self.subscriptions.all_symbols())
-                delay = backoff_delay(attempt, s.backoff_initial, s.backoff_max)
-                attempt += 1
+                delay = backoff.next_delay()
                 self.state.set("reconnecting", reason)
                 log.warning(
                     "stream lost (%s); reconnect #%d in %.2fs", reason, self.reconnects, delay
