@@ -17,8 +17,10 @@ and the operating system, in one place.
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import asyncpg
-import httpx
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -35,9 +37,16 @@ class OperationalError(StreamDeskError):
     """A failure that needs a person (credentials, tokens, configuration): stop and alert."""
 
 
-def _http_errors() -> tuple[type[Exception], ...]:
-    # schwab-py's sessions come from authlib, which runs on httpx2 (a fork with its own
-    # exception classes) when that is installed, else on httpx: catch both.
+@functools.cache
+def http_errors() -> tuple[type[Exception], ...]:
+    """Every httpx/httpx2 error class (transport errors and ``HTTPStatusError``).
+
+    A function, not a constant, so that a service that never speaks HTTP (health) does not
+    pay for importing httpx. schwab-py's sessions come from authlib, which runs on httpx2 (a
+    fork with its own exception classes) when that is installed, else on httpx: both count.
+    """
+    import httpx  # deliberately lazy
+
     types: list[type[Exception]] = [httpx.HTTPError]
     try:
         import httpx2
@@ -47,9 +56,6 @@ def _http_errors() -> tuple[type[Exception], ...]:
         types.append(httpx2.HTTPError)
     return tuple(types)
 
-
-#: Every httpx/httpx2 error (transport errors and ``HTTPStatusError``).
-HTTP_ERRORS: tuple[type[Exception], ...] = _http_errors()
 
 #: Connection-level failures of the operating system and of ``asyncio.wait_for``.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
@@ -101,4 +107,8 @@ def is_temporary(exc: BaseException) -> bool:
     status = http_status(exc)
     if status is not None:
         return status in TEMPORARY_HTTP_STATUS
-    return isinstance(exc, (*HTTP_ERRORS, *POSTGRES_TEMPORARY, *REDIS_TEMPORARY))
+    if isinstance(exc, (*POSTGRES_TEMPORARY, *REDIS_TEMPORARY)):
+        return True
+    # No httpx error can exist unless httpx (or httpx2) was imported.
+    loaded = "httpx" in sys.modules or "httpx2" in sys.modules
+    return loaded and isinstance(exc, http_errors())

@@ -12,6 +12,7 @@ import logging
 
 import redis.asyncio as aioredis
 
+from streamdesk.backoff import Backoff
 from streamdesk.constants import COMMITTED_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,12 @@ class Fanout:
     async def run(self) -> None:
         """Subscribe and broadcast until stopped or cancelled; reconnect with backoff on
         errors."""
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         while not self._stopped:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(COMMITTED_CHANNEL)
-                delay = 0.5
+                backoff.reset()
                 while not self._stopped:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
@@ -87,9 +88,9 @@ class Fanout:
                 raise
             except Exception as exc:
                 self.errors += 1
+                delay = backoff.next_delay()
                 log.warning("live feed subscription failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(0.0 if self._stopped else delay)
-                delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), 2.0)  # type: ignore[no-untyped-call]

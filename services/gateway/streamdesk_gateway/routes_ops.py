@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from streamdesk import control
 from streamdesk.cli_auth import LoginError, complete_login, redirect_state, start_login
 from streamdesk.constants import ops_auth_key
+from streamdesk.errors import NETWORK_ERRORS, http_errors
 from streamdesk.schwab import TokenStore
 
 from .ops_models import (
@@ -125,14 +126,12 @@ async def auth_complete(state: StateDep, body: AuthCompleteIn) -> Any:
         )
     except LoginError as exc:
         return _error(422, str(exc))
-    except (OSError, TimeoutError) as exc:
+    except NETWORK_ERRORS as exc:
         log.warning("token exchange failed: %s", type(exc).__name__)
         return _error(502, f"the broker's token endpoint is unreachable ({type(exc).__name__})")
-    except Exception as exc:  # httpx errors (transport) are not OSError
-        if type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore"}:
-            log.warning("token exchange failed: %s", type(exc).__name__)
-            return _error(502, f"the broker's token endpoint failed ({type(exc).__name__})")
-        raise
+    except http_errors() as exc:  # httpx/httpx2 transport errors are not OSError
+        log.warning("token exchange failed: %s", type(exc).__name__)
+        return _error(502, f"the broker's token endpoint failed ({type(exc).__name__})")
     log.info("Schwab login completed from the operations panel; token written")
     return AuthCompleteOut(ok=True)
 

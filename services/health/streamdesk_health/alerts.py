@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from streamdesk.errors import TEMPORARY_HTTP_STATUS
+
 log = logging.getLogger(__name__)
 
 
@@ -139,7 +141,7 @@ class AlertSender:
                 if status < 300:
                     return True
                 log.warning("webhook answered HTTP %d (attempt %d)", status, attempt + 1)
-                if status < 500 and status != 429:
+                if status not in TEMPORARY_HTTP_STATUS:
                     return False  # a permanent refusal: retrying would not help
             await asyncio.sleep(1.0)
         return False

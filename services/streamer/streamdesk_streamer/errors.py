@@ -17,7 +17,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from streamdesk.errors import HTTP_ERRORS, NETWORK_ERRORS, http_status
+from streamdesk.errors import NETWORK_ERRORS, http_errors, http_status
 
 from .client import StreamProtocolError, StreamTimeoutError
 
@@ -66,7 +66,7 @@ def classify(exc: BaseException) -> Failure:
         return Failure(
             f"HTTP {status} from the Schwab API", connect_error=True, login_refused=refused
         )
-    if isinstance(exc, (*NETWORK_ERRORS, *HTTP_ERRORS)):
+    if isinstance(exc, (*NETWORK_ERRORS, *http_errors())):
         return Failure(f"connection error: {type(exc).__name__}: {exc}", connect_error=True)
     if isinstance(exc, WebSocketException):
         return Failure(f"websocket closed: {type(exc).__name__}: {exc}")
