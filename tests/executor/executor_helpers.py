@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from streamdesk_executor.config import Settings
+from streamdesk_executor.connections import open_executor
 from streamdesk_executor.executor import Executor
-from streamdesk_executor.service import open_executor
 
 FINAL = ("filled", "cancelled", "rejected", "expired")
 

@@ -27,7 +27,7 @@ import asyncpg
 import pytest
 from executor_helpers import FINAL, TEST_DEFAULTS, SettingsFactory, broker_quote
 
-from streamdesk_executor.service import open_executor
+from streamdesk_executor.connections import open_executor
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from executor_helpers import (
 
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY
 from streamdesk.models import TradeRequest
+from streamdesk_executor.connections import open_executor
 from streamdesk_executor.orders import build_order, parse_order
-from streamdesk_executor.service import open_executor
 
 pytestmark = pytest.mark.integration
 

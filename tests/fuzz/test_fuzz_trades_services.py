@@ -35,8 +35,8 @@ from trade_cases import jsonable, order_problems, plausible, requests
 from streamdesk.config import load_settings
 from streamdesk.constants import last_quote_key
 from streamdesk_executor.config import Settings as ExecutorSettings
+from streamdesk_executor.connections import open_executor
 from streamdesk_executor.executor import Executor
-from streamdesk_executor.service import open_executor
 from streamdesk_gateway.app import create_app
 from streamdesk_gateway.config import Settings as GatewaySettings
 

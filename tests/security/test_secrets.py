@@ -152,7 +152,7 @@ async def test_no_secret_in_any_log_line_or_health_output(
     debug_logs: Capture, db_url: str, redis_url: str, market_sim: Any, tmp_path: Path
 ) -> None:
     from streamdesk_executor.config import Settings as ExecutorSettings
-    from streamdesk_executor.service import open_executor
+    from streamdesk_executor.connections import open_executor
     from streamdesk_health.app import create_app as health_app
     from streamdesk_health.config import Settings as HealthSettings
     from streamdesk_health.monitor import HealthMonitor

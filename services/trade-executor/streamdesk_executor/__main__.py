@@ -13,9 +13,9 @@ from streamdesk.log import setup_logging
 from streamdesk.schwab import TokenExpiredError
 from streamdesk.shutdown import GracefulShutdown, log_task_exception
 
-from .broker import TRANSPORT_ERRORS, BrokerError
 from .config import Settings
-from .service import open_executor
+from .connections import open_executor
+from .schwab_broker import TRANSPORT_ERRORS, BrokerError
 
 log = logging.getLogger(__name__)
 

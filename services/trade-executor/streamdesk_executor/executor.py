@@ -43,9 +43,9 @@ from streamdesk.risk import (
 )
 from streamdesk.schwab import TokenExpiredError
 
-from .broker import BrokerError, PlaceKind, PlaceResult, SchwabBroker
 from .config import QuoteSource, Settings
 from .orders import BrokerOrder, build_order
+from .schwab_broker import BrokerError, PlaceKind, PlaceResult, SchwabBroker
 from .store import Conn, raise_alert, resolve_alerts, transition
 
 log = logging.getLogger(__name__)

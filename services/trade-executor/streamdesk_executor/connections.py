@@ -1,4 +1,5 @@
-"""Wiring: settings -> schwab-py client, pool, Redis, broker adapter, :class:`Executor`."""
+"""The executor's connections: settings -> schwab-py client, pool, Redis, account hash, and the
+:class:`Executor` built over them (not yet running)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from streamdesk.db import close_pool, create_pool
 from streamdesk.redisutil import create_redis
 from streamdesk.schwab import ensure_paper_token, make_client
 
-from .broker import SchwabBroker, resolve_account_hash
 from .config import Settings
 from .executor import Executor
+from .schwab_broker import SchwabBroker, resolve_account_hash
 
 log = logging.getLogger(__name__)
 
