@@ -57,6 +57,13 @@ def http_errors() -> tuple[type[Exception], ...]:
     return tuple(types)
 
 
+def __getattr__(name: str) -> tuple[type[Exception], ...]:
+    # ``HTTP_ERRORS`` reads like a constant but is built (and httpx imported) on first use.
+    if name == "HTTP_ERRORS":
+        return http_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Connection-level failures of the operating system and of ``asyncio.wait_for``.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
 
