@@ -32,7 +32,7 @@ test-fast: install ## run only the unit tests
 lint: install ## ruff (lint + format check) and mypy strict
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy shared/streamdesk services/*/streamdesk_*
+	@$(UV) run --frozen mypy shared/streamdesk services/*/streamdesk_* devtools/streamdesk_dev
 
 format: install ## apply ruff's formatting and autofixes
 	@$(UV) run --frozen ruff format .

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_storage import DAY, write_session
 from storage_universe import SESSION_SECONDS, TICKERS
+from streamdesk_dev.localservers import PostgresServer
 
-from streamdesk.localservers import PostgresServer
 from streamdesk.migrate import find_migrations_dir, migrate
 from streamdesk.partitions import ensure_partition
 from streamdesk_gateway import market_sql

@@ -38,10 +38,10 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from streamdesk_dev.localservers import PostgresServer, RedisServer, free_port
 
 from streamdesk.config import CommonSettings
 from streamdesk.constants import last_quote_key
-from streamdesk.localservers import PostgresServer, RedisServer, free_port
 from streamdesk.migrate import migrate
 from streamdesk.models import TradeRequest
 from streamdesk.schwab import ensure_paper_token, make_client

@@ -32,10 +32,10 @@ from pathlib import Path
 import asyncpg
 import psutil
 import redis.asyncio as aioredis
+from streamdesk_dev.localservers import PostgresServer, RedisServer, free_port
 
 from streamdesk import constants
 from streamdesk.heartbeat import Heartbeat
-from streamdesk.localservers import PostgresServer, RedisServer, free_port
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
 

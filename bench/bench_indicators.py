@@ -29,14 +29,14 @@ import asyncpg
 import msgpack
 import redis
 import redis.asyncio as aioredis
+from streamdesk_dev.localservers import PostgresServer, RedisServer
 
 from streamdesk import constants
 from streamdesk.codec import VERSION
-from streamdesk.localservers import PostgresServer, RedisServer
 from streamdesk.migrate import find_migrations_dir, migrate
 from streamdesk.partitions import ensure_partitions
 from streamdesk_indicators.config import Settings
-from streamdesk_indicators.service import IndicatorsService
+from streamdesk_indicators.runner import IndicatorsService
 
 PER_ENTRY = 200
 

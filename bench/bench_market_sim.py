@@ -36,9 +36,9 @@ from typing import Any
 
 import psutil
 import websockets
+from streamdesk_dev.localservers import free_port
 
 from streamdesk.config import CommonSettings
-from streamdesk.localservers import free_port
 from streamdesk.schwab import ensure_paper_token, make_client, make_stream_client
 
 FIELDS = "0,1,2,3,4,5,8,9,33,34,35"  # what a tick consumer needs

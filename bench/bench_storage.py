@@ -33,8 +33,8 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from storage_universe import SESSION_SECONDS, TICKERS, session_open_utc, session_rows
+from streamdesk_dev.localservers import PostgresServer
 
-from streamdesk.localservers import PostgresServer
 from streamdesk.migrate import find_migrations_dir, migrate
 from streamdesk.partitions import ensure_partition, ensure_storage_partitions
 from streamdesk.storage import report

@@ -50,10 +50,10 @@ from typing import Any
 
 import msgpack
 import psutil
+from streamdesk_dev.localservers import RedisServer, free_port
 
 from streamdesk.config import load_settings
 from streamdesk.constants import HEARTBEAT_PATTERN, TICK_FIELD, tick_stream
-from streamdesk.localservers import RedisServer, free_port
 from streamdesk.redisutil import create_redis
 from streamdesk.schwab import ensure_paper_token, make_client, make_stream_client
 from streamdesk_streamer import fields as F

@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 if url=$(.venv/bin/python -m streamdesk_gateway --login-url); then
     echo "stack: log in to the dashboard at ${url}"
 fi
-exec .venv/bin/python -m streamdesk.stack
+exec .venv/bin/python -m streamdesk_dev.stack

@@ -1,7 +1,7 @@
 """Session-wide real PostgreSQL and Redis for the test-suite.
 
 With a reachable Docker engine the servers come from testcontainers; otherwise they are
-started from local binaries in a temp dir on free ports (see ``streamdesk.localservers``) and
+started from local binaries in a temp dir on free ports (see ``streamdesk_dev.localservers``) and
 torn down at the end. Each test gets its own database cloned from a migrated template, and an
 empty Redis.
 """
@@ -50,7 +50,7 @@ class PgHandle:
 
     host: str
     port: int
-    server: object | None = None  # streamdesk.localservers.PostgresServer when local
+    server: object | None = None  # streamdesk_dev.localservers.PostgresServer when local
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/{database}"
@@ -85,7 +85,7 @@ def pg_server(tmp_root: Path) -> Iterator[PgHandle]:
             os.environ.setdefault("PGPASSWORD", "postgres")
             yield PgHandle(host, port)
         return
-    from streamdesk.localservers import PostgresServer
+    from streamdesk_dev.localservers import PostgresServer
 
     server = PostgresServer(tmp_root / "pg", durable=False)
     server.start()
@@ -103,7 +103,7 @@ def redis_server(tmp_root: Path) -> Iterator[RedisHandle]:
         with RedisContainer("redis:7") as c:
             yield RedisHandle(c.get_container_host_ip(), int(c.get_exposed_port(6379)))
         return
-    from streamdesk.localservers import RedisServer
+    from streamdesk_dev.localservers import RedisServer
 
     server = RedisServer(tmp_root / "redis")
     server.start()
@@ -296,7 +296,7 @@ def start_market_sim(tmp_dir: Path, **env: _Any) -> MarketSim:
 
     Example: ``start_market_sim(tmp, seed=7, tick_interval=0.05)``. Waits until it answers.
     """
-    from streamdesk.localservers import free_port
+    from streamdesk_dev.localservers import free_port
 
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("SIM_")}

@@ -1,4 +1,4 @@
-"""The whole local stack as a test sees it: `python -m streamdesk.stack` (what `make run`
+"""The whole local stack as a test sees it: `python -m streamdesk_dev.stack` (what `make run`
 runs: PostgreSQL, Redis, migrations, every service under supervisord, market-sim as market and
 broker) on free ports in a fresh working directory, with its log, supervisord's RPC and the
 probes the tests use. Registered as a plugin in tests/conftest.py (fixture ``run_stack``).
@@ -29,9 +29,8 @@ import asyncpg
 import psutil
 import pytest
 import redis
+from streamdesk_dev.localservers import free_port
 from supervisor.xmlrpc import SupervisorTransport
-
-from streamdesk.localservers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +78,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Callable[
 
 
 class Stack:
-    """`python -m streamdesk.stack` in ``workdir`` on free ports, output in a log file."""
+    """`python -m streamdesk_dev.stack` in ``workdir`` on free ports, output in a log file."""
 
     def __init__(self, workdir: Path, **env: str) -> None:
         self.workdir = workdir
@@ -97,7 +96,7 @@ class Stack:
         self.log_path = workdir / f"stack-{self.ports['pg']}.log"
         log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed below, the child keeps it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamdesk.stack"],
+            [sys.executable, "-m", "streamdesk_dev.stack"],
             cwd=workdir,
             env=self.env,
             stdout=log_file,

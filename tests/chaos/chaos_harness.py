@@ -1,7 +1,7 @@
 """The whole StreamDesk stack as local processes, faults at seeded random moments, a workload.
 
 ``Stack`` starts PostgreSQL (durable: fsync on) and Redis (AOF, ``appendfsync everysec``)
-from local binaries (``streamdesk.localservers``), a :class:`~chaos_proxy.TcpProxy` in front
+from local binaries (``streamdesk_dev.localservers``), a :class:`~chaos_proxy.TcpProxy` in front
 of each, then every service from its console script in ``.venv/bin`` with its configuration
 in the environment, all pointed at the proxies. A supervisor task restarts any service that
 exits (as compose's ``restart: unless-stopped`` would). ``market-sim`` is the market and the
@@ -40,9 +40,9 @@ import asyncpg
 import redis.asyncio as aioredis
 from chaos_profiles import FAULT_KINDS, Profile
 from chaos_proxy import TcpProxy
+from streamdesk_dev.localservers import PostgresServer, RedisServer, free_port
 
 from streamdesk import constants
-from streamdesk.localservers import PostgresServer, RedisServer, free_port
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
 

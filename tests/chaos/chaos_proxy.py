@@ -18,7 +18,7 @@ import contextlib
 import threading
 from typing import Any
 
-from streamdesk.localservers import free_port
+from streamdesk_dev.localservers import free_port
 
 
 class TcpProxy:

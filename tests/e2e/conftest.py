@@ -1,4 +1,4 @@
-"""The dashboard end to end: the whole local stack (`python -m streamdesk.stack`, market-sim as
+"""The dashboard end to end: the whole local stack (`python -m streamdesk_dev.stack`, market-sim as
 market and broker) serving the built frontend, driven in Debian's Chromium by Playwright.
 
 One stack and one browser per module (starting them is most of the cost); each test gets a

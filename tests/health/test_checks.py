@@ -395,7 +395,7 @@ async def test_executor_unknown_orders_and_reconciliation(
 async def test_unreachable_postgres_makes_its_components_down(
     make_settings: SettingsFactory, redis_url: str
 ) -> None:
-    from streamdesk.localservers import free_port
+    from streamdesk_dev.localservers import free_port
 
     client = aioredis.Redis.from_url(redis_url)
     hb = Heartbeat(client, "streamer", instance="s1", ttl=30)

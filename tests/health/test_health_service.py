@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from streamdesk_dev.localservers import free_port
 
 from streamdesk.heartbeat import Heartbeat
-from streamdesk.localservers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -32,12 +32,12 @@ from conftest import (
 )
 from ind_ticksim import et_ms, option_ticks, session_ticks
 from pg_databases import create_database, drop_database
+from streamdesk_dev.localservers import PostgresServer
 
 from streamdesk import constants
-from streamdesk.localservers import PostgresServer
 from streamdesk.migrate import migrate
 from streamdesk.models import EquityTick, OptionTick
-from streamdesk_indicators.service import IndicatorsService
+from streamdesk_indicators.runner import IndicatorsService
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

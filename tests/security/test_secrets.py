@@ -114,7 +114,7 @@ def with_password(url: str, password: str) -> str:
 
 
 def closed_port() -> int:
-    from streamdesk.localservers import free_port
+    from streamdesk_dev.localservers import free_port
 
     return free_port()  # nothing listens there
 

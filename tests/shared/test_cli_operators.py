@@ -11,9 +11,9 @@ import uuid
 
 import asyncpg
 import pytest
+from streamdesk_dev.localservers import free_port
 
 from streamdesk.cli import main as cli_main
-from streamdesk.localservers import free_port
 
 pytestmark = pytest.mark.integration
 

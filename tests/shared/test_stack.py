@@ -15,9 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 from stack_harness import HEARTBEATS, Stack, listening, wait_for, workdir_under
-
-from streamdesk import stack
-from streamdesk.localservers import PrerequisiteError, free_port
+from streamdesk_dev import stack
+from streamdesk_dev.localservers import PrerequisiteError, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +29,7 @@ def _run_stack(cwd: Path, pg_port: int, redis_port: int) -> tuple[int, str]:
         "MIGRATIONS_DIR": str(ROOT / "migrations"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamdesk.stack"],
+        [sys.executable, "-m", "streamdesk_dev.stack"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -71,7 +70,7 @@ def test_stack_up_migrated_and_stops_cleanly(tmp_root: Path) -> None:
 
 
 # --------------------------------------------------------------------------- supervision
-# `make run` runs the services under supervisord (see streamdesk.stack): a killed service is
+# `make run` runs the services under supervisord (see streamdesk_dev.stack): a killed service is
 # restarted, a crash loop is reported and given up, Ctrl-C / SIGTERM stop everything.
 
 
@@ -168,7 +167,7 @@ def test_supervisord_config_restart_policy(tmp_path: Path) -> None:
     assert conf["unix_http_server"]["chmod"] == "0700"
     assert conf["supervisorctl"]["password"] == "pw"
     listener = conf[f"eventlistener:{stack.LISTENER}"]
-    assert listener["result_handler"] == "streamdesk.stack:print_log_event"
+    assert listener["result_handler"] == "streamdesk_dev.stack:print_log_event"
 
 
 @pytest.mark.unit
