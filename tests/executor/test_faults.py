@@ -225,13 +225,13 @@ async def test_partial_fill_and_expiry_from_broker_state(
             }
             partial = parse_order(raw)
             assert partial is not None
-            assert await ex._apply_order(row, partial) is False
+            assert await ex.sync.apply_order(row, partial) is False
             row = dict(await conn.fetchrow("SELECT * FROM trades WHERE id = $1", t))
             assert row["status"] == "working" and row["filled_quantity"] == 2
             assert row["avg_fill_price"] == Decimal("101.5")
             expired = parse_order({**raw, "status": "EXPIRED"})
             assert expired is not None
-            assert await ex._apply_order(row, expired) is True
+            assert await ex.sync.apply_order(row, expired) is True
             row = dict(await conn.fetchrow("SELECT * FROM trades WHERE id = $1", t))
             assert row["status"] == "expired" and row["filled_quantity"] == 2
             assert [e[:3] for e in await events_of(conn, t)] == [

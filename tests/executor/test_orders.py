@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from streamdesk.models import TradeRequest
-from streamdesk_executor.executor import match_orders
 from streamdesk_executor.orders import build_order, parse_order, parse_time
+from streamdesk_executor.reconcile import match_orders
 
 pytestmark = pytest.mark.unit
 

@@ -8,25 +8,25 @@ import logging
 import sys
 
 from streamdesk.config import ConfigError, load_settings
+from streamdesk.errors import HTTP_ERRORS, NETWORK_ERRORS, OperationalError, TemporaryError
 from streamdesk.heartbeat import Heartbeat
 from streamdesk.log import setup_logging
-from streamdesk.schwab import TokenExpiredError
 from streamdesk.shutdown import GracefulShutdown, log_task_exception
 
 from .config import Settings
 from .connections import open_executor
-from .schwab_broker import TRANSPORT_ERRORS, BrokerError
 
 log = logging.getLogger(__name__)
 
 SERVICE = "trade-executor"
-#: Start-up failures that mean "try again later" (exit code 3), not a bug.
+#: Start-up failures that mean "try again later" or "a person must act" (exit code 3), not a
+#: bug: the broker unreachable (``BrokerError`` is a ``TemporaryError``), the token refused
+#: (``TokenExpiredError`` is an ``OperationalError``), the network, an HTTP transport error.
 STARTUP_ERRORS: tuple[type[BaseException], ...] = (
-    BrokerError,
-    TokenExpiredError,
-    OSError,
-    TimeoutError,
-    *TRANSPORT_ERRORS,
+    TemporaryError,
+    OperationalError,
+    *NETWORK_ERRORS,
+    *HTTP_ERRORS,
 )
 
 

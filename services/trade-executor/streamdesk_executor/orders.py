@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from streamdesk.models import Duration, Instruction, OrderType, TradeRequest
+from streamdesk.models import Duration, Instruction, OrderType, TradeRequest, TradeStatus
 from streamdesk.schwab import schwab_equities, schwab_options
 
 Builder = Callable[..., Any]
@@ -32,11 +32,11 @@ _LIMIT: dict[Instruction, Builder] = {
 
 #: Broker statuses that end an order's life, mapped to our status words.
 FINAL_BROKER_STATUS = {
-    "FILLED": "filled",
-    "CANCELED": "cancelled",
-    "REJECTED": "rejected",
-    "EXPIRED": "expired",
-    "REPLACED": "cancelled",
+    "FILLED": TradeStatus.FILLED,
+    "CANCELED": TradeStatus.CANCELLED,
+    "REJECTED": TradeStatus.REJECTED,
+    "EXPIRED": TradeStatus.EXPIRED,
+    "REPLACED": TradeStatus.CANCELLED,
 }
 
 
@@ -98,7 +98,7 @@ class BrokerOrder:
     reason: str
 
     @property
-    def final_status(self) -> str | None:
+    def final_status(self) -> TradeStatus | None:
         """Our final status word for this order, or None while it lives."""
         return FINAL_BROKER_STATUS.get(self.status)
 

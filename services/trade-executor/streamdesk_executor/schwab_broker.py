@@ -1,7 +1,5 @@
-"""Execution adapter over schwab-py's ``AsyncClient`` (Schwab or market-sim, same code).
-
-Required by the executor: :meth:`SchwabBroker.place`, :meth:`list_orders`, :meth:`get_order`,
-:meth:`cancel`, :meth:`account`. Optional: :meth:`quote` (fallback quote source).
+"""The Schwab execution adapter: :class:`.broker.Broker` over schwab-py's ``AsyncClient``
+(Schwab or market-sim, same code). It implements every method, the optional :meth:`quote` too.
 
 Every call is bounded by ``timeout``. :meth:`place` classifies the outcome into exactly three
 kinds: ``accepted`` (2xx with an order id in ``Location``), ``rejected`` (a definite 4xx
@@ -16,81 +14,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import httpx
 
+from streamdesk.errors import HTTP_ERRORS
 from streamdesk.risk import Quote
 from streamdesk.schwab import TokenExpiredError, force_token_refresh, schwab
 
+from .broker import AccountSnapshot, BrokerError, PlaceKind, PlaceResult, Position
 from .orders import BrokerOrder, parse_order
 
 log = logging.getLogger(__name__)
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    # schwab-py's session comes from authlib, which may run on httpx2 (a fork with its own
-    # exception classes) rather than httpx: a dropped connection must be caught either way.
-    errors: list[type[BaseException]] = [httpx.HTTPError]
-    try:
-        import httpx2
-    except ImportError:  # pragma: no cover - depends on authlib's version
-        pass
-    else:
-        errors.append(httpx2.HTTPError)
-    return tuple(errors)
-
-
-TRANSPORT_ERRORS = _transport_errors()
-
-
-class PlaceKind(StrEnum):
-    """Outcome class of a place-order call."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceResult:
-    """Outcome of :meth:`SchwabBroker.place`; ``accepted_at`` is the epoch time of the answer."""
-
-    kind: PlaceKind
-    order_id: str | None
-    reason: str
-    http_status: int | None
-    accepted_at: float
-
-
-class BrokerError(Exception):
-    """A broker call that failed (timeout, transport error, non-2xx); safe to retry later."""
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """One position from the broker."""
-
-    symbol: str
-    asset_type: str
-    quantity: Decimal
-    average_price: Decimal | None
-    market_value: Decimal | None
-    day_pnl: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSnapshot:
-    """Balances and positions of the account."""
-
-    cash: Decimal | None
-    buying_power: Decimal | None
-    liquidation_value: Decimal | None
-    positions: list[Position] = field(default_factory=list)
 
 
 def _error_text(resp: httpx.Response) -> str:
@@ -123,7 +60,7 @@ def _d(value: Any) -> Decimal | None:
 
 
 class SchwabBroker:
-    """The executor's view of one Schwab account through a schwab-py ``AsyncClient``."""
+    """One Schwab account through a schwab-py ``AsyncClient`` (a :class:`.broker.Broker`)."""
 
     def __init__(self, client: Any, account_hash: str, *, timeout: float = 10.0) -> None:
         self.client = client
@@ -141,7 +78,7 @@ class SchwabBroker:
                 resp = await asyncio.wait_for(make(), self.timeout)
             except TimeoutError as exc:
                 raise BrokerError(f"broker call timed out after {self.timeout:g}s") from exc
-            except TRANSPORT_ERRORS as exc:
+            except HTTP_ERRORS as exc:
                 raise BrokerError(f"broker transport error: {type(exc).__name__}: {exc}") from exc
             if resp.status_code != 401 or attempt == 2:
                 return resp
@@ -180,7 +117,7 @@ class SchwabBroker:
                 None,
                 time.time(),
             )
-        except TRANSPORT_ERRORS as exc:
+        except HTTP_ERRORS as exc:
             return PlaceResult(
                 PlaceKind.UNKNOWN,
                 None,

@@ -1,13 +1,23 @@
-"""Database side of the state machine: one transaction per transition, with its event."""
+"""Database side of the executor: the statements of :mod:`.sql`, one function each.
+
+A transition is one statement, hence one transaction (or part of the caller's) with its
+``trade_events`` row; alerts are rows of ``executor_alerts``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from streamdesk.models import TradeStatus
+
+from . import sql
+from .broker import AccountSnapshot, Position
 
 log = logging.getLogger(__name__)
 
@@ -29,47 +39,32 @@ _SETTABLE = frozenset(
     }
 )
 
-#: Statuses in which an order may exist at the broker and is not final.
-UNSETTLED = ("submitting", "working", "unknown", "cancel_requested")
-
 
 async def transition(
     conn: Conn,
     trade_id: int,
-    from_statuses: Collection[str],
-    to_status: str,
+    from_statuses: Collection[TradeStatus],
+    to_status: TradeStatus,
     reason: str,
     detail: Mapping[str, Any] | None = None,
     **columns: Any,
 ) -> str | None:
     """Move trade ``trade_id`` from one of ``from_statuses`` to ``to_status``.
 
-    One statement, hence one transaction (or part of the caller's): lock the row, check its
-    status, update it and write the ``trade_events`` row. Returns the previous status, or None
-    when the row was not in one of ``from_statuses`` (someone else moved it first).
+    Lock the row, check its status, update it and write the ``trade_events`` row, in one
+    statement. Returns the previous status, or None when the row was not in one of
+    ``from_statuses`` (someone else moved it first).
     """
     bad = set(columns) - _SETTABLE
     if bad:
         raise ValueError(f"cannot set {sorted(bad)}")
     names = list(columns)
     sets = "".join(f", {name} = ${i + 6}" for i, name in enumerate(names))
-    # The FOR UPDATE sub-select locks the row and, under READ COMMITTED, re-reads its latest
-    # version after any wait, so the status check cannot act on a stale status.
     old = await conn.fetchval(
-        f"""
-        WITH upd AS (
-            UPDATE trades t SET status = $2, updated_at = now(){sets}
-            FROM (SELECT id, status FROM trades WHERE id = $1 FOR UPDATE) o
-            WHERE t.id = o.id AND o.status = ANY($3::text[])
-            RETURNING o.status AS old_status
-        )
-        INSERT INTO trade_events (trade_id, from_status, to_status, reason, detail)
-        SELECT $1, old_status, $2, $4, $5::jsonb FROM upd
-        RETURNING from_status
-        """,
+        sql.TRANSITION.format(sets=sets),
         trade_id,
-        to_status,
-        list(from_statuses),
+        TradeStatus(to_status).value,
+        [TradeStatus(s).value for s in from_statuses],
         reason,
         json.dumps(dict(detail or {}), default=str),
         *(columns[n] for n in names),
@@ -86,21 +81,101 @@ async def raise_alert(
 ) -> bool:
     """Open an alert (once per trade and kind while unresolved); True if it is new."""
     row = await conn.fetchval(
-        "INSERT INTO executor_alerts (trade_id, kind, message, detail) "
-        "VALUES ($1, $2, $3, $4::jsonb) "
-        "ON CONFLICT (trade_id, kind) WHERE resolved_at IS NULL DO NOTHING RETURNING id",
-        trade_id,
-        kind,
-        message,
-        json.dumps(dict(detail or {}), default=str),
+        sql.RAISE_ALERT, trade_id, kind, message, json.dumps(dict(detail or {}), default=str)
     )
     return row is not None
 
 
 async def resolve_alerts(conn: Conn, trade_id: int) -> None:
     """Mark the trade's open alerts resolved."""
-    await conn.execute(
-        "UPDATE executor_alerts SET resolved_at = now() "
-        "WHERE trade_id = $1 AND resolved_at IS NULL",
-        trade_id,
-    )
+    await conn.execute(sql.RESOLVE_ALERTS, trade_id)
+
+
+# ---------------------------------------------------------------------------- intake
+
+
+async def peek_pending(conn: Conn | asyncpg.Pool, account: str) -> asyncpg.Record | None:
+    """The next claimable trade's id and symbol, read without locks (None: nothing to do)."""
+    row: asyncpg.Record | None = await conn.fetchrow(sql.PEEK, account)
+    return row
+
+
+async def lock_account(conn: Conn, account: str) -> None:
+    """Serialize claims of ``account`` across executors until the transaction ends."""
+    await conn.execute(sql.LOCK_ACCOUNT, "sd-exec:" + account)
+
+
+async def claim_pending(
+    conn: Conn, account: str, day_start: datetime, duplicate_window: float
+) -> dict[str, Any] | None:
+    """Lock the next claimable trade (SKIP LOCKED) with its risk context columns (``ctx_*``)."""
+    row = await conn.fetchrow(sql.CLAIM, account, day_start, duplicate_window)
+    return None if row is None else dict(row)
+
+
+async def broker_order_id_of(conn: Conn, trade_id: int) -> str | None:
+    """The broker order id linked to the trade (None if none)."""
+    value = await conn.fetchval(sql.BROKER_ORDER_ID_OF, trade_id)
+    return None if value is None else str(value)
+
+
+# ---------------------------------------------------------------------------- maintenance
+
+
+async def unsent_cancels(conn: Conn, account: str, limit: int) -> list[int]:
+    """Ids of trades whose cancel was requested before they were sent."""
+    return [int(r["id"]) for r in await conn.fetch(sql.UNSENT_CANCELS, account, limit)]
+
+
+async def orphans(conn: Conn, account: str, older_than: float, limit: int) -> list[int]:
+    """Ids of ``submitting`` trades submitted more than ``older_than`` seconds ago."""
+    return [int(r["id"]) for r in await conn.fetch(sql.ORPHANS, account, older_than, limit)]
+
+
+async def open_rows(conn: Conn, account: str, limit: int) -> list[dict[str, Any]]:
+    """Sent, unsettled trades (working, unknown, cancel_requested), unlinked ones first."""
+    return [dict(r) for r in await conn.fetch(sql.OPEN_ROWS, account, limit)]
+
+
+async def linked_order_ids(conn: Conn, order_ids: Sequence[str]) -> set[str]:
+    """Which of ``order_ids`` are already linked to a trade."""
+    return {str(r[0]) for r in await conn.fetch(sql.LINKED_ORDER_IDS, list(order_ids))}
+
+
+# ---------------------------------------------------------------------------- account
+
+
+async def save_account(
+    conn: Conn,
+    account: str,
+    snap: AccountSnapshot,
+    asked_at: datetime,
+    changed: Sequence[Position],
+) -> None:
+    """Write balances (as of ``asked_at``), upsert ``changed`` positions and delete those the
+    broker no longer reports, in one transaction."""
+    async with conn.transaction():
+        await conn.execute(
+            sql.UPSERT_BALANCES,
+            account,
+            snap.cash,
+            snap.buying_power,
+            snap.liquidation_value,
+            asked_at,
+        )
+        await conn.executemany(
+            sql.UPSERT_POSITION,
+            [
+                (
+                    account,
+                    p.symbol,
+                    p.asset_type,
+                    p.quantity,
+                    p.average_price,
+                    p.market_value,
+                    p.day_pnl,
+                )
+                for p in changed
+            ],
+        )
+        await conn.execute(sql.DELETE_GONE_POSITIONS, account, [p.symbol for p in snap.positions])
