@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from streamdesk_health.checks import _LAST_OPTION, _LAST_PER_TICKER
+from streamdesk_health.db_checks import _LAST_OPTION, _LAST_PER_TICKER
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from streamdesk.heartbeat import read_heartbeats
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import log_task_exception
 
-from . import checks
+from . import checks, db_checks
 from .alerts import Alert, AlertSender, Change
 from .config import Settings
 from .status import ComponentResult, Status, worst
@@ -166,8 +166,8 @@ class HealthMonitor:
         }
         fns.update(
             redis=lambda: checks.redis_result(ctx),
-            postgres=lambda: checks.postgres_result(ctx),
-            freshness=lambda: checks.freshness_result(ctx),
+            postgres=lambda: db_checks.postgres_result(ctx),
+            freshness=lambda: db_checks.freshness_result(ctx),
             token=token,
             executor=lambda: checks.executor_result(ctx),
         )
