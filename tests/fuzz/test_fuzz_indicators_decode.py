@@ -212,7 +212,7 @@ async def test_garbage_interleaved_with_good_entries_on_real_redis(
     from streamdesk import constants
     from streamdesk.config import load_settings
     from streamdesk_indicators.config import Settings
-    from streamdesk_indicators.service import IndicatorsService
+    from streamdesk_indicators.runner import IndicatorsService
 
     assert constants.TICK_FIELD == TICK_FIELD
     partitions = 2

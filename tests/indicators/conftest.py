@@ -17,7 +17,7 @@ from streamdesk.codec import encode_ticks
 from streamdesk.config import load_settings
 from streamdesk.models import EquityTick, OptionTick
 from streamdesk_indicators.config import Settings
-from streamdesk_indicators.service import IndicatorsService
+from streamdesk_indicators.runner import IndicatorsService
 
 SettingsFactory = Callable[..., Settings]
 TABLES = {

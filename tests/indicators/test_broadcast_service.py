@@ -21,7 +21,7 @@ from test_broadcast_http import KEY, Receiver
 
 from streamdesk import constants
 from streamdesk_indicators.config import Settings
-from streamdesk_indicators.service import IndicatorsService
+from streamdesk_indicators.runner import IndicatorsService
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +123,37 @@ async def test_slow_supabase_does_not_slow_the_writer(
     assert commits >= 8, commits
     assert service.broadcast is not None and service.broadcast.conflated >= 5
     assert len(receiver.requests) <= 3
+
+
+async def test_refused_key_makes_the_heartbeat_degraded_and_say_why(
+    receiver: Receiver, make_settings: SettingsFactory
+) -> None:
+    receiver.default = (401, 0.0, {})
+    settings = _broadcast_settings(make_settings, receiver.url)
+    service = IndicatorsService(settings)
+    task = asyncio.create_task(service.run())
+    loop = asyncio.get_running_loop()
+    try:
+        await produce(settings.redis_url, _ticks(1), settings.stream_partitions)
+        deadline = loop.time() + 15.0
+        while "SUPABASE_SERVICE_ROLE_KEY" not in service.heartbeat.reason:
+            assert loop.time() < deadline, (service.heartbeat.status, service.commits)
+            await asyncio.sleep(0.05)
+        commits = service.commits
+        await produce(settings.redis_url, _ticks(1, 1), settings.stream_partitions)
+        await wait_drained(settings.redis_url, settings.stream_partitions, 30.0)
+        while service.commits == commits:
+            assert loop.time() < deadline + 15.0
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a flush or probe after the commit sets the status again
+        service.shutdown.request("test")
+        assert await asyncio.wait_for(task, 15.0) == 0
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+    assert service.broadcast is not None and service.broadcast.state == "auth_failed"
+    assert service.heartbeat.status == "degraded"
+    assert "SUPABASE_SERVICE_ROLE_KEY" in service.heartbeat.reason
+    assert "401" in service.heartbeat.reason and KEY not in service.heartbeat.reason
+    assert service.commits > commits  # the writer keeps committing

@@ -246,7 +246,7 @@ def test_untraded_option_nan_fields_become_null_and_do_not_count_as_changes() ->
 def test_committed_message_is_valid_json_with_non_finite_values() -> None:
     import json
 
-    from streamdesk_indicators.service import committed_message
+    from streamdesk_indicators.committed import committed_message
     from streamdesk_indicators.writer import Batch
 
     nan = float("nan")

@@ -13,7 +13,7 @@ from conftest import SettingsFactory, drained, dump_tables, produce, run_service
 from ind_ticksim import et_ms, reference, session_ticks
 
 from streamdesk import constants
-from streamdesk_indicators.service import IndicatorsService
+from streamdesk_indicators.runner import IndicatorsService
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from streamdesk.log import setup_logging
 from streamdesk.shutdown import GracefulShutdown
 
 from .config import Settings
-from .service import IndicatorsService
+from .runner import IndicatorsService
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ The writer never waits for it: :meth:`BroadcastPublisher.offer` puts the message
 one (a newer message replaces a waiting one: conflation, counted) and returns. A task of its
 own takes the slot, shapes the payload (:mod:`.broadcast_payload`, degrade level from
 :mod:`.degrade`), checks the 256 KB payload limit (trims option rows, counted) and POSTs it
-over one reused connection. Temporary errors (timeouts, connection errors, 408, 429, 5xx) are
-retried with exponential back-off; the rows of a failed payload are merged back under newer
+over one reused connection. Temporary errors (``streamdesk.errors``: timeouts, transport
+errors, ``TEMPORARY_HTTP_STATUS``) are retried with ``streamdesk.backoff.Backoff`` (or the
+server's ``Retry-After``); the rows of a failed payload are merged back under newer
 ones, so nothing queues beyond one message per ticker and contract. 401/403 is operational:
 logged once at ERROR, counted, broadcasting stops and the writer runs on. After each accepted
 broadcast the month's usage is added to Redis (``sd:realtime:usage:YYYY-MM``).
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
@@ -29,10 +29,12 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 
 from streamdesk import constants
+from streamdesk.backoff import Backoff
 from streamdesk.clock import SYSTEM_CLOCK, Clock
+from streamdesk.errors import HTTP_ERRORS, TEMPORARY_HTTP_STATUS
+from streamdesk.messages import decode_committed
 from streamdesk.realtime_budget import (
     EVENT,
     FREE_PLAN,
@@ -43,6 +45,7 @@ from streamdesk.realtime_budget import (
     streamed_seconds_per_month,
 )
 
+from ._errors import REDIS_ANY
 from .broadcast_payload import Shaper, fit
 from .config import Settings
 from .degrade import DegradeController
@@ -50,8 +53,7 @@ from .degrade import DegradeController
 log = logging.getLogger(__name__)
 
 PATH = "/realtime/v1/api/broadcast"
-#: Status codes worth another try (the same payload, merged with newer rows, later).
-TEMPORARY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Refused credentials: operational (a person must fix the key), never retried.
 AUTH_STATUS = frozenset({401, 403})
 #: Keep a month's usage hash a little longer than the month.
 USAGE_TTL_S = 40 * 86_400
@@ -81,7 +83,6 @@ class BroadcastPublisher:
         self.controller = controller
         self.shaper = Shaper(max_options)
         self.timeout = timeout
-        self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.check_interval = check_interval
         self.payload_limit = payload_limit
@@ -92,7 +93,7 @@ class BroadcastPublisher:
         self._task: asyncio.Task[None] | None = None
         self._next_check = 0.0
         self._retry_at = 0.0
-        self._delay = retry_initial
+        self._backoff = Backoff(retry_initial, retry_max)
         self._usage_pending = [0, 0]  # broadcasts, bytes not yet added to Redis
         self.state = "starting"
         self.last_error = ""
@@ -202,10 +203,10 @@ class BroadcastPublisher:
         if raw is None:
             return
         try:
-            msg = json.loads(raw)
+            msg = decode_committed(raw)
         except ValueError as exc:  # never happens with committed_message; keep going
             self.dropped += 1
-            log.warning("committed message is not JSON (%s); not broadcast", exc)
+            log.warning("committed message is not of the v1 schema (%s); not broadcast", exc)
             return
         self.shaper.add(msg)
 
@@ -234,7 +235,7 @@ class BroadcastPublisher:
         retry_after: float | None = None
         try:
             resp = await client.post(self.endpoint, content=body)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+        except HTTP_ERRORS as exc:  # transport errors and timeouts: temporary
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         else:
             self.last_status = resp.status_code
@@ -245,7 +246,7 @@ class BroadcastPublisher:
             if resp.status_code in AUTH_STATUS:
                 self._auth_failed(resp)
                 return
-            if resp.status_code not in TEMPORARY_STATUS:
+            if resp.status_code not in TEMPORARY_HTTP_STATUS:
                 self.dropped += 1
                 self.last_error = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 log.warning("Supabase refused a broadcast (%s); payload dropped", self.last_error)
@@ -260,7 +261,7 @@ class BroadcastPublisher:
         self.state = "ok"
         self.sent += 1
         self.bytes += size
-        self._delay = self.retry_initial
+        self._backoff.reset()
         self._retry_at = 0.0
         self._usage_pending[0] += 1
         self._usage_pending[1] += size
@@ -284,9 +285,10 @@ class BroadcastPublisher:
             log.warning("broadcast failed (%s); retrying with back-off", error)
         self.state = "retrying"
         self.shaper.restore(payload)
-        delay = self._delay if retry_after is None else min(self.retry_max, retry_after)
+        delay = self._backoff.next_delay()  # counted even when the server says how long
+        if retry_after is not None:
+            delay = min(self.retry_max, retry_after)
         self._retry_at = time.monotonic() + delay
-        self._delay = min(self.retry_max, self._delay * 2)
         self.retries += 1
 
     # -- usage and budget ---------------------------------------------------------------
@@ -305,7 +307,7 @@ class BroadcastPublisher:
                 pipe.expire(key, USAGE_TTL_S)
                 res = await asyncio.wait_for(pipe.execute(), timeout=2.0)
             self.month_broadcasts = int(res[0])
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_ANY as exc:
             self.redis_errors += 1
             self._usage_pending[0] += n  # added with the next one
             self._usage_pending[1] += size
@@ -330,7 +332,7 @@ def publisher_from_settings(
     """The publisher the settings ask for, or None (``SUPABASE_BROADCAST``, URL and key)."""
     if not settings.broadcast_enabled:
         return None
-    from .reference_universe import reference_sizes  # imports the service module
+    from .reference_universe import reference_sizes  # imports the committed-message builder
 
     assert settings.supabase_url and settings.supabase_service_role_key  # broadcast_enabled
     controller = DegradeController(
@@ -357,7 +359,7 @@ async def read_usage(redis: aioredis.Redis, clock: Clock = SYSTEM_CLOCK) -> Usag
     key = constants.realtime_usage_key(month_key(clock.now()))
     try:
         raw = await asyncio.wait_for(redis.hmget(key, ["broadcasts", "bytes"]), timeout=2.0)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_ANY as exc:
         log.warning("could not read Realtime usage from Redis: %s", exc)
         return None
     return Usage(int(raw[0] or 0), int(raw[1] or 0))

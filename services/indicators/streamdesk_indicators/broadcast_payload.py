@@ -1,9 +1,10 @@
 """The broadcast payload: committed messages merged between broadcasts, shaped by the level.
 
-The publisher feeds every committed message it takes (docs/indicators.md, format ``v`` 1)
-into a :class:`Shaper`. At degrade level 0 each one goes out alone; at higher levels the
-messages of the flushes in between are merged (latest row per ticker / contract, ``rows``
-summed, ``from_ts``/``to_ts`` widened) and option rows are held until their turn. The payload
+The publisher feeds every committed message it takes (``streamdesk.messages.CommittedMessage``,
+format ``v`` 1, decoded with the shared schema) into a :class:`Shaper`. At degrade level 0
+each one goes out alone; at higher levels the messages of the flushes in between are merged
+(latest row per ticker / contract, ``rows`` summed, ``from_ts``/``to_ts`` widened) and option
+rows are held until their turn. The payload
 is the committed message's format plus:
 
 - ``degrade``: the level it was shaped at (0 = everything);
@@ -18,9 +19,10 @@ Memory is bounded by the universe: one row per ticker and per contract (capped a
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from streamdesk.messages import CommittedMessage, encode_json
 from streamdesk.realtime_budget import GREEK_FIELDS, Level
 
 
@@ -29,8 +31,8 @@ class Shaper:
 
     def __init__(self, max_options: int) -> None:
         self.max_options = max_options
-        self._equity: dict[str, dict[str, Any]] = {}
-        self._options: dict[str, dict[str, Any]] = {}
+        self._equity: dict[str, Mapping[str, Any]] = {}
+        self._options: dict[str, Mapping[str, Any]] = {}
         self._rows = {"equity": 0, "options": 0, "bars": 0}
         self._from: int | None = None
         self._to: int | None = None
@@ -42,8 +44,8 @@ class Shaper:
         self._options_owed = False  # restored option rows: send with the next payload
         self.pending = False
 
-    def add(self, msg: dict[str, Any]) -> None:
-        """Merge one committed message (a parsed ``v`` 1 message)."""
+    def add(self, msg: CommittedMessage) -> None:
+        """Merge one committed message (a decoded ``v`` 1 message)."""
         seq = int(msg.get("seq", 0))
         # seq restarts at 1 with the process; conflated messages leave gaps that still count
         step = seq - self._seq if 0 < self._seq < seq else 1
@@ -51,7 +53,7 @@ class Shaper:
         self._committed_at = int(msg.get("committed_at", 0))
         self._flushes += step
         self._since_options += step
-        rows = msg.get("rows") or {}
+        rows: Mapping[str, Any] = msg.get("rows") or {}
         for kind in self._rows:
             self._rows[kind] += int(rows.get(kind, 0))
         self._from = _min(self._from, msg.get("from_ts"))
@@ -77,7 +79,7 @@ class Shaper:
             else level.options_every > 0
             and (self._options_owed or self._since_options >= level.options_every)
         )
-        held: list[dict[str, Any]] = []
+        held: list[Mapping[str, Any]] = []
         if include:
             held = list(self._options.values())
             if not level.greeks:
@@ -124,9 +126,9 @@ class Shaper:
         self.pending = True
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    """Compact JSON, as the committed message is encoded."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Compact JSON, encoded as the committed message is (``streamdesk.messages``)."""
+    return encode_json(payload)
 
 
 def fit(payload: dict[str, Any], limit: int) -> tuple[bytes, int]:
@@ -154,8 +156,8 @@ def fit(payload: dict[str, Any], limit: int) -> tuple[bytes, int]:
 
 
 def _merge(
-    into: dict[str, dict[str, Any]],
-    rows: list[dict[str, Any]],
+    into: dict[str, Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     cap: int | None,
     *,
     keep_newer: bool = False,

@@ -2,8 +2,10 @@
 
 Every ``STORAGE_COMPACT_INTERVAL`` seconds (0 = off; then run ``streamdesk storage compact``
 from cron instead) it opens its own connection and moves every finished chunk into packed
-rows, batch by batch, each batch one transaction. Failures are logged and counted; the next
-round retries (compaction is idempotent). Memory: one batch (``STORAGE_COMPACT_BATCH_ROWS``).
+rows, batch by batch, each batch one transaction. Failures are counted and retried
+(compaction is idempotent): temporary ones (``streamdesk.errors.POSTGRES_TEMPORARY``) after a
+``streamdesk.backoff.Backoff`` delay capped at the interval, logged at WARNING; other database
+errors at the next round, logged at ERROR. Memory: one batch (``STORAGE_COMPACT_BATCH_ROWS``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from streamdesk.backoff import Backoff
 from streamdesk.db import close_connection, connect
+from streamdesk.errors import POSTGRES_TEMPORARY
 from streamdesk.shutdown import GracefulShutdown, log_task_exception
 from streamdesk.storage_compact import compact
 
@@ -62,14 +66,24 @@ class CompactionTask:
         self.last_seconds = stats.seconds
 
     async def _loop(self) -> None:
-        while not await self.shutdown.wait(self.interval):
+        # a blip is retried sooner than a whole interval later, an outage at most every interval
+        backoff = Backoff(min(5.0, self.interval), self.interval)
+        wait = self.interval
+        while not await self.shutdown.wait(wait):
+            wait = self.interval
             try:
                 await self.run_once()
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            except POSTGRES_TEMPORARY as exc:
                 self.errors += 1
+                wait = backoff.next_delay()
                 log.warning(
-                    "compaction failed (retried next round): %s: %s", type(exc).__name__, exc
+                    "compaction failed (retried in %.1fs): %s: %s", wait, type(exc).__name__, exc
                 )
+            except asyncpg.PostgresError as exc:  # not temporary (e.g. a missing migration)
+                self.errors += 1
+                log.error("compaction failed (retried next round): %s: %s", type(exc).__name__, exc)
+            else:
+                backoff.reset()
 
     def start(self) -> None:
         """Start the loop (no-op if the interval is 0)."""

@@ -4,7 +4,7 @@ The storage and Realtime budgets are stated for the reference universe (DESIGN.m
 and 200 option contracts that all change every second. :func:`reference_message` runs ten
 minutes of synthetic ticks through the real :class:`~.engine.Engine` (so SMA9, VWAP and EMA9
 are defined, as in a running session), takes one flush's rows and encodes them with the real
-:func:`~.service.committed_message`. Values have the precision the feed has (prices in cents,
+:func:`~.committed.committed_message`. Values have the precision the feed has (prices in cents,
 greeks to 4 decimals, IV in percent to 3, as market-sim and Schwab send them).
 :func:`reference_sizes` shapes that message at every degrade level with the publisher's own
 :class:`~.broadcast_payload.Shaper` and returns the payload bytes: the figures
@@ -13,18 +13,18 @@ greeks to 4 decimals, IV in percent to 3, as market-sim and Schwab send them).
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from streamdesk.config import MarketHoursMode
+from streamdesk.messages import decode_committed
 from streamdesk.models import EquityTick, OptionTick
 from streamdesk.realtime_budget import LADDER, LevelSize
 
 from .broadcast_payload import Shaper, encode
+from .committed import committed_message
 from .engine import Engine
-from .service import committed_message
 from .sessions import SessionCalendar
 from .writer import Batch
 
@@ -128,7 +128,7 @@ def reference_sizes(
     max_options: int = 500,
 ) -> dict[int, LevelSize]:
     """Payload bytes per degrade level, with and without option rows, for one flush."""
-    msg = json.loads(reference_message(n_tickers, n_contracts, max_options))
+    msg = decode_committed(reference_message(n_tickers, n_contracts, max_options))
     sizes: dict[int, LevelSize] = {}
     for step in LADDER:
         if step.paused:
