@@ -1,7 +1,9 @@
 """Live fan-out: one Redis subscription to committed updates, many websocket clients.
 
 Each client has a bounded queue; a slow client loses its oldest messages (counted) instead
-of slowing the others or growing memory.
+of slowing the others or growing memory. The messages are the indicators writer's committed
+flushes (schema: ``streamdesk.messages.CommittedMessage``), forwarded as the text they were
+published as: never decoded or re-encoded here.
 """
 
 from __future__ import annotations
