@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 import redis
 from pg_databases import create_database, drop_database
+from streamdesk_dev.localservers import terminate
 
 from streamdesk.migrate import migrate
 from streamdesk.partitions import ensure_partitions
@@ -282,13 +283,7 @@ class MarketSim:
         self.admin_post("broker/reset", {"cash": cash})
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, timeout)
 
 
 def start_market_sim(tmp_dir: Path, **env: _Any) -> MarketSim:

@@ -66,7 +66,7 @@ def _unpack(payload: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     return eq_raw, opt_raw
 
 
-def _equity_tick(row: Any) -> EquityTick:
+def _check_equity_shape(row: Any) -> None:
     if (
         type(row) is not tuple
         or len(row) != _EQ_FIELDS
@@ -74,6 +74,10 @@ def _equity_tick(row: Any) -> EquityTick:
         or not all(_num(v) for v in row[1:])
     ):
         raise CodecError(f"malformed equity row: {row!r:.200}")
+
+
+def _equity_tick(row: Any) -> EquityTick:
+    _check_equity_shape(row)
     return EquityTick(
         row[0], int(row[1]), float(row[2]), float(row[3]), float(row[4]), int(row[5]), int(row[6])
     )
@@ -167,13 +171,7 @@ def decode_entry(payload: bytes) -> tuple[list[EqRow], list[OptionTick], int]:
                     continue
                 append(row)
                 continue
-        if (
-            type(row) is not tuple
-            or len(row) != _EQ_FIELDS
-            or type(row[0]) is not str
-            or not all(_num(v) for v in row[1:])
-        ):
-            raise CodecError(f"malformed equity row: {row!r:.200}")
+        _check_equity_shape(row)
         try:  # ints where floats are expected (or the reverse): convert like decode_ticks
             last = float(row[2])
             vol = int(row[5])
