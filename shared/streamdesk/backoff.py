@@ -41,6 +41,8 @@ class Backoff:
         self._rng = rng
         #: Consecutive failures since the last :meth:`reset`.
         self.failures = 0
+        #: The delay :meth:`next_delay` returned last (what :meth:`wait` slept at most).
+        self.last_delay = 0.0
 
     def cap(self, failures: int | None = None) -> float:
         """The upper bound of the delay after ``failures`` failures (default: so far)."""
@@ -52,9 +54,8 @@ class Backoff:
         """Count one more failure and return how long to wait before the next attempt."""
         cap = self.cap()
         self.failures += 1
-        if not self.jitter:
-            return cap
-        return self._rng(min(self.initial / 2, cap), cap)
+        self.last_delay = cap if not self.jitter else self._rng(min(self.initial / 2, cap), cap)
+        return self.last_delay
 
     def reset(self) -> None:
         """A success: the next failure waits the initial delay again."""

@@ -22,6 +22,7 @@ import sys
 
 import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -86,6 +87,10 @@ REDIS_TEMPORARY: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
     *NETWORK_ERRORS,
 )
+
+#: Any Redis failure, temporary or not (a refused command too): what a best-effort step
+#: (publishing a notification, recording usage, releasing a lease) counts and swallows.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_TEMPORARY)
 
 #: HTTP statuses that mean "try again later".
 TEMPORARY_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from streamdesk import constants
 from streamdesk.backoff import Backoff
 from streamdesk.clock import SYSTEM_CLOCK, Clock
-from streamdesk.errors import HTTP_ERRORS, TEMPORARY_HTTP_STATUS
+from streamdesk.errors import HTTP_ERRORS, REDIS_ERRORS, TEMPORARY_HTTP_STATUS
 from streamdesk.messages import decode_committed
 from streamdesk.realtime_budget import (
     EVENT,
@@ -45,7 +45,6 @@ from streamdesk.realtime_budget import (
     streamed_seconds_per_month,
 )
 
-from ._errors import REDIS_ANY
 from .broadcast_payload import Shaper, fit
 from .config import Settings
 from .degrade import DegradeController
@@ -307,7 +306,7 @@ class BroadcastPublisher:
                 pipe.expire(key, USAGE_TTL_S)
                 res = await asyncio.wait_for(pipe.execute(), timeout=2.0)
             self.month_broadcasts = int(res[0])
-        except REDIS_ANY as exc:
+        except REDIS_ERRORS as exc:
             self.redis_errors += 1
             self._usage_pending[0] += n  # added with the next one
             self._usage_pending[1] += size
@@ -359,7 +358,7 @@ async def read_usage(redis: aioredis.Redis, clock: Clock = SYSTEM_CLOCK) -> Usag
     key = constants.realtime_usage_key(month_key(clock.now()))
     try:
         raw = await asyncio.wait_for(redis.hmget(key, ["broadcasts", "bytes"]), timeout=2.0)
-    except REDIS_ANY as exc:
+    except REDIS_ERRORS as exc:
         log.warning("could not read Realtime usage from Redis: %s", exc)
         return None
     return Usage(int(raw[0] or 0), int(raw[1] or 0))

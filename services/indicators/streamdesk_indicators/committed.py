@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis.asyncio as aioredis
 
 from streamdesk import constants
+from streamdesk.errors import REDIS_ERRORS
 from streamdesk.messages import (
     COMMITTED_VERSION,
     CommittedEquity,
@@ -24,7 +25,6 @@ from streamdesk.messages import (
     encode_committed,
 )
 
-from ._errors import REDIS_ANY
 from .indicators import columns
 from .writer import Batch
 
@@ -124,6 +124,6 @@ class CommittedPublisher:
                 )
                 pipe.publish(constants.COMMITTED_CHANNEL, msg)
                 await asyncio.wait_for(pipe.execute(), timeout=5.0)
-        except REDIS_ANY as exc:  # any: the rows are committed already
+        except REDIS_ERRORS as exc:  # any: the rows are committed already
             self.redis_errors += 1
             log.warning("could not publish committed update: %s", exc)

@@ -15,8 +15,7 @@ from collections.abc import Callable, Collection
 import redis.asyncio as aioredis
 
 from streamdesk import constants
-
-from ._errors import REDIS_ANY
+from streamdesk.errors import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -104,5 +103,5 @@ class Leases:
             key = constants.indicators_lease_key(p)
             try:
                 await asyncio.wait_for(self._release(keys=[key], args=[self.owner]), 2.0)
-            except REDIS_ANY as exc:  # best effort: never fail a stop
+            except REDIS_ERRORS as exc:  # best effort: never fail a stop
                 log.warning("could not release lease of partition %d: %s", p, exc)

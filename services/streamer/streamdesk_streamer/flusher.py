@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
-
 from streamdesk.backoff import Backoff
 from streamdesk.clock import Clock
-from streamdesk.errors import REDIS_TEMPORARY
+from streamdesk.errors import REDIS_ERRORS
 
 from .decode import Row
 from .publisher import Publisher
@@ -29,7 +27,7 @@ log = logging.getLogger(__name__)
 
 #: Any Redis error (a refused command as well as a lost connection) is retried: the batch
 #: stays in flight, so nothing is lost while Redis is away.
-PUBLISH_ERRORS: tuple[type[BaseException], ...] = (aioredis.RedisError, *REDIS_TEMPORARY)
+PUBLISH_ERRORS = REDIS_ERRORS
 
 #: Largest batch one publish call takes from the queue.
 PUBLISH_BATCH = 20_000
