@@ -33,9 +33,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import SESSION_COOKIE, Auth
-from .identity import SCOPE_KEY, SERVICE, Identity, Refusal
+from .identity import SCOPE_KEY, SERVICE, Identity, Refusal, looks_like_jwt
 from .state import State
-from .supabase_jwt import looks_like_jwt
 
 PUBLIC_API = frozenset({"/api/login", "/api/logout"})
 #: The WebSocket subprotocol the live feed speaks, and the prefix of one carrying a JWT.

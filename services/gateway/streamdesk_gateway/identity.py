@@ -18,15 +18,28 @@ from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from time import monotonic
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
 from starlette.requests import HTTPConnection
 
 from .config import Settings
-from .supabase_jwt import Claims, JwksCache, JwtRefused, KeysUnavailable, SupabaseVerifier
+
+if TYPE_CHECKING:
+    from .supabase_jwt import Claims
 
 log = logging.getLogger(__name__)
+
+#: Longer bearer strings are refused before any parsing.
+MAX_TOKEN_LENGTH = 8192
+
+
+def looks_like_jwt(value: str) -> bool:
+    """Three non-empty dot-separated parts (a compact JWS), of a sane length."""
+    parts = value.split(".")
+    return len(value) <= MAX_TOKEN_LENGTH and len(parts) == 3 and all(parts)
+
 
 #: The ASGI scope key the guard stores the caller's :class:`Identity` under.
 SCOPE_KEY = "streamdesk.identity"
@@ -112,8 +125,12 @@ class SupabaseAuth:
         monotonic: Callable[[], float] = monotonic,
     ) -> None:
         assert settings.supabase_url is not None
+        # PyJWT and cryptography (~9 MB of RSS) are loaded only when Supabase sign-in is on.
+        from . import supabase_jwt
+
+        self._jwt = supabase_jwt
         self.counters = counters
-        self.jwks = JwksCache(
+        self.jwks = supabase_jwt.JwksCache(
             settings.jwks_url(),
             ttl=settings.supabase_jwks_ttl,
             min_interval=settings.supabase_jwks_min_interval,
@@ -121,7 +138,7 @@ class SupabaseAuth:
             monotonic=monotonic,
         )
         secret = settings.supabase_jwt_secret
-        self.verifier = SupabaseVerifier(
+        self.verifier = supabase_jwt.SupabaseVerifier(
             issuer=settings.jwt_issuer(),
             audience=settings.supabase_jwt_audience,
             leeway=settings.supabase_jwt_leeway,
@@ -141,7 +158,7 @@ class SupabaseAuth:
         refusal is counted by reason and logged without the token."""
         try:
             return await self.verifier.verify(token)
-        except JwtRefused as exc:
+        except self._jwt.JwtRefused as exc:
             key = f"jwt_refused_{exc.reason}"
             self.counters[key] = self.counters.get(key, 0) + 1
             log.info("refused a Supabase token from %s: %s", client, exc.reason)
@@ -149,7 +166,7 @@ class SupabaseAuth:
             raise Refusal(
                 401, f"invalid Supabase token ({exc.reason})", {"WWW-Authenticate": header}
             ) from exc
-        except KeysUnavailable as exc:
+        except self._jwt.KeysUnavailable as exc:
             self.counters["jwt_keys_unavailable"] += 1
             log.warning("a Supabase token from %s cannot be checked: %s", client, exc)
             raise Refusal(503, str(exc), {"Retry-After": "30"}) from exc

@@ -14,7 +14,7 @@ from streamdesk.config import MarketHoursMode
 from streamdesk.constants import HEALTH_SUMMARY_KEY
 from streamdesk.heartbeat import read_heartbeats
 from streamdesk.market_calendar import NEW_YORK, session_bounds
-from streamdesk.schwab import REFRESH_TOKEN_MAX_AGE, TokenStore
+from streamdesk.tokens import REFRESH_TOKEN_MAX_AGE, TokenStore
 
 from .ops_models import HealthOut, MarketOut, ServiceOut, TokenOut
 

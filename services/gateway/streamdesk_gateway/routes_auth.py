@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse
 
 from .auth import SESSION_COOKIE, Auth
 from .guard import session_id
-from .identity import Identity, Refusal, get_identity
+from .identity import Identity, Refusal, get_identity, looks_like_jwt
 from .models import GUARD_RESPONSES, LoginIn, SessionOut, error_response
 from .state import State
-from .supabase_jwt import looks_like_jwt
 
 router = APIRouter(tags=["auth"])
 

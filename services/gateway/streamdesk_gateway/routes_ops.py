@@ -18,7 +18,7 @@ from streamdesk import control
 from streamdesk.cli_auth import LoginError, complete_login, redirect_state, start_login
 from streamdesk.constants import ops_auth_key
 from streamdesk.errors import NETWORK_ERRORS, http_errors
-from streamdesk.schwab import TokenStore
+from streamdesk.tokens import TokenStore
 
 from .ops_models import (
     AuthCompleteIn,

@@ -34,12 +34,13 @@ from uuid import UUID
 import httpx
 import jwt
 
+from .identity import looks_like_jwt
+
 log = logging.getLogger(__name__)
 
 #: The asymmetric algorithms Supabase signs with, and the JWK key type each one needs.
 ASYMMETRIC = {"ES256": ("EC", "P-256"), "RS256": ("RSA", None)}
 #: Longest access token considered (Supabase's are about 1 KB).
-MAX_TOKEN_LENGTH = 8192
 #: Bound of one JWKS request, and of the document it answers.
 JWKS_TIMEOUT = 5.0
 JWKS_MAX_BYTES = 256 * 1024
@@ -67,12 +68,6 @@ class Claims:
     sub: UUID
     exp: int
     email: str | None
-
-
-def looks_like_jwt(value: str) -> bool:
-    """Three non-empty dot-separated parts (a compact JWS), of a sane length."""
-    parts = value.split(".")
-    return len(value) <= MAX_TOKEN_LENGTH and len(parts) == 3 and all(parts)
 
 
 def _usable_key(data: Any) -> jwt.PyJWK | None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from streamdesk.clock import Clock
-from streamdesk.schwab import REFRESH_TOKEN_MAX_AGE, TokenStore
+from streamdesk.tokens import REFRESH_TOKEN_MAX_AGE, TokenStore
 
 log = logging.getLogger(__name__)
 
