@@ -66,3 +66,26 @@ def test_every_redis_key_comes_from_constants() -> None:
         if p.name != "constants.py" and literal.search(p.read_text())
     ]
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        # schwab-py (~18 MB) only for a re-auth, PyJWT + cryptography (~9 MB) only with
+        # SUPABASE_URL: the gateway's 72 MB compose limit depends on it.
+        ("streamdesk_gateway.app", ["schwab", "authlib", "jwt"]),
+        # health never speaks HTTP as a client (its webhook uses urllib).
+        ("streamdesk_health.app", ["httpx", "schwab"]),
+    ],
+)
+def test_heavy_libraries_stay_out_of_processes_that_do_not_need_them(
+    module: str, absent: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()}"
