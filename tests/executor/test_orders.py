@@ -7,27 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from trade_requests import req
 
-from streamdesk.models import TradeRequest
 from streamdesk_executor.orders import build_order, parse_order, parse_time
 from streamdesk_executor.reconcile import match_orders
 
 pytestmark = pytest.mark.unit
 
 OPT = "AAPL  261218C00100000"
-
-
-def req(**kw: Any) -> TradeRequest:
-    base: dict[str, Any] = {
-        "symbol": "AAPL",
-        "asset_type": "EQUITY",
-        "instruction": "BUY",
-        "quantity": Decimal(10),
-        "order_type": "LIMIT",
-        "limit_price": Decimal("100.05"),
-    }
-    base.update(kw)
-    return TradeRequest(**base)
 
 
 @pytest.mark.parametrize(

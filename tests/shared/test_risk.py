@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
+from trade_requests import req
 
 from streamdesk.config import MarketHoursMode, TradingMode
 from streamdesk.models import TradeRequest
@@ -32,19 +32,6 @@ QUOTE = Quote(
 )
 LIMITS = RiskLimits(allow_market_orders=True)
 CTX = RiskContext(now=NOW, quote=QUOTE, submitter_is_operator=True, buying_power=Decimal(1_000_000))
-
-
-def req(**kw: Any) -> TradeRequest:
-    base: dict[str, Any] = {
-        "symbol": "AAPL",
-        "asset_type": "EQUITY",
-        "instruction": "BUY",
-        "quantity": Decimal(10),
-        "order_type": "LIMIT",
-        "limit_price": Decimal("100.05"),
-    }
-    base.update(kw)
-    return TradeRequest(**base)
 
 
 def codes(r: TradeRequest, ctx: RiskContext = CTX, limits: RiskLimits = LIMITS) -> set[str]:
