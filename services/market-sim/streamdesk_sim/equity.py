@@ -186,8 +186,12 @@ class EquitySim:
             put(43, v[42])
         return changes
 
-    def set_price(self, price: float, now_ms: int) -> dict[int, Any]:
-        """Move the market to ``price`` (admin); returns the changed quote fields."""
+    def set_price(self, price: float, now_ms: int, trade: bool = False) -> dict[int, Any]:
+        """Move the market to ``price`` (admin); returns the changed fields.
+
+        The quote moves around ``price``; with ``trade`` a 100-share trade also prints at
+        ``price`` (so the last price, which stops watch by default, moves too).
+        """
         self.mid = price
         v = self.values
         half = self._half_spread(price)
@@ -198,6 +202,19 @@ class EquitySim:
                 changes[k] = val
         v[MARK] = changes[MARK] = cents((v[BID] + v[ASK]) / 2)
         v[QUOTE_TIME] = changes[QUOTE_TIME] = now_ms
+        if trade:
+            last = cents(price)
+            self.trades += 1
+            v[VOLUME] += 100
+            trade_fields = ((LAST, last), (LAST_SIZE, 100), (VOLUME, v[VOLUME]),
+                            (TRADE_TIME, now_ms), (29, last), (30, 100), (36, now_ms))  # fmt: skip
+            for k, val in trade_fields:
+                v[k] = changes[k] = val
+            if last > v[HIGH]:
+                v[HIGH] = changes[HIGH] = last
+            if last < v[LOW]:
+                v[LOW] = changes[LOW] = last
+            v[NET_CHANGE] = changes[NET_CHANGE] = cents(last - v[CLOSE])
         return changes
 
     @property

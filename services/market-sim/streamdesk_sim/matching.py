@@ -1,12 +1,18 @@
 """The paper matching engine: open orders filled against the simulated quotes.
 
-After every market step (and an admin price move) each open order is checked: a market order
-fills at the touch (buy at the ask, sell at the bid); a limit order fills at the touch once the
-market crosses its limit (so never worse than the limit). A fill books the whole remaining
-quantity, adds an ``EXECUTION`` to the order's ``orderActivityCollection`` and sends
-``ExecutionCreated`` + ``OrderFillCompleted``; a buy the cash can no longer pay is rejected.
-Nothing fills while the session clock is closed; a ``QUEUED`` order starts ``WORKING`` at the
-first step after the open.
+After every market step (and an admin price move) each open order is checked, in tree order
+(oldest top order first, each tree parents first): a market order fills at the touch (buy at
+the ask, sell at the bid); a limit order fills at the touch once the market crosses its limit
+(so never worse than the limit). A stop (:mod:`~streamdesk_sim.stops`) first waits for its
+trigger; then a ``STOP`` or ``TRAILING_STOP`` fills as a market order and a ``STOP_LIMIT``
+works as a limit order. A trailing stop's ``stopPrice`` follows the market before the check.
+
+A fill books the whole remaining quantity (the simulator has no partial fills), adds an
+``EXECUTION`` to the order's ``orderActivityCollection`` and sends ``ExecutionCreated`` +
+``OrderFillCompleted``; then ``on_fill`` runs at once (the broker cancels the OCO siblings and
+starts the children), so when two orders of an OCO would fill in the same step only the first
+in the tree does. A buy the cash can no longer pay is rejected. Nothing fills while the session
+clock is closed; a ``QUEUED`` order starts ``WORKING`` at the first step after the open.
 """
 
 from __future__ import annotations
@@ -14,21 +20,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streamdesk_sim import stops
 from streamdesk_sim.account import Account, Quote
 from streamdesk_sim.clock import SessionClock
-from streamdesk_sim.orders import BUYS, OPEN_STATUSES, activity_data, finish, schwab_time
+from streamdesk_sim.order_book import OrderBook
+from streamdesk_sim.order_validation import STOP_ORDER_TYPES
+from streamdesk_sim.orders import BUYS, schwab_time
 
-#: Sends one ``ACCT_ACTIVITY`` message: (message type, JSON data).
-Notify = Callable[[str, dict[str, Any]], None]
 
+def fill_price(
+    order: dict[str, Any], bid: float, ask: float, triggered: bool = True
+) -> float | None:
+    """The price ``order`` fills at with the market at ``bid``/``ask`` (None: no fill).
 
-def fill_price(order: dict[str, Any], bid: float, ask: float) -> float | None:
-    """The price ``order`` fills at with the market at ``bid``/``ask`` (None: no fill)."""
+    ``triggered``: whether a stop order's stop has been reached (ignored for other types).
+    """
     buy = order["orderLegCollection"][0]["instruction"] in BUYS
     touch = ask if buy else bid
-    if touch <= 0:
+    order_type = order["orderType"]
+    if touch <= 0 or (order_type in STOP_ORDER_TYPES and not triggered):
         return None
-    if order["orderType"] == "MARKET":
+    if order_type in ("MARKET", "STOP", "TRAILING_STOP"):
         return touch
     limit = float(order["price"])
     if (buy and ask <= limit) or (not buy and bid >= limit):
@@ -37,52 +49,60 @@ def fill_price(order: dict[str, Any], bid: float, ask: float) -> float | None:
 
 
 class MatchingEngine:
-    """Fills the open orders of ``orders`` into ``account``."""
+    """Fills the open orders of ``book`` into ``account``."""
 
     def __init__(
         self,
-        orders: dict[int, dict[str, Any]],
+        book: OrderBook,
         account: Account,
         quote: Quote,
         clock: SessionClock,
-        notify: Notify,
+        on_fill: Callable[[dict[str, Any]], None],
     ) -> None:
-        self.orders = orders
+        self.book = book
         self.account = account
         self.quote = quote
         self.clock = clock
-        self.notify = notify
+        self.on_fill = on_fill
         self.next_activity_id = 90_000_000_001
 
     def on_market(self) -> None:
-        """After a market step: fill market orders and crossed limit orders."""
-        if not self.orders or not self.clock.is_open():
+        """After a market step: move trails, trigger stops, fill what the market crossed."""
+        if not self.book.orders or not self.clock.is_open():
             return
-        for order in list(self.orders.values()):
-            if order["status"] not in OPEN_STATUSES:
+        for order in self.book.open_legs():
+            if order["status"] == "AWAITING_PARENT_ORDER":
                 continue
+            if order["status"] not in ("QUEUED", "WORKING"):
+                continue  # ended earlier in this step (an OCO sibling filled)
             leg = order["orderLegCollection"][0]
             if order["status"] == "QUEUED":
                 order["status"] = "WORKING"
+                container = self.book.oco(order)
+                if container is not None and container["status"] == "QUEUED":
+                    container["status"] = "WORKING"
             try:
-                bid, ask, _ = self.quote(leg["instrument"]["symbol"], leg["orderLegType"])
+                prices = self.quote(leg["instrument"]["symbol"], leg["orderLegType"])
             except (ValueError, OverflowError):
                 continue
-            price = fill_price(order, bid, ask)
+            order_id = order["orderId"]
+            if order["orderType"] in STOP_ORDER_TYPES and order_id not in self.book.triggered:
+                if order["orderType"] == "TRAILING_STOP":
+                    stops.follow(order, prices)
+                if stops.triggered(order, prices):
+                    self.book.triggered.add(order_id)
+            price = fill_price(order, prices[0], prices[1], order_id in self.book.triggered)
             if price is not None:
                 self._fill(order, price)
 
     def _fill(self, order: dict[str, Any], price: float) -> None:
         leg = order["orderLegCollection"][0]
         qty = float(order["remainingQuantity"])
-        account_number = self.account.account_number
         buy = leg["instruction"] in BUYS
         if not self.account.apply_fill(
             leg["instrument"]["symbol"], leg["orderLegType"], buy, qty, price
         ):
-            finish(order, "REJECTED", self.clock.now())
-            order["statusDescription"] = "Insufficient buying power at fill time"
-            self.notify("OrderRejected", activity_data(order, account_number))
+            self.book.reject_tree(order, "Insufficient buying power at fill time")
             return
         now = self.clock.now()
         activity_id = self.next_activity_id
@@ -108,8 +128,8 @@ class MatchingEngine:
                 ],
             }
         )
-        finish(order, "FILLED", now)
-        data = activity_data(order, account_number)
-        data.update({"ExecutionPrice": price, "ExecutionQuantity": qty})
-        self.notify("ExecutionCreated", data)
-        self.notify("OrderFillCompleted", data)
+        self.book.end(order, "FILLED")
+        extra = {"ExecutionPrice": price, "ExecutionQuantity": qty}
+        self.book.send("ExecutionCreated", order, **extra)
+        self.book.send("OrderFillCompleted", order, **extra)
+        self.on_fill(order)

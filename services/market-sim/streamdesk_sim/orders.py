@@ -38,7 +38,12 @@ def multiplier(asset_type: str) -> float:
 
 
 def new_order(
-    leg: OrderLeg, spec: dict[str, Any], order_id: int, now: float, account_number: str
+    leg: OrderLeg,
+    spec: dict[str, Any],
+    order_id: int,
+    now: float,
+    account_number: str,
+    strategy: str = "SINGLE",
 ) -> dict[str, Any]:
     """A new WORKING order from a validated request ``spec`` (whose leg is ``leg``)."""
     order: dict[str, Any] = {
@@ -65,7 +70,7 @@ def new_order(
                 "quantity": leg.quantity,
             }
         ],
-        "orderStrategyType": "SINGLE",
+        "orderStrategyType": strategy,
         "orderId": order_id,
         "cancelable": True,
         "editable": True,
@@ -76,12 +81,43 @@ def new_order(
     }
     if leg.price is not None:
         order["price"] = leg.price
+    if leg.stop_type is not None:
+        order["stopType"] = leg.stop_type
+    if leg.stop_price is not None:
+        order["stopPrice"] = leg.stop_price
+    if leg.link_type is not None:
+        order.update(
+            {
+                "stopPriceLinkBasis": leg.link_basis,
+                "stopPriceLinkType": leg.link_type,
+                "stopPriceOffset": leg.offset,
+            }
+        )
     if leg.asset_type == "OPTION":
         occ = parse_occ(leg.symbol)
         order["orderLegCollection"][0]["instrument"].update(
             {"underlyingSymbol": occ.root, "putCall": "CALL" if occ.put_call == "C" else "PUT"}
         )
     return order
+
+
+def new_container(
+    spec: dict[str, Any], order_id: int, now: float, account_number: str
+) -> dict[str, Any]:
+    """A new OCO container: an id and a status, its orders in ``childOrderStrategies``."""
+    return {
+        "session": spec.get("session", "NORMAL"),
+        "duration": spec.get("duration", "DAY"),
+        "orderStrategyType": "OCO",
+        "orderId": order_id,
+        "cancelable": True,
+        "editable": False,
+        "status": "WORKING",
+        "enteredTime": schwab_time(now),
+        "tag": "API_TOS:market-sim",
+        "accountNumber": int(account_number),
+        "childOrderStrategies": [],
+    }
 
 
 def finish(order: dict[str, Any], status: str, now: float) -> None:

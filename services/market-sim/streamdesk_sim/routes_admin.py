@@ -49,9 +49,10 @@ class ExpireBody(BaseModel):
 
 
 class PriceBody(BaseModel):
-    """Move an equity's market to ``price``."""
+    """Move an equity's market to ``price`` (with ``trade``: a trade prints there too)."""
 
     price: float = Field(gt=0, strict=True)  # strict: ``true`` is not a price
+    trade: bool = Field(default=True, strict=True)  # False: only the quote moves
 
 
 class LoadBody(BaseModel):
@@ -161,10 +162,10 @@ async def expire(body: ExpireBody, sim: SimDep) -> Any:
 @router.post("/admin/market/{symbol}/price")
 async def set_price(symbol: str, body: PriceBody, sim: SimDep) -> Any:
     eq = sim.market.equity(symbol.upper())
-    changes = eq.set_price(body.price, sim.clock.now_ms())
+    changes = eq.set_price(body.price, sim.clock.now_ms(), trade=body.trade)
     sim.ticker.fan_out_equities({eq.symbol: changes})
     sim.broker.on_market({eq.symbol: changes})
-    return {"symbol": eq.symbol, "bid": eq.bid, "ask": eq.ask}
+    return {"symbol": eq.symbol, "bid": eq.bid, "ask": eq.ask, "last": eq.last}
 
 
 @router.post("/admin/load")
@@ -188,20 +189,29 @@ async def broker_reset(body: ResetBody, sim: SimDep) -> Any:
 async def broker_orders(sim: SimDep) -> Any:
     # Every order the paper broker holds, oldest first, in one compact list (no token,
     # never delayed by HTTP faults): what the chaos checker compares with `trades`.
-    return [
-        {
-            "order_id": o["orderId"],
-            "symbol": o["orderLegCollection"][0]["instrument"]["symbol"],
-            "instruction": o["orderLegCollection"][0]["instruction"],
-            "quantity": o["quantity"],
-            "order_type": o["orderType"],
-            "price": o.get("price"),
-            "status": o["status"],
-            "entered_time": o["enteredTime"],
-            "filled_quantity": o["filledQuantity"],
-        }
-        for o in sorted(sim.broker.orders.values(), key=lambda o: int(o["orderId"]))
-    ]
+    # An OCO container (no legs) is listed with its strategy and ``None`` for the order fields;
+    # ``parent_id`` is the order (or container) an order of a tree belongs to.
+    book = sim.broker.book
+    out = []
+    for o in sorted(book.orders.values(), key=lambda o: int(o["orderId"])):
+        leg = o["orderLegCollection"][0] if "orderLegCollection" in o else None
+        out.append(
+            {
+                "order_id": o["orderId"],
+                "symbol": leg["instrument"]["symbol"] if leg else None,
+                "instruction": leg["instruction"] if leg else None,
+                "quantity": o.get("quantity"),
+                "order_type": o.get("orderType"),
+                "price": o.get("price"),
+                "stop_price": o.get("stopPrice"),
+                "status": o["status"],
+                "entered_time": o["enteredTime"],
+                "filled_quantity": o.get("filledQuantity", 0.0),
+                "strategy": o["orderStrategyType"],
+                "parent_id": book.parents.get(o["orderId"]),
+            }
+        )
+    return out
 
 
 @router.get("/admin/broker")
