@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from .config import CommonSettings, MarketHoursMode, TradingMode
 from .market_calendar import is_market_open
-from .models import AssetType, Instruction, OrderType, TradeRequest
+from .models import REQUEST_COLUMNS, AssetType, Instruction, OrderType, TradeRequest
 
 if TYPE_CHECKING:
     from .control import KillSwitch
@@ -203,19 +203,7 @@ def order_notional(req: TradeRequest, quote: Quote | None) -> Decimal | None:
 
 def parse_request(row: dict[str, Any]) -> TradeRequest | Violation:
     """Validate the request columns of a ``trades`` row; a :class:`Violation` if malformed."""
-    fields = {
-        k: row.get(k)
-        for k in (
-            "symbol",
-            "asset_type",
-            "instruction",
-            "quantity",
-            "order_type",
-            "limit_price",
-            "duration",
-        )
-        if row.get(k) is not None
-    }
+    fields = {k: row.get(k) for k in REQUEST_COLUMNS if row.get(k) is not None}
     try:
         return TradeRequest.model_validate(fields)
     except ValidationError as exc:

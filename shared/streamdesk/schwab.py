@@ -36,6 +36,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"websockets\..*")
     import schwab
     import schwab.auth
+    import schwab.orders.common as schwab_common
     import schwab.orders.equities as schwab_equities
     import schwab.orders.options as schwab_options
     import schwab.streaming
@@ -75,6 +76,7 @@ __all__ = [
     "make_client",
     "make_stream_client",
     "schwab",
+    "schwab_common",
     "schwab_equities",
     "schwab_options",
 ]

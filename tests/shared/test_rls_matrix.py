@@ -127,6 +127,7 @@ DEFINER_FUNCTIONS = {
     "streamdesk_is_operator": {"anon", "authenticated", "service_role"},
     "streamdesk_anon_market_data": {"anon", "authenticated", "service_role"},
     "streamdesk_cancel_trade": {"authenticated"},
+    "streamdesk_replace_stop": {"authenticated"},
     "streamdesk_broadcast_trade": set(),
 }
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from streamdesk.models import Duration, Instruction, OrderType, TradeRequest, TradeStatus
-from streamdesk.schwab import schwab_equities, schwab_options
+from streamdesk.models import (
+    STOP_ORDER_TYPES,
+    Duration,
+    Instruction,
+    Leg,
+    OrderType,
+    StopTrigger,
+    TradeRequest,
+    TradeStatus,
+)
+from streamdesk.schwab import schwab_common, schwab_equities, schwab_options
 
 Builder = Callable[..., Any]
 
@@ -45,16 +54,69 @@ def format_price(price: Decimal) -> str:
     return format(price.normalize(), "f") if price == price.to_integral() else format(price, "f")
 
 
-def build_order(req: TradeRequest) -> dict[str, Any]:
-    """The Schwab order JSON for ``req`` (single leg, equity or option, market or limit)."""
+#: ``stop_trigger`` -> Schwab's ``stopType`` (``LAST`` is ``STANDARD`` there).
+_STOP_TYPE = {
+    StopTrigger.LAST: schwab_common.StopType.STANDARD,
+    StopTrigger.BID: schwab_common.StopType.BID,
+    StopTrigger.ASK: schwab_common.StopType.ASK,
+    StopTrigger.MARK: schwab_common.StopType.MARK,
+}
+
+
+def order_builder(req: TradeRequest) -> Any:
+    """schwab-py's ``OrderBuilder`` for ``req`` as one order (its bracket exits ignored).
+
+    ``MARKET``/``LIMIT`` are the equity/option builders as they are; ``STOP`` and
+    ``TRAILING_STOP`` start from the market builder and ``STOP_LIMIT`` from the limit builder,
+    then set the order type and the stop fields. Use it for a bracket's legs (one per leg row)
+    and compose them with :func:`build_bracket`.
+    """
     qty = int(req.quantity)
-    if req.order_type is OrderType.MARKET:
-        builder = _MARKET[req.instruction](req.symbol, qty)
-    else:
+    kind = req.order_type
+    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         assert req.limit_price is not None
         builder = _LIMIT[req.instruction](req.symbol, qty, format_price(req.limit_price))
-    builder.set_duration(schwab_equities.Duration[Duration(req.duration).value])
-    spec: dict[str, Any] = builder.build()
+    else:
+        builder = _MARKET[req.instruction](req.symbol, qty)
+    builder.set_duration(schwab_common.Duration[Duration(req.duration).value])
+    trigger = req.stop_trigger or StopTrigger.LAST
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT):
+        assert req.stop_price is not None
+        builder.set_order_type(schwab_common.OrderType[kind.value])
+        builder.set_stop_price(format_price(req.stop_price))
+        builder.set_stop_type(_STOP_TYPE[trigger])
+    elif kind is OrderType.TRAILING_STOP:
+        assert req.trail_type is not None and req.trail_offset is not None
+        builder.set_order_type(schwab_common.OrderType.TRAILING_STOP)
+        builder.set_stop_price_link_basis(schwab_common.StopPriceLinkBasis[trigger.value])
+        builder.set_stop_price_link_type(schwab_common.StopPriceLinkType[req.trail_type.value])
+        # A JSON number, as Schwab documents stopPriceOffset (a Decimal would not serialize).
+        builder.set_stop_price_offset(float(req.trail_offset))
+        builder.set_stop_type(_STOP_TYPE[trigger])
+    return builder
+
+
+def build_bracket(entry: TradeRequest, exits: Sequence[TradeRequest]) -> dict[str, Any]:
+    """The one conditional order of a bracket: the entry triggers its exits.
+
+    ``exits`` are the leg rows' requests in tree order (take-profit, then stop-loss; see
+    :meth:`TradeRequest.bracket_legs`): two become ``first_triggers_second(entry,
+    one_cancels_other(tp, sl))``, one becomes ``first_triggers_second(entry, exit)``.
+    """
+    if not 1 <= len(exits) <= 2:
+        raise ValueError(f"a bracket has one or two exits, not {len(exits)}")
+    first = order_builder(entry.single())
+    children = [order_builder(leg) for leg in exits]
+    second = children[0] if len(children) == 1 else schwab_common.one_cancels_other(*children)
+    spec: dict[str, Any] = schwab_common.first_triggers_second(first, second).build()
+    return spec
+
+
+def build_order(req: TradeRequest) -> dict[str, Any]:
+    """The Schwab order JSON for ``req``: one order, or a bracket's whole tree."""
+    if req.is_bracket:
+        return build_bracket(req, [leg for _, leg in req.bracket_legs()])
+    spec: dict[str, Any] = order_builder(req).build()
     return spec
 
 
@@ -96,6 +158,13 @@ class BrokerOrder:
     filled_quantity: Decimal
     avg_fill_price: Decimal | None
     reason: str
+    #: The current trigger of a stop (a trailing stop's as the broker moves it).
+    stop_price: Decimal | None = None
+    #: ``orderStrategyType``: ``SINGLE``, or ``TRIGGER`` for an order with children.
+    strategy: str = "SINGLE"
+    #: The orders this one triggers, in tree order, OCO containers flattened away (an OCO has
+    #: no leg of its own). Each child keeps its own children.
+    children: tuple[BrokerOrder, ...] = ()
 
     @property
     def final_status(self) -> TradeStatus | None:
@@ -103,8 +172,44 @@ class BrokerOrder:
         return FINAL_BROKER_STATUS.get(self.status)
 
 
+def _children(raw: Mapping[str, Any]) -> tuple[BrokerOrder, ...]:
+    found: list[BrokerOrder] = []
+    for child in _child_specs(raw):
+        parsed = parse_order(child)
+        if parsed is not None:
+            found.append(parsed)
+    return tuple(found)
+
+
+def _child_specs(raw: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    children = raw.get("childOrderStrategies") or []
+    if not isinstance(children, list):
+        return
+    for child in children:
+        if not isinstance(child, Mapping):
+            continue
+        if child.get("orderStrategyType") == "OCO" and not child.get("orderLegCollection"):
+            yield from _child_specs(child)
+        else:
+            yield child
+
+
+def leg_children(order: BrokerOrder) -> dict[Leg, BrokerOrder]:
+    """A bracket's exits among ``order.children``, by role: the ``LIMIT`` child is the
+    take-profit, the stop child (``STOP``, ``STOP_LIMIT``, ``TRAILING_STOP``) the stop-loss.
+    The first of each kind wins."""
+    found: dict[Leg, BrokerOrder] = {}
+    for child in order.children:
+        if child.order_type == OrderType.LIMIT:
+            found.setdefault(Leg.TAKE_PROFIT, child)
+        elif child.order_type in STOP_ORDER_TYPES:
+            found.setdefault(Leg.STOP_LOSS, child)
+    return found
+
+
 def parse_order(raw: Mapping[str, Any]) -> BrokerOrder | None:
-    """A :class:`BrokerOrder` from Schwab's order JSON; None if it is not a single-leg order."""
+    """A :class:`BrokerOrder` from Schwab's order JSON, its children included; None if it is
+    not a single-leg order (an OCO container alone is not: read it through its parent)."""
     legs = raw.get("orderLegCollection") or []
     if not isinstance(legs, list) or len(legs) != 1 or not isinstance(legs[0], Mapping):
         return None
@@ -142,4 +247,7 @@ def parse_order(raw: Mapping[str, Any]) -> BrokerOrder | None:
         filled_quantity=filled,
         avg_fill_price=avg,
         reason=str(raw.get("statusDescription") or raw.get("cancelMessage") or ""),
+        stop_price=_dec(raw.get("stopPrice")),
+        strategy=str(raw.get("orderStrategyType") or "SINGLE"),
+        children=_children(raw),
     )
