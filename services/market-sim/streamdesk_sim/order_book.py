@@ -111,12 +111,12 @@ class OrderBook:
     def open_legs(self) -> list[Order]:
         """Open orders with legs in tree order (roots oldest first, each tree parents first):
         the order in which a market step looks at them, so the first of an OCO wins a tie."""
-        return [
-            o
-            for root in self.roots()
-            for o in subtree(root)
-            if has_legs(o) and o["status"] in OPEN_STATUSES
-        ]
+        out: list[Order] = []
+        for root in self.roots():
+            if root["status"] in FINAL_STATUSES and "childOrderStrategies" not in root:
+                continue  # the common case of a finished single order: no walk
+            out.extend(o for o in subtree(root) if has_legs(o) and o["status"] in OPEN_STATUSES)
+        return out
 
     def replace_in_tree(self, old: Order, new: Order) -> None:
         """Put ``new`` where ``old`` is in its parent's ``childOrderStrategies``."""
