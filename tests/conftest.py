@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,6 +331,14 @@ def start_market_sim(tmp_dir: Path, **env: _Any) -> MarketSim:
         # an interrupted start used to leave an orphaned simulator behind.
         sim.stop()
         raise
+
+
+@pytest.fixture(scope="session", name="start_market_sim")
+def start_market_sim_fixture() -> Callable[..., MarketSim]:
+    """:func:`start_market_sim` for test modules that need their own settings. Test files
+    must not ``from conftest import ...`` it: with a conftest.py per directory the name
+    ``conftest`` means whichever was imported last when the whole suite is collected."""
+    return start_market_sim
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ at any hour, without waiting on the wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import start_market_sim
 from schwab.orders.common import (
     OrderType,
     StopPriceLinkBasis,
@@ -38,7 +37,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def sim(
+    tmp_path_factory: pytest.TempPathFactory, start_market_sim: Callable[..., Any]
+) -> Iterator[Any]:
     s = start_market_sim(
         tmp_path_factory.mktemp("market-sim-order-types"),
         seed=1,
