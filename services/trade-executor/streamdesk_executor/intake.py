@@ -115,6 +115,26 @@ class Intake:
                 )
                 self.counters["rejected_risk"] += 1
                 return trade_id, None, t0
+            if parsed.is_bracket:
+                # The broker would work the exits of a bracket as orders of their own, but this
+                # executor does not yet create their leg rows (docs/order-types.md, Executor):
+                # untracked protective orders are worse than none. Refuse before the broker.
+                reason = (
+                    "brackets (take_profit_price / stop_loss_price) are not supported by this "
+                    "executor yet: place the entry, then its STOP / LIMIT exits as single orders"
+                )
+                await store.transition(
+                    conn,
+                    trade_id,
+                    (S.PENDING,),
+                    S.REJECTED,
+                    reason,
+                    {"codes": ["bracket_not_supported"]},
+                    error=reason,
+                    claimed_by=self.instance,
+                )
+                self.counters["rejected_risk"] += 1
+                return trade_id, None, t0
             if parsed.symbol != peek["symbol"]:
                 quote = await self.quotes.get(parsed.symbol)  # another executor took the peeked one
             ctx = RiskContext(
