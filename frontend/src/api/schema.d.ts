@@ -979,7 +979,7 @@ export interface components {
          * @description Order types StreamDesk places.
          * @enum {string}
          */
-        OrderType: "MARKET" | "LIMIT";
+        OrderType: "MARKET" | "LIMIT" | "STOP" | "STOP_LIMIT" | "TRAILING_STOP";
         /**
          * PauseOut
          * @description A service's pause flag after the change.
@@ -1107,6 +1107,14 @@ export interface components {
             services: components["schemas"]["ServiceOut"][];
         };
         /**
+         * StopTrigger
+         * @description The price a stop watches; for a trailing stop also the price the trail follows.
+         *
+         *     ``LAST`` is Schwab's ``stopType`` ``STANDARD``; the others have the same name there.
+         * @enum {string}
+         */
+        StopTrigger: "LAST" | "BID" | "ASK" | "MARK";
+        /**
          * TokenOut
          * @description Age of the Schwab token file (never its contents).
          */
@@ -1137,6 +1145,8 @@ export interface components {
             avg_fill_price: number | null;
             /** Broker Order Id */
             broker_order_id: string | null;
+            /** Broker Status */
+            broker_status?: string | null;
             /** Created At */
             created_at: string;
             /**
@@ -1153,14 +1163,40 @@ export interface components {
             /** Id */
             id: number;
             instruction: components["schemas"]["Instruction"];
+            /**
+             * Leg
+             * @default single
+             * @example single
+             * @example entry
+             * @example take_profit
+             * @example stop_loss
+             */
+            leg: string;
             /** Limit Price */
             limit_price: number | null;
             order_type: components["schemas"]["OrderType"];
+            /**
+             * Parent Id
+             * @description a bracket leg's entry (docs/order-types.md)
+             */
+            parent_id?: number | null;
             /** Quantity */
             quantity: number;
             status: components["schemas"]["TradeStatus"];
+            /** Stop Loss Price */
+            stop_loss_price?: number | null;
+            /** Stop Price */
+            stop_price?: number | null;
+            /** Stop Trigger */
+            stop_trigger?: string | null;
             /** Symbol */
             symbol: string;
+            /** Take Profit Price */
+            take_profit_price?: number | null;
+            /** Trail Offset */
+            trail_offset?: number | null;
+            /** Trail Type */
+            trail_type?: string | null;
             /** Updated At */
             updated_at: string;
         };
@@ -1174,6 +1210,8 @@ export interface components {
             avg_fill_price: number | null;
             /** Broker Order Id */
             broker_order_id: string | null;
+            /** Broker Status */
+            broker_status?: string | null;
             /** Created At */
             created_at: string;
             /**
@@ -1192,14 +1230,40 @@ export interface components {
             /** Id */
             id: number;
             instruction: components["schemas"]["Instruction"];
+            /**
+             * Leg
+             * @default single
+             * @example single
+             * @example entry
+             * @example take_profit
+             * @example stop_loss
+             */
+            leg: string;
             /** Limit Price */
             limit_price: number | null;
             order_type: components["schemas"]["OrderType"];
+            /**
+             * Parent Id
+             * @description a bracket leg's entry (docs/order-types.md)
+             */
+            parent_id?: number | null;
             /** Quantity */
             quantity: number;
             status: components["schemas"]["TradeStatus"];
+            /** Stop Loss Price */
+            stop_loss_price?: number | null;
+            /** Stop Price */
+            stop_price?: number | null;
+            /** Stop Trigger */
+            stop_trigger?: string | null;
             /** Symbol */
             symbol: string;
+            /** Take Profit Price */
+            take_profit_price?: number | null;
+            /** Trail Offset */
+            trail_offset?: number | null;
+            /** Trail Type */
+            trail_type?: string | null;
             /** Updated At */
             updated_at: string;
         };
@@ -1246,8 +1310,18 @@ export interface components {
             order_type: components["schemas"]["OrderType"];
             /** Quantity */
             quantity: number | string;
+            /** Stop Loss Price */
+            stop_loss_price?: number | string | null;
+            /** Stop Price */
+            stop_price?: number | string | null;
+            stop_trigger?: components["schemas"]["StopTrigger"] | null;
             /** Symbol */
             symbol: string;
+            /** Take Profit Price */
+            take_profit_price?: number | string | null;
+            /** Trail Offset */
+            trail_offset?: number | string | null;
+            trail_type?: components["schemas"]["TrailType"] | null;
         };
         /**
          * TradeStatus
@@ -1255,6 +1329,12 @@ export interface components {
          * @enum {string}
          */
         TradeStatus: "pending" | "rejected" | "submitting" | "working" | "filled" | "cancelled" | "expired" | "cancel_requested" | "unknown";
+        /**
+         * TrailType
+         * @description How a trailing stop's offset is measured (Schwab's ``stopPriceLinkType``).
+         * @enum {string}
+         */
+        TrailType: "VALUE" | "PERCENT";
         /**
          * UniverseIn
          * @description Add an equity ticker (``equity``) or an option underlying (``option``).

@@ -74,6 +74,15 @@ class Trade(BaseModel):
     avg_fill_price: float | None
     error: str | None
     updated_at: str
+    stop_price: float | None = None
+    trail_type: str | None = None
+    trail_offset: float | None = None
+    stop_trigger: str | None = None
+    take_profit_price: float | None = None
+    stop_loss_price: float | None = None
+    parent_id: int | None = Field(None, description="a bracket leg's entry (docs/order-types.md)")
+    leg: str = Field("single", examples=["single", "entry", "take_profit", "stop_loss"])
+    broker_status: str | None = None
 
 
 class TradeEvent(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from streamdesk.constants import last_quote_key
 from streamdesk.control import KillSwitch, read_kill_switch
-from streamdesk.models import TradeRequest
+from streamdesk.models import REQUEST_COLUMNS, TradeRequest
 from streamdesk.risk import (
     BUYING_POWER_INSTRUCTIONS,
     Quote,
@@ -47,8 +48,17 @@ TradeId = Annotated[int, Path(ge=1, le=INT64_MAX, description="A trades.id (bigi
 
 TRADE_COLUMNS = (
     "id, created_at, symbol, asset_type, instruction, quantity, order_type, limit_price, "
-    "duration, status, broker_order_id, filled_quantity, avg_fill_price, error, updated_at"
+    "duration, status, broker_order_id, filled_quantity, avg_fill_price, error, updated_at, "
+    "stop_price, trail_type, trail_offset, stop_trigger, take_profit_price, stop_loss_price, "
+    "parent_id, leg, broker_status"
 )
+
+
+def _column_value(value: Any) -> Any:
+    """A request field as its column takes it (enums as their text)."""
+    return value.value if isinstance(value, Enum) else value
+
+
 OPEN_STATUSES = ("pending", "submitting", "working", "cancel_requested", "unknown")
 #: POST routes whose body is a TradeRequest (their shape errors answer TradeRefusal).
 BODY_ROUTES = frozenset({"/api/trades", "/api/trades/preview"})
@@ -208,19 +218,15 @@ async def submit(state: StateDep, identity: IdentityDep, req: TradeRequest) -> J
             },
             status_code=422,
         )
+    # Every request column (streamdesk.models.REQUEST_COLUMNS): a column left out would drop
+    # part of the order (a stop price, a bracket's exits) on the way to the executor.
+    values = [_column_value(getattr(req, name)) for name in REQUEST_COLUMNS]
+    n = len(REQUEST_COLUMNS)
     inserted = await state.db.fetchrow(
-        f"""
-        INSERT INTO trades (symbol, asset_type, instruction, quantity, order_type,
-                            limit_price, duration, source, user_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'gateway', $8) RETURNING {TRADE_COLUMNS}
-        """,
-        req.symbol,
-        req.asset_type.value,
-        req.instruction.value,
-        req.quantity,
-        req.order_type.value,
-        req.limit_price,
-        req.duration.value,
+        f"INSERT INTO trades ({', '.join(REQUEST_COLUMNS)}, source, user_id) "
+        f"VALUES ({', '.join(f'${i + 1}' for i in range(n))}, 'gateway', ${n + 1}) "
+        f"RETURNING {TRADE_COLUMNS}",
+        *values,
         identity.user_id,
     )
     state.counters["trades_submitted"] += 1
