@@ -93,6 +93,9 @@ class RiskLimits:
     max_quantity_equity: int = 10_000
     max_quantity_option: int = 100
     collar_pct: Decimal = Decimal("0.05")
+    stop_limit_collar_pct: Decimal = Decimal("0.05")
+    trail_min_pct: Decimal = Decimal("0.1")
+    trail_max_pct: Decimal = Decimal(25)
     max_order_notional: Decimal = Decimal(50_000)
     max_daily_notional: Decimal = Decimal(250_000)
     max_orders_per_minute: int = 30
@@ -184,13 +187,11 @@ def multiplier(asset_type: AssetType) -> Decimal:
 
 
 def reference_price(req: TradeRequest, quote: Quote | None) -> Decimal | None:
-    """Price used for notional: the limit price, else the touch (ask to buy, bid to sell)."""
-    if req.limit_price is not None:
-        return req.limit_price
-    if quote is None:
-        return None
-    touch = quote.ask if req.instruction in BUY_SIDE else quote.bid
-    return touch if touch > 0 else (quote.last if quote.last > 0 else None)
+    """Price used for notional: the limit price, else the touch (ask to buy, bid to sell);
+    stops per :func:`streamdesk.risk_orders.notional_price`."""
+    from .risk_orders import notional_price  # it builds on this module
+
+    return notional_price(req, quote)
 
 
 def order_notional(req: TradeRequest, quote: Quote | None) -> Decimal | None:
@@ -219,9 +220,11 @@ def check_trade(req: TradeRequest, ctx: RiskContext, limits: RiskLimits) -> Risk
     """Every rule ``req`` breaks under ``ctx`` and ``limits`` (empty result = accepted).
 
     Rules, in order: submitter is an operator, kill switch, live/paper guard, session hours,
-    market orders allowed, integer quantity within limits, quote present and fresh, limit price
-    on a tick and inside the collar, notional per order, notional per day, orders per minute,
-    identical order within the window, buying power.
+    market orders allowed, integer quantity within limits, quote present and fresh, prices on
+    a tick, the limit inside the collar and the order-type rules (stop side, stop-limit
+    collar, trail bounds, bracket entry and sides: :mod:`streamdesk.risk_orders`), notional
+    per order, notional per day, orders per minute, identical order within the window, buying
+    power.
     """
     out: list[Violation] = []
     add = out.append
@@ -284,23 +287,9 @@ def check_trade(req: TradeRequest, ctx: RiskContext, limits: RiskLimits) -> Risk
                 )
             )
 
-    price = req.limit_price
-    if price is not None:
-        if not on_tick(req.asset_type, price):
-            tick = price_tick(req.asset_type, price)
-            add(Violation("bad_tick", f"limit price {price} is not a multiple of the tick {tick}"))
-        if quote is not None and quote.bid > 0 and quote.ask > 0:
-            low = quote.bid * (1 - limits.collar_pct)
-            high = quote.ask * (1 + limits.collar_pct)
-            if not low <= price <= high:
-                add(
-                    Violation(
-                        "price_collar",
-                        f"limit price {price} is outside the collar "
-                        f"{low:.4f}..{high:.4f} (bid {quote.bid}, ask {quote.ask}, "
-                        f"±{limits.collar_pct * 100:g}%)",
-                    )
-                )
+    from .risk_orders import price_violations  # it builds on this module
+
+    out.extend(price_violations(req, quote, limits))
 
     notional = order_notional(req, quote)
     if notional is not None:
@@ -372,6 +361,21 @@ class RiskSettings(CommonSettings):
         le=1,
         description="Limit price must be within [bid x (1-p), ask x (1+p)].",
     )
+    risk_stop_limit_collar_pct: Decimal = Field(
+        default=Decimal("0.05"),
+        ge=0,
+        le=1,
+        description="A stop-limit's limit within stop x (1 ± p), on the far side of the stop.",
+    )
+    risk_trail_min_pct: Decimal = Field(
+        default=Decimal("0.1"), gt=0, le=100, description="Smallest percent trail (in %)."
+    )
+    risk_trail_max_pct: Decimal = Field(
+        default=Decimal(25),
+        gt=0,
+        le=100,
+        description="Largest trail: percent trail, or dollar trail as % of the price (in %).",
+    )
     risk_max_order_notional: Decimal = Field(
         default=Decimal(50_000), gt=0, description="Max notional per order (USD)."
     )
@@ -399,6 +403,9 @@ class RiskSettings(CommonSettings):
             max_quantity_equity=self.risk_max_quantity_equity,
             max_quantity_option=self.risk_max_quantity_option,
             collar_pct=self.risk_collar_pct,
+            stop_limit_collar_pct=self.risk_stop_limit_collar_pct,
+            trail_min_pct=self.risk_trail_min_pct,
+            trail_max_pct=self.risk_trail_max_pct,
             max_order_notional=self.risk_max_order_notional,
             max_daily_notional=self.risk_max_daily_notional,
             max_orders_per_minute=self.risk_max_orders_per_minute,
