@@ -75,31 +75,3 @@ async def test_a_stop_on_the_wrong_side_is_refused_before_the_broker(
             assert "stop_side" in row["error"] or "above" in row["error"], row["error"]
         finally:
             await conn.close()
-
-
-async def test_a_bracket_is_refused_until_the_executor_tracks_its_legs(
-    make_settings: SettingsFactory, sim: Any
-) -> None:
-    """A bracket would leave exits working at the broker with no row of their own: refused,
-    with its reason, and nothing reaches the broker."""
-    settings = make_settings()
-    async with running(settings) as ex:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            _, ask = await broker_quote(ex, "AAPL")
-            before = len(sim.admin_get("broker/orders"))
-            t = await insert_trade(
-                conn,
-                symbol="AAPL",
-                quantity=1,
-                order_type="LIMIT",
-                limit_price=ask.quantize(CENT),
-                take_profit_price=(ask + 5).quantize(CENT),
-                stop_loss_price=(ask - 5).quantize(CENT),
-            )
-            row = await wait_status(conn, t, FINAL)
-            assert row["status"] == "rejected" and row["broker_order_id"] is None
-            assert "brackets" in row["error"], row["error"]
-            assert len(sim.admin_get("broker/orders")) == before
-        finally:
-            await conn.close()

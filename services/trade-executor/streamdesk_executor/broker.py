@@ -70,7 +70,12 @@ class Broker(Protocol):
     Required (the executor cannot run without them):
 
     * :attr:`account_hash` - the account every call acts on;
-    * :meth:`place` - send one order, classify the answer; never raises for broker trouble;
+    * :meth:`place` - send one order (a single order or a conditional tree), classify the
+      answer; never raises for broker trouble;
+    * :meth:`replace` - replace a working order by another (a stop move), classified as
+      :meth:`place` is; the old order can be replaced only once, so a lost answer is
+      reconciled from the old order's successor (:meth:`replaced_by`), never re-sent;
+    * :meth:`replaced_by` - the id of the order that replaced a ``REPLACED`` one;
     * :meth:`list_orders`, :meth:`get_order` - the broker's view of orders (sync, reconcile);
     * :meth:`cancel` - ask for a cancel;
     * :meth:`account` - balances and positions;
@@ -105,8 +110,17 @@ class Broker(Protocol):
         ``rejected`` (definitely not placed) or ``unknown`` (may exist: reconcile)."""
         ...
 
+    async def replace(self, order_id: str, spec: dict[str, Any]) -> PlaceResult:
+        """Replace working order ``order_id`` by ``spec`` once: ``accepted`` with the new
+        order's id, ``rejected`` (refused: the old order still works) or ``unknown``."""
+        ...
+
+    async def replaced_by(self, order_id: str) -> str | None:
+        """The id of the order that replaced ``order_id`` (None if none is known)."""
+        ...
+
     async def list_orders(self, since: datetime) -> list[BrokerOrder]:
-        """The account's orders entered since ``since``."""
+        """The account's top-level orders entered since ``since``, each with its tree."""
         ...
 
     async def get_order(self, order_id: str) -> BrokerOrder | None:

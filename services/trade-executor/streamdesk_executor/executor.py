@@ -32,12 +32,16 @@ from .config import Settings
 from .intake import Intake
 from .quotes import QuoteProvider
 from .reconcile import Reconciler
+from .replace import StopMover
 from .sync import BrokerSync
 
 log = logging.getLogger(__name__)
 
 #: The executor's name in heartbeats and in the control plane's pause flags.
 SERVICE_NAME = "trade-executor"
+
+#: The NOTIFY payload's suffix of a requested stop move (migration 0090).
+REPLACE_STOP_NOTIFY = "replace_stop"
 
 #: A worker's wait while paused, and after a claim refused by the one-open-order index (s):
 #: not failures, so no back-off.
@@ -80,8 +84,25 @@ class Executor:
         self.sync = BrokerSync(
             settings, pool, broker, self.counters, instance=instance, clock=clock
         )
+        self.mover = StopMover(
+            pool,
+            broker,
+            self.quotes,
+            self.sync,
+            settings.risk_limits(),
+            self.counters,
+            instance=instance,
+        )
         self.reconciler = Reconciler(
-            settings, pool, redis, broker, self.sync, self.counters, instance=instance, clock=clock
+            settings,
+            pool,
+            redis,
+            broker,
+            self.sync,
+            self.counters,
+            instance=instance,
+            mover=self.mover,
+            clock=clock,
         )
         self.intake = Intake(
             settings,
@@ -191,7 +212,8 @@ class Executor:
     async def _listen_loop(self) -> None:
         def on_notify(_c: object, _pid: int, _channel: str, payload: object) -> None:
             status = str(payload).partition(":")[2]
-            if status == TradeStatus.CANCEL_REQUESTED:
+            # A cancel or a stop move (`<id>:replace_stop`, migration 0090) is maintenance work.
+            if status in (TradeStatus.CANCEL_REQUESTED, REPLACE_STOP_NOTIFY):
                 self._maint_wake.set()
             else:
                 self._wake_one()

@@ -18,11 +18,11 @@ import asyncpg
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.control import read_kill_switch
-from streamdesk.models import TradeRequest, TradeStatus
+from streamdesk.models import Leg, TradeRequest, TradeStatus
 from streamdesk.risk import RiskContext, RiskLimits, check_trade, day_start, parse_request
 
-from . import store
-from .broker import Broker, PlaceKind, PlaceResult
+from . import brackets, store
+from .broker import Broker, BrokerError, PlaceKind, PlaceResult
 from .config import Settings
 from .orders import build_order
 from .quotes import QuoteProvider
@@ -115,26 +115,6 @@ class Intake:
                 )
                 self.counters["rejected_risk"] += 1
                 return trade_id, None, t0
-            if parsed.is_bracket:
-                # The broker would work the exits of a bracket as orders of their own, but this
-                # executor does not yet create their leg rows (docs/order-types.md, Executor):
-                # untracked protective orders are worse than none. Refuse before the broker.
-                reason = (
-                    "brackets (take_profit_price / stop_loss_price) are not supported by this "
-                    "executor yet: place the entry, then its STOP / LIMIT exits as single orders"
-                )
-                await store.transition(
-                    conn,
-                    trade_id,
-                    (S.PENDING,),
-                    S.REJECTED,
-                    reason,
-                    {"codes": ["bracket_not_supported"]},
-                    error=reason,
-                    claimed_by=self.instance,
-                )
-                self.counters["rejected_risk"] += 1
-                return trade_id, None, t0
             if parsed.symbol != peek["symbol"]:
                 quote = await self.quotes.get(parsed.symbol)  # another executor took the peeked one
             ctx = RiskContext(
@@ -188,7 +168,11 @@ class Intake:
                 notional=result.notional,
                 # as the broker spells it: reconciliation and the one-open-order index compare it
                 symbol=parsed.symbol,
+                **({"leg": Leg.ENTRY.value} if parsed.is_bracket else {}),
             )
+            if moved is not None and parsed.is_bracket:
+                # Same transaction: an entry never exists without its exits, nor they without it.
+                await brackets.create_legs(conn, trade_id, parsed, self.instance)
         if moved is None:
             # Cannot happen while we hold the row lock; if it ever does, never send.
             log.error("trade %s left `pending` under our lock; not sending it", trade_id)
@@ -208,6 +192,37 @@ class Intake:
             await self._record_place(
                 conn, trade_id, result, (t_answer - t0) * 1000, (t_answer - t_send) * 1000
             )
+            if req.is_bracket:
+                await self._record_legs(conn, trade_id, result)
+
+    async def _record_legs(self, conn: store.Conn, trade_id: int, result: PlaceResult) -> None:
+        """The exits follow the entry's answer: linked from its tree when accepted (or left
+        `submitting` for the next sync pass if the tree cannot be read now), rejected with
+        it, or `unknown` with it. Never a second placement."""
+        if result.kind is PlaceKind.REJECTED:
+            await brackets.settle_legs(
+                conn,
+                trade_id,
+                S.REJECTED,
+                f"entry #{trade_id} rejected: {result.reason}",
+                {"instance": self.instance, "http_status": result.http_status},
+            )
+        elif result.kind is PlaceKind.UNKNOWN:
+            await brackets.legs_unknown(
+                conn, trade_id, f"entry #{trade_id}'s outcome is unknown: {result.reason}"
+            )
+        elif result.order_id is not None:
+            try:
+                top = await self.broker.get_order(result.order_id)
+            except BrokerError as exc:
+                log.warning(
+                    "trade %s: tree of order %s not read (%s)", trade_id, result.order_id, exc
+                )
+                return
+            if top is None:
+                return
+            for row, child in await brackets.link_legs(conn, trade_id, top, self.instance):
+                await self.sync.apply_order(row, child)
 
     async def _record_place(
         self,

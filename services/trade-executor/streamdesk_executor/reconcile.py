@@ -21,12 +21,14 @@ import redis.asyncio as aioredis
 
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.constants import EXECUTOR_RECONCILE_KEY
-from streamdesk.models import OrderType, TradeStatus
+from streamdesk.models import Leg, OrderType, TradeStatus
 
 from . import store
+from .brackets import LegSync, cascade_cancel, index_orders, link_legs, tree_matches
 from .broker import Broker, BrokerError
 from .config import Settings
 from .orders import BrokerOrder
+from .replace import StopMover
 from .sync import BrokerSync
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,8 @@ def match_orders(
     trade: dict[str, Any], orders: list[BrokerOrder], linked: set[str], skew: float
 ) -> list[BrokerOrder]:
     """Broker orders that may be ``trade``'s: same symbol, instruction, quantity, type, price,
-    entered no earlier than ``skew`` seconds before the trade's ``submitted_at``, and not
-    already linked to another trade."""
+    entered no earlier than ``skew`` seconds before the trade's ``submitted_at``, not already
+    linked to another trade, and of the same tree shape (a bracket entry's exits)."""
     submitted: datetime | None = trade["submitted_at"]
     earliest = submitted - timedelta(seconds=skew) if submitted is not None else None
     out = []
@@ -84,6 +86,8 @@ def match_orders(
             continue
         if earliest is not None and o.entered is not None and o.entered < earliest:
             continue
+        if not tree_matches(trade, o):
+            continue  # a bracket's entry is a tree with its exits; a single order is not
         out.append(o)
     return out
 
@@ -101,6 +105,7 @@ class Reconciler:
         counters: Counter[str],
         *,
         instance: str,
+        mover: StopMover | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
@@ -112,6 +117,8 @@ class Reconciler:
         self.counters = counters
         self.instance = instance
         self.clock = clock
+        self.mover = mover
+        self.legs = LegSync(pool, broker, sync, counters, instance=instance)
 
     async def maintenance_pass(self, *, startup: bool = False) -> ReconcileSummary:
         """Cancels, orphan detection, status/fill sync, reconciliation, balances; one pass.
@@ -135,17 +142,21 @@ class Reconciler:
                 ):
                     self.counters["orphans"] += 1
             rows = await store.open_rows(conn, self.account, limit)
+            legs = await store.open_legs(conn, self.account, limit)
+            moves = await store.replace_requests(conn, self.account, limit)
+        if self.mover is not None and moves:
+            await self.mover.run(moves)
         to_reconcile = [r for r in rows if r["broker_order_id"] is None]
         linked_rows = [r for r in rows if r["broker_order_id"] is not None]
         resolved = 0
         still = 0
         broker_error: BrokerError | None = None
-        if rows:
+        if rows or legs:
             # Linked orders need the list only from their own submission on; the clock-skew
             # margin is for matching unlinked ones. (Keeps the list short: it is parsed on
-            # every pass.)
+            # every pass.) A leg is listed in its entry's tree: entered when the entry was.
             since = min(
-                [r["submitted_at"] - timedelta(seconds=_LINKED_MARGIN) for r in linked_rows]
+                [r["submitted_at"] - timedelta(seconds=_LINKED_MARGIN) for r in linked_rows + legs]
                 + [
                     r["submitted_at"] - timedelta(seconds=s.executor_reconcile_skew)
                     for r in to_reconcile
@@ -162,7 +173,8 @@ class Reconciler:
                     await self._alert_if_stuck(r, f"broker unreachable: {broker_error}")
                 still = len(to_reconcile)
             else:
-                await self._sync_linked(linked_rows, orders)
+                by_id = index_orders(orders)
+                await self._sync_linked(linked_rows, by_id)
                 for r in to_reconcile:
                     try:
                         settled = await self._reconcile_one(r, orders)
@@ -174,6 +186,7 @@ class Reconciler:
                         resolved += 1
                     else:
                         still += 1
+                await self.legs.run(legs, by_id)
         summary = ReconcileSummary(
             self.clock.now().isoformat(),
             len(to_reconcile),
@@ -198,14 +211,22 @@ class Reconciler:
                 log.warning("balance sync failed: %s", exc)
         return summary
 
-    async def _sync_linked(self, rows: list[dict[str, Any]], orders: list[BrokerOrder]) -> None:
-        by_id = {o.order_id: o for o in orders}
+    async def _sync_linked(self, rows: list[dict[str, Any]], by_id: dict[str, BrokerOrder]) -> None:
         for r in rows:
             # One order's trouble (a failed get/cancel) must not hold up the others.
             try:
                 order = by_id.get(str(r["broker_order_id"]))
                 if order is None:
                     order = await self.broker.get_order(str(r["broker_order_id"]))
+                if (
+                    order is not None
+                    and r["status"] == S.CANCEL_REQUESTED
+                    and r["leg"] == Leg.ENTRY
+                    and order.status == "FILLED"
+                ):
+                    # Too late for the entry: the cancel is for what still works, its exits.
+                    async with self.pool.acquire() as conn:
+                        await cascade_cancel(conn, int(r["id"]))
                 if order is not None:
                     await self.sync.apply_order(r, order)
                 if r["status"] == S.CANCEL_REQUESTED:
@@ -251,6 +272,9 @@ class Reconciler:
                 log.info("trade %s %s", trade_id, reason)
                 row = {**row, "status": to, "broker_order_id": order.order_id}
                 await store.resolve_alerts(conn, trade_id)
+                if row.get("leg") == Leg.ENTRY:
+                    for leg, child in await link_legs(conn, trade_id, order, self.instance):
+                        await self.sync.apply_order(leg, child)
                 await self.sync.apply_order(row, order)
                 if to is S.CANCEL_REQUESTED:
                     await self.sync.send_cancel(row, order)

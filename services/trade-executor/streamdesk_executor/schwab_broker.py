@@ -59,6 +59,16 @@ def _d(value: Any) -> Decimal | None:
         return None
 
 
+def _successor(raw: dict[str, Any]) -> str | None:
+    """``replacingOrderCollection[0].orderId`` of a Schwab order (None if absent)."""
+    found = raw.get("replacingOrderCollection")
+    if isinstance(found, list) and found and isinstance(found[0], dict):
+        new_id = found[0].get("orderId")
+        if new_id is not None:
+            return str(new_id)
+    return None
+
+
 class SchwabBroker:
     """One Schwab account through a schwab-py ``AsyncClient`` (a :class:`.broker.Broker`)."""
 
@@ -87,18 +97,37 @@ class SchwabBroker:
         raise AssertionError("unreachable")
 
     async def place(self, spec: dict[str, Any]) -> PlaceResult:
-        """Send one order; classify the outcome (never raises for broker trouble)."""
+        """Send one order (or a conditional tree); classify the outcome (never raises for
+        broker trouble)."""
+        return await self._send(lambda: self.client.place_order(self.account_hash, spec))
+
+    async def replace(self, order_id: str, spec: dict[str, Any]) -> PlaceResult:
+        """Replace working order ``order_id`` by ``spec`` (schwab-py's ``replace_order``);
+        classified exactly as :meth:`place`: the new order's id is in ``Location``."""
+        return await self._send(
+            lambda: self.client.replace_order(self.account_hash, int(order_id), spec)
+        )
+
+    async def replaced_by(self, order_id: str) -> str | None:
+        """The successor of a ``REPLACED`` order, from its ``replacingOrderCollection``."""
+        resp = await self._call(lambda: self.client.get_order(int(order_id), self.account_hash))
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise BrokerError(f"get order: HTTP {resp.status_code}: {_error_text(resp)}")
+        body = resp.json()
+        found = _successor(body) if isinstance(body, dict) else None
+        return found
+
+    async def _send(self, make: Callable[[], Awaitable[httpx.Response]]) -> PlaceResult:
+        """One order-creating request (place or replace), sent once and classified."""
         try:
-            resp = await asyncio.wait_for(
-                self.client.place_order(self.account_hash, spec), self.timeout
-            )
+            resp = await asyncio.wait_for(make(), self.timeout)
             if resp.status_code == 401:
                 # Refused before processing: nothing was placed; refresh and send once more.
                 log.warning("broker answered 401 to an order; refreshing the access token")
                 force_token_refresh(self.client)
-                resp = await asyncio.wait_for(
-                    self.client.place_order(self.account_hash, spec), self.timeout
-                )
+                resp = await asyncio.wait_for(make(), self.timeout)
         except TimeoutError:
             return PlaceResult(
                 PlaceKind.UNKNOWN,

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,9 @@ _SETTABLE = frozenset(
         "account_hash",
         "notional",
         "symbol",
+        "leg",
+        "broker_status",
+        "stop_price",
     }
 )
 
@@ -140,6 +144,96 @@ async def open_rows(conn: Conn, account: str, limit: int) -> list[dict[str, Any]
 async def linked_order_ids(conn: Conn, order_ids: Sequence[str]) -> set[str]:
     """Which of ``order_ids`` are already linked to a trade."""
     return {str(r[0]) for r in await conn.fetch(sql.LINKED_ORDER_IDS, list(order_ids))}
+
+
+# ---------------------------------------------------------------------------- brackets
+
+
+async def insert_leg(
+    conn: Conn,
+    entry_id: int,
+    leg: str,
+    instruction: str,
+    order_type: str,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    reason: str,
+    detail: Mapping[str, Any],
+) -> int:
+    """Insert one exit row of entry ``entry_id`` (``submitting``) with its event; its id."""
+    leg_id = await conn.fetchval(
+        sql.INSERT_LEG,
+        entry_id,
+        leg,
+        instruction,
+        order_type,
+        limit_price,
+        stop_price,
+        reason,
+        json.dumps(dict(detail), default=str),
+    )
+    if leg_id is None:
+        raise LookupError(f"entry {entry_id} vanished while its legs were created")
+    return int(leg_id)
+
+
+async def legs_of(conn: Conn, entry_id: int) -> list[dict[str, Any]]:
+    """The leg rows of entry ``entry_id``."""
+    return [dict(r) for r in await conn.fetch(sql.LEGS_OF, entry_id)]
+
+
+async def open_legs(conn: Conn, account: str, limit: int) -> list[dict[str, Any]]:
+    """Unsettled legs with ``parent_status``, ``parent_order_id``, ``parent_error``."""
+    return [dict(r) for r in await conn.fetch(sql.OPEN_LEGS, account, limit)]
+
+
+async def update_broker_view(
+    conn: Conn, trade_id: int, broker_status: str, stop_price: Decimal | None
+) -> bool:
+    """Write the broker's status word and current stop if they changed (no event)."""
+    return (
+        await conn.fetchval(sql.UPDATE_BROKER_VIEW, trade_id, broker_status, stop_price) is not None
+    )
+
+
+# ---------------------------------------------------------------------------- stop moves
+
+
+async def replace_requests(conn: Conn, account: str, limit: int) -> list[dict[str, Any]]:
+    """Rows whose ``replace_stop_price`` is set."""
+    return [dict(r) for r in await conn.fetch(sql.REPLACE_REQUESTS, account, limit)]
+
+
+async def take_replace(
+    conn: Conn, trade_id: int, price: Decimal, reason: str, detail: Mapping[str, Any]
+) -> bool:
+    """Clear the row's stop move ``price`` with an event; False if it is no longer asked."""
+    old = await conn.fetchval(
+        sql.TAKE_REPLACE, trade_id, price, reason, json.dumps(dict(detail), default=str)
+    )
+    return old is not None
+
+
+async def relink(
+    conn: Conn,
+    trade_id: int,
+    old_order_id: str,
+    new_order_id: str,
+    stop_price: Decimal | None,
+    reason: str,
+    detail: Mapping[str, Any],
+) -> bool:
+    """Move the row from broker order ``old_order_id`` to its successor, with an event."""
+    old = await conn.fetchval(
+        sql.RELINK,
+        trade_id,
+        old_order_id,
+        new_order_id,
+        stop_price,
+        reason,
+        json.dumps(dict(detail), default=str),
+    )
+    return old is not None
 
 
 # ---------------------------------------------------------------------------- account

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 S = TradeStatus
 
+#: The broker's status of an order that another took the place of (a replace).
+REPLACED = "REPLACED"
 #: A cancel is sent again only after this long without an answer (s).
 _CANCEL_RESEND = 5.0
 #: Positions are synced after fills at most this often (s): a burst of fills needs one sync.
@@ -69,9 +71,18 @@ class BrokerSync:
     async def apply_order(self, row: dict[str, Any], order: BrokerOrder) -> bool:
         """Bring the row in line with the broker's view of its order; True if it moved."""
         trade_id = int(row["id"])
+        if order.status == REPLACED:
+            # Not an end: the order lives on as its successor (a stop move, ours or made
+            # elsewhere). Mapping it to `cancelled` would leave the successor untracked.
+            return await self.follow_replacement(row, order)
         final = order.final_status
         detail = {"broker_status": order.status, "broker_order_id": order.order_id}
         async with self.pool.acquire() as conn:
+            if final is None and (
+                row.get("broker_status") != order.status
+                or (order.stop_price is not None and row.get("stop_price") != order.stop_price)
+            ):
+                await store.update_broker_view(conn, trade_id, order.status, order.stop_price)
             if final is not None:
                 reason = f"broker reports {order.status}"
                 if order.reason:
@@ -79,6 +90,7 @@ class BrokerSync:
                 cols: dict[str, Any] = {
                     "filled_quantity": order.filled_quantity,
                     "avg_fill_price": order.avg_fill_price,
+                    "broker_status": order.status,
                 }
                 if final is S.REJECTED:
                     cols["error"] = order.reason or "rejected by the broker"
@@ -114,6 +126,42 @@ class BrokerSync:
                     self._balances_dirty = True
                     self.counters["partial_fills"] += 1
         return False
+
+    async def follow_replacement(self, row: dict[str, Any], order: BrokerOrder) -> bool:
+        """Row's order was ``REPLACED`` at the broker: link the row to its successor (event
+        ``replaced`` with both ids and the new stop) and apply the successor's status."""
+        trade_id = int(row["id"])
+        new_id = await self.broker.replaced_by(order.order_id)
+        if new_id is None:
+            log.warning(
+                "trade %s: order %s REPLACED, successor not known", trade_id, order.order_id
+            )
+            return False
+        new = await self.broker.get_order(new_id)
+        if new is None:
+            return False
+        reason = (
+            f"replaced: broker order {order.order_id} -> {new_id}"
+            f" (stop {row.get('stop_price')} -> {new.stop_price})"
+        )
+        detail = {
+            "event": "replaced",
+            "old_broker_order_id": order.order_id,
+            "broker_order_id": new_id,
+            "stop_price": new.stop_price,
+            "instance": self.instance,
+        }
+        async with self.pool.acquire() as conn:
+            moved = await store.relink(
+                conn, trade_id, order.order_id, new_id, new.stop_price, reason, detail
+            )
+        if moved:
+            self.counters["replaced"] += 1
+            log.info("trade %s %s", trade_id, reason)
+            await self.apply_order(
+                {**row, "broker_order_id": new_id, "stop_price": new.stop_price}, new
+            )
+        return moved
 
     async def send_cancel(self, row: dict[str, Any], order: BrokerOrder | None) -> None:
         """Ask the broker to cancel the row's order (again after :data:`_CANCEL_RESEND` s)."""
