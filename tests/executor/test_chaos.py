@@ -12,11 +12,7 @@ trades table in one-to-one correspondence: no duplicate, no lost order.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +21,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from executor_helpers import FINAL, TEST_DEFAULTS, SettingsFactory, broker_quote
+from chaos_fleet import Fleet, fleet_env
+from executor_helpers import FINAL, SettingsFactory, broker_quote
 
 from streamdesk_executor.connections import open_executor
 
@@ -46,70 +43,6 @@ FAULT_REASONS = {
 }
 BROKER_TIMEOUT = 2.0
 SETTLE_DEADLINE = 60.0
-
-
-class Fleet:
-    """Executor subprocesses; kill -9 and restart."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env = env
-        self.cwd = cwd
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.generation = 0
-        self.kills = 0
-
-    def start(self, slot: int) -> None:
-        self.generation += 1
-        env = {**self.env, "EXECUTOR_INSTANCE": f"chaos-{slot}-{self.generation}"}
-        log = (self.cwd / f"executor-{slot}-{self.generation}.log").open("wb")
-        self.procs[slot] = subprocess.Popen(
-            [sys.executable, "-m", "streamdesk_executor"],
-            env=env,
-            cwd=self.cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-    def kill9(self, slot: int) -> None:
-        proc = self.procs[slot]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            self.kills += 1
-
-    def alive(self) -> int:
-        return sum(1 for p in self.procs.values() if p.poll() is None)
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def _env(settings: Any, extra: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXECUTOR_", "RISK_"))}
-    values = {
-        **TEST_DEFAULTS,
-        "database_url": settings.database_url,
-        "redis_url": settings.redis_url,
-        "schwab_base_url": settings.schwab_base_url,
-        "schwab_token_path": str(settings.schwab_token_path),
-        "schwab_api_key": settings.schwab_api_key,
-        "schwab_app_secret": settings.schwab_app_secret,
-        "trading_mode": "paper",
-        "log_level": "WARNING",
-        "log_format": "text",
-        **extra,
-    }
-    env.update({k.upper(): str(v) for k, v in values.items()})
-    return env
 
 
 async def _wait_consumed(sim: Any, timeout: float) -> None:
@@ -133,7 +66,7 @@ async def test_exactly_once_under_faults_and_kills(
     }
     settings = make_settings(**extra)
     started = datetime.now(UTC) - timedelta(seconds=5)
-    fleet = Fleet(_env(settings, extra), tmp_path)
+    fleet = Fleet(fleet_env(settings, extra), tmp_path)
     conn = await asyncpg.connect(settings.database_url)
     try:
         async with open_executor(settings) as probe:
