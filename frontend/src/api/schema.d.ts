@@ -592,7 +592,8 @@ export interface paths {
         };
         /**
          * Trade
-         * @description One trade with its ``trade_events`` timeline.
+         * @description One trade with its ``trade_events`` timeline; a bracket entry's includes its legs'
+         *     events (each with its ``trade_id``).
          */
         get: operations["trade_api_trades__trade_id__get"];
         put?: never;
@@ -618,6 +619,52 @@ export interface paths {
          *     at the broker); any other status answers 409.
          */
         post: operations["cancel_api_trades__trade_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/trades/{trade_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trade Events
+         * @description The trade's ``trade_events``, and for a bracket's entry its legs' too, in ``id``
+         *     order, each with its ``trade_id``.
+         */
+        get: operations["trade_events_api_trades__trade_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/trades/{trade_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move Stop
+         * @description Request a move of a working ``STOP`` / ``STOP_LIMIT`` order's trigger (a single order
+         *     or a bracket's stop-loss leg): sets ``replace_stop_price`` (a newer request overwrites one
+         *     not yet taken) and records a ``trade_events`` row; the executor replaces the broker order
+         *     (re-checking ``stop_side``) and clears it. The price passes the executor's stop-move rules
+         *     first (its tick, the side of the current quote, a stop-limit's collar to its limit).
+         *     A Supabase operator moves only their own trades, as ``streamdesk_replace_stop`` does.
+         */
+        post: operations["move_stop_api_trades__trade_id__stop_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1107,6 +1154,32 @@ export interface components {
             services: components["schemas"]["ServiceOut"][];
         };
         /**
+         * StopMoveIn
+         * @description Where a working ``STOP`` / ``STOP_LIMIT`` order's trigger should move.
+         */
+        StopMoveIn: {
+            /**
+             * Stop Price
+             * @example 101.5
+             */
+            stop_price: number | string;
+        };
+        /**
+         * StopMoveOut
+         * @description The requested move, recorded: the executor replaces the broker order and clears
+         *     ``replace_stop_price`` (``stop_price`` is the trigger still working until then).
+         */
+        StopMoveOut: {
+            /** Id */
+            id: number;
+            /** Replace Stop Price */
+            replace_stop_price: number;
+            /** Status */
+            status: string;
+            /** Stop Price */
+            stop_price: number | null;
+        };
+        /**
          * StopTrigger
          * @description The price a stop watches; for a trailing stop also the price the trail follows.
          *
@@ -1202,7 +1275,7 @@ export interface components {
         };
         /**
          * TradeDetail
-         * @description A trade with its timeline.
+         * @description A trade with its timeline: for a bracket's entry, its legs' events too (``id`` order).
          */
         TradeDetail: {
             asset_type: components["schemas"]["AssetType"];
@@ -1269,7 +1342,8 @@ export interface components {
         };
         /**
          * TradeEvent
-         * @description One status change of a trade (``trade_events``).
+         * @description One status change of a trade (``trade_events``); ``trade_id`` tells an entry's own
+         *     events from its legs' (docs/order-types.md).
          */
         TradeEvent: {
             /** At */
@@ -1284,6 +1358,8 @@ export interface components {
             reason: string;
             /** To Status */
             to_status: string;
+            /** Trade Id */
+            trade_id: number;
         };
         /**
          * TradeRefusal
@@ -3854,6 +3930,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    trade_events_api_trades__trade_id__events_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A trades.id (bigint) */
+                trade_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TradeEvent"][];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Origin not allowed, or a Supabase user who is not an operator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such trade */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed token attempts from this client (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A Supabase token cannot be checked now: the project's keys or the operator list are unreachable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    move_stop_api_trades__trade_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A trades.id (bigint) */
+                trade_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StopMoveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StopMoveOut"];
+                };
+            };
+            /** @description Host header not allowed, or a body that cannot be decoded */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token or session, or a wrong or expired token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Another user's trade (a Supabase operator moves their own) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such trade */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The trade is not a working STOP or STOP_LIMIT order */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A bad stop price, or refused by the stop-move rules (tick, stop_side, stop_limit_collar) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TradeRefusal"];
                 };
             };
             /** @description Too many failed token attempts from this client (see Retry-After) */

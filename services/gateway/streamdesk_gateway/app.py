@@ -119,8 +119,8 @@ def create_app(
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default handler echoes the input back, and answers 500 when that input is
         # a body that is not UTF-8; the location and the message are the useful part.
-        if request.method == "POST" and request.url.path in routes_trades.BODY_ROUTES:
-            return routes_trades.invalid_trade(state, exc.errors())
+        if request.method == "POST" and routes_trades.is_body_route(request.url.path):
+            return routes_trades.invalid_body(state, request.url.path, exc.errors())
         errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")}
                   for e in exc.errors()]  # fmt: skip
         return JSONResponse({"detail": errors}, status_code=422)

@@ -7,11 +7,19 @@ ISO-8601 strings, numbers are JSON numbers (Decimal columns as floats).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamdesk.models import AssetType, Duration, Instruction, OrderType, TradeStatus
+from streamdesk.models import (
+    MAX_REQUEST_VALUE,
+    AssetType,
+    Duration,
+    Instruction,
+    OrderType,
+    TradeStatus,
+)
 
 #: The largest id a bigint column holds: path ids are constrained to 1..INT64_MAX.
 INT64_MAX = 2**63 - 1
@@ -86,8 +94,10 @@ class Trade(BaseModel):
 
 
 class TradeEvent(BaseModel):
-    """One status change of a trade (``trade_events``)."""
+    """One status change of a trade (``trade_events``); ``trade_id`` tells an entry's own
+    events from its legs' (docs/order-types.md)."""
 
+    trade_id: int
     at: str
     from_status: str | None
     to_status: str
@@ -96,7 +106,7 @@ class TradeEvent(BaseModel):
 
 
 class TradeDetail(Trade):
-    """A trade with its timeline."""
+    """A trade with its timeline: for a bracket's entry, its legs' events too (``id`` order)."""
 
     events: list[TradeEvent]
 
@@ -106,6 +116,24 @@ class CancelOut(BaseModel):
 
     id: int
     status: Literal["cancelled", "cancel_requested"]
+
+
+class StopMoveIn(BaseModel):
+    """Where a working ``STOP`` / ``STOP_LIMIT`` order's trigger should move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stop_price: Decimal = Field(gt=0, le=MAX_REQUEST_VALUE, examples=[101.5])
+
+
+class StopMoveOut(BaseModel):
+    """The requested move, recorded: the executor replaces the broker order and clears
+    ``replace_stop_price`` (``stop_price`` is the trigger still working until then)."""
+
+    id: int
+    status: str
+    stop_price: float | None
+    replace_stop_price: float
 
 
 class QuoteOut(BaseModel):

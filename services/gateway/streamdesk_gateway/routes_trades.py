@@ -1,14 +1,16 @@
-"""Trades: list, one with its events, preview and submission through the shared risk
-pre-check, cancel.
+"""Trades: list, one with its events (an entry's with its legs'), preview and submission
+through the shared risk pre-check, cancel, and a stop move (``replace_stop_price``).
 
-Shape errors of a trade body answer 422 ``{error, reasons: [str]}`` (the app's validation
-handler calls :func:`invalid_trade` for :data:`BODY_ROUTES`), risk refusals 422 ``{error,
-reasons: [{code, reason}]}``. Path ids are bigint: outside 1..2**63-1 they answer 422.
+Shape errors of a trade or stop-move body answer 422 ``{error, reasons: [str]}`` (the app's
+validation handler calls :func:`invalid_body` for :func:`is_body_route`), risk refusals 422
+``{error, reasons: [{code, reason}]}``. Path ids are bigint: outside 1..2**63-1 they answer
+422.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
@@ -25,17 +27,23 @@ from streamdesk.risk import (
     Quote,
     RiskContext,
     RiskResult,
+    Violation,
     check_trade,
+    parse_request,
     quote_from_mapping,
 )
+from streamdesk.risk_orders import stop_move_violations
 
 from .identity import Identity, get_identity
 from .models import (
     INT64_MAX,
     CancelOut,
     PreviewOut,
+    StopMoveIn,
+    StopMoveOut,
     Trade,
     TradeDetail,
+    TradeEvent,
     TradeRefusal,
     error_response,
 )
@@ -62,17 +70,47 @@ def _column_value(value: Any) -> Any:
 OPEN_STATUSES = ("pending", "submitting", "working", "cancel_requested", "unknown")
 #: POST routes whose body is a TradeRequest (their shape errors answer TradeRefusal).
 BODY_ROUTES = frozenset({"/api/trades", "/api/trades/preview"})
+#: The stop-move route, whose body and path errors answer TradeRefusal as well.
+STOP_ROUTE = re.compile(r"/api/trades/[^/]+/stop")
+#: Order types whose trigger can be moved (a trailing stop's moves by itself).
+MOVABLE = ("STOP", "STOP_LIMIT")
 REFUSAL = {"model": TradeRefusal, "description": "Invalid trade, or refused by the risk checks"}
+EVENT_COLUMNS = "trade_id, at, from_status, to_status, reason, detail"
 
 
-def invalid_trade(state: State, errors: Sequence[Any]) -> JSONResponse:
-    """422 for a trade body that is not a valid ``TradeRequest`` (loc without ``body``)."""
-    state.counters["trades_refused"] += 1
+def is_body_route(path: str) -> bool:
+    """Whether a POST to ``path`` answers its validation errors as :class:`TradeRefusal`."""
+    return path in BODY_ROUTES or STOP_ROUTE.fullmatch(path) is not None
+
+
+def invalid_body(state: State, path: str, errors: Sequence[Any]) -> JSONResponse:
+    """422 for a body that does not validate (``TradeRequest``, ``StopMoveIn``): one reason
+    per error, ``field: message`` (loc without ``body``, pydantic's "Value error, " cut)."""
+    is_trade = path in BODY_ROUTES
+    if is_trade:
+        state.counters["trades_refused"] += 1
     reasons = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        reasons.append(f"{'.'.join(loc) or 'request'}: {e.get('msg')}")
-    return JSONResponse({"error": "invalid trade", "reasons": reasons}, status_code=422)
+        msg = str(e.get("msg")).removeprefix("Value error, ")
+        reasons.append(f"{'.'.join(loc) or 'request'}: {msg}")
+    error = "invalid trade" if is_trade else "invalid stop move"
+    return JSONResponse({"error": error, "reasons": reasons}, status_code=422)
+
+
+def _event(e: Any) -> dict[str, Any]:
+    detail = e["detail"]
+    return {**row(e), "detail": json.loads(detail) if isinstance(detail, str) else detail}
+
+
+async def _history(state: State, trade_id: int) -> list[dict[str, Any]]:
+    """The trade's events and, for a bracket's entry, its legs' (one history, ``id`` order)."""
+    events = await state.db.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM trade_events WHERE trade_id = $1 "
+        "OR trade_id IN (SELECT id FROM trades WHERE parent_id = $1) ORDER BY id",
+        trade_id,
+    )
+    return [_event(e) for e in events]
 
 
 @router.get("/api/trades", response_model=list[Trade])
@@ -102,24 +140,27 @@ async def trades(
     responses={404: error_response("No such trade")},
 )
 async def trade(state: StateDep, trade_id: TradeId) -> dict[str, Any]:
-    """One trade with its ``trade_events`` timeline."""
+    """One trade with its ``trade_events`` timeline; a bracket entry's includes its legs'
+    events (each with its ``trade_id``)."""
     found = await state.db.fetchrow(f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = $1", trade_id)
     if found is None:
         raise HTTPException(404, f"no trade {trade_id}")
-    events = await state.db.fetch(
-        "SELECT at, from_status, to_status, reason, detail FROM trade_events "
-        "WHERE trade_id = $1 ORDER BY id",
-        trade_id,
-    )
     out = row(found)
-    out["events"] = [
-        {
-            **row(e),
-            "detail": json.loads(e["detail"]) if isinstance(e["detail"], str) else e["detail"],
-        }
-        for e in events
-    ]
+    out["events"] = await _history(state, trade_id)
     return out
+
+
+@router.get(
+    "/api/trades/{trade_id}/events",
+    response_model=list[TradeEvent],
+    responses={404: error_response("No such trade")},
+)
+async def trade_events(state: StateDep, trade_id: TradeId) -> list[dict[str, Any]]:
+    """The trade's ``trade_events``, and for a bracket's entry its legs' too, in ``id``
+    order, each with its ``trade_id``."""
+    if await state.db.fetchval("SELECT 1 FROM trades WHERE id = $1", trade_id) is None:
+        raise HTTPException(404, f"no trade {trade_id}")
+    return await _history(state, trade_id)
 
 
 class Precheck:
@@ -268,3 +309,74 @@ async def cancel(state: StateDep, trade_id: TradeId) -> CancelOut:
             reason,
         )
     return CancelOut(id=trade_id, status=new)
+
+
+@router.post(
+    "/api/trades/{trade_id}/stop",
+    response_model=StopMoveOut,
+    responses={
+        403: error_response("Another user's trade (a Supabase operator moves their own)"),
+        404: error_response("No such trade"),
+        409: error_response("The trade is not a working STOP or STOP_LIMIT order"),
+        422: {"model": TradeRefusal, "description": "A bad stop price, or refused by the "
+              "stop-move rules (tick, stop_side, stop_limit_collar)"},
+    },
+)  # fmt: skip
+async def move_stop(
+    state: StateDep, identity: IdentityDep, trade_id: TradeId, body: StopMoveIn
+) -> StopMoveOut | JSONResponse:
+    """Request a move of a working ``STOP`` / ``STOP_LIMIT`` order's trigger (a single order
+    or a bracket's stop-loss leg): sets ``replace_stop_price`` (a newer request overwrites one
+    not yet taken) and records a ``trade_events`` row; the executor replaces the broker order
+    (re-checking ``stop_side``) and clears it. The price passes the executor's stop-move rules
+    first (its tick, the side of the current quote, a stop-limit's collar to its limit).
+    A Supabase operator moves only their own trades, as ``streamdesk_replace_stop`` does."""
+    stop = body.stop_price
+    async with state.db.acquire() as conn, conn.transaction():
+        found = await conn.fetchrow(
+            f"SELECT {', '.join(REQUEST_COLUMNS)}, status, user_id FROM trades "
+            "WHERE id = $1 FOR UPDATE",
+            trade_id,
+        )
+        if found is None:
+            raise HTTPException(404, f"no trade {trade_id}")
+        if identity.user_id is not None and found["user_id"] != identity.user_id:
+            raise HTTPException(403, f"trade {trade_id} is not yours")
+        status, kind = found["status"], found["order_type"]
+        if status != "working" or kind not in MOVABLE:
+            raise HTTPException(
+                409,
+                f"trade {trade_id} is a {status} {kind} order; only a working STOP or "
+                "STOP_LIMIT can be moved",
+            )
+        req = parse_request(dict(found))
+        if isinstance(req, Violation):
+            raise HTTPException(409, f"trade {trade_id} cannot be moved: {req.reason}")
+        raw = await state.r.hgetall(last_quote_key(req.symbol))
+        quote = quote_from_mapping(req.symbol, raw) if raw else None
+        refused = stop_move_violations(req, stop, quote, state.settings.risk_limits())
+        if refused:
+            return JSONResponse(
+                {
+                    "error": "stop move refused",
+                    "reasons": [{"code": v.code, "reason": v.reason} for v in refused],
+                },
+                status_code=422,
+            )
+        await conn.execute(
+            "UPDATE trades SET replace_stop_price = $2, updated_at = now() WHERE id = $1",
+            trade_id,
+            stop,
+        )
+        await conn.execute(
+            "INSERT INTO trade_events (trade_id, from_status, to_status, reason, detail) "
+            "VALUES ($1, $2, $2, 'stop move requested by the user', "
+            "jsonb_build_object('stop_price', $3::numeric, 'replace_stop_price', $4::numeric))",
+            trade_id,
+            status,
+            req.stop_price,
+            stop,
+        )
+    return StopMoveOut(
+        id=trade_id, status=status, stop_price=_num(req.stop_price), replace_stop_price=float(stop)
+    )
