@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 HUNDRED = Decimal(100)
 
 
+def _pct(fraction: Decimal) -> str:
+    """``0.05`` as ``5`` (``:g`` would keep the exponent: ``5.00``)."""
+    return format((fraction * HUNDRED).normalize(), "f")
+
+
 def side_reference(instruction: Instruction | str, quote: Quote | None) -> Decimal | None:
     """The touch an order with ``instruction`` trades at: ask to buy, bid to sell (``last``
     if that side is missing); None without a usable quote."""
@@ -93,7 +98,7 @@ def _collar(req: TradeRequest, quote: Quote | None, limits: RiskLimits) -> Viola
     return Violation(
         "price_collar",
         f"limit price {price} is outside the collar {low:.4f}..{high:.4f} "
-        f"(bid {quote.bid}, ask {quote.ask}, ±{limits.collar_pct * 100:g}%)",
+        f"(bid {quote.bid}, ask {quote.ask}, ±{_pct(limits.collar_pct)}%)",
     )
 
 
@@ -145,7 +150,7 @@ def stop_limit_collar(
         return Violation(
             "stop_limit_collar",
             f"the limit {limit} is {abs(limit - stop)} from the stop {stop}, more than "
-            f"{limits.stop_limit_collar_pct * 100:g}% ({band:.4f})",
+            f"{_pct(limits.stop_limit_collar_pct)}% ({band:.4f})",
         )
     return None
 
