@@ -88,8 +88,9 @@ async def _wait_settled(conn: asyncpg.Connection, since: float, what: str) -> fl
     return time.monotonic() - since
 
 
-def _verdict(rows: list[asyncpg.Record], orders: dict[int, dict[str, Any]]) -> dict[str, int]:
-    """Compare the rows with the sim's order log; the counts of what went wrong."""
+def _verdict(rows: list[asyncpg.Record], orders: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Compare the rows with the sim's order log: the counts of what went wrong, and the
+    ids of the rows concerned (``bad``)."""
     entries = [r for r in rows if r["leg"] == "entry"]
     legs = [r for r in rows if r["parent_id"] is not None]
     by_id = {r["id"]: r for r in rows}
@@ -103,6 +104,7 @@ def _verdict(rows: list[asyncpg.Record], orders: dict[int, dict[str, Any]]) -> d
     )
     orphans = 0
     mismatched = 0
+    bad: list[int] = []
     for leg in legs:
         entry = by_id[leg["parent_id"]]
         if leg["status"] in FINAL:
@@ -115,6 +117,7 @@ def _verdict(rows: list[asyncpg.Record], orders: dict[int, dict[str, Any]]) -> d
             or ROW_STATUS[orders[int(entry["broker_order_id"])]["status"]] != entry["status"]
         ):
             orphans += 1
+            bad.append(leg["id"])
     for r in rows:
         if r["broker_order_id"] is None:
             assert r["status"] == "rejected" and "never reached the broker" in r["error"], dict(r)
@@ -122,7 +125,31 @@ def _verdict(rows: list[asyncpg.Record], orders: dict[int, dict[str, Any]]) -> d
         broker = orders[int(r["broker_order_id"])]["status"]
         if ROW_STATUS.get(broker) != r["status"]:
             mismatched += 1
-    return {"duplicates": duplicates, "orphans": orphans, "mismatched": mismatched}
+            bad.append(r["id"])
+    return {"duplicates": duplicates, "orphans": orphans, "mismatched": mismatched, "bad": bad}
+
+
+CLEAN = {"duplicates": 0, "orphans": 0, "mismatched": 0, "bad": []}
+
+
+async def _agreed(conn: asyncpg.Connection, sim: Any, what: str) -> list[asyncpg.Record]:
+    """Rows once they agree with the broker. The sync is polling (a fill reaches its row
+    within a pass or two), so a snapshot may catch a row a pass behind; what is wrong for
+    longer than the deadline is a failure: a duplicate or an orphan never heals."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        rows = await conn.fetch("SELECT * FROM trades ORDER BY id")
+        found = _verdict(rows, sim_orders(sim))
+        if found == CLEAN:
+            return rows
+        if time.monotonic() > deadline:
+            detail = [
+                (r["id"], r["parent_id"], r["leg"], r["status"], r["broker_order_id"])
+                for r in rows
+                if r["id"] in found["bad"]
+            ]
+            raise AssertionError(f"{what}: {found} {detail}")
+        await asyncio.sleep(0.2)
 
 
 async def test_brackets_under_faults_and_kills(
@@ -228,11 +255,9 @@ async def test_brackets_under_faults_and_kills(
         assert fleet.alive() == 3
         settle_s = await _wait_settled(conn, time.monotonic(), "after the chaos")
 
-        rows = await conn.fetch("SELECT * FROM trades ORDER BY id")
+        rows = await _agreed(conn, sim, "after the chaos")
         assert sum(r["leg"] == "entry" for r in rows) == N_BRACKETS
         assert sum(r["parent_id"] is not None for r in rows) == 2 * N_BRACKETS
-        placed = _verdict(rows, sim_orders(sim))
-        assert placed == {"duplicates": 0, "orphans": 0, "mismatched": 0}, placed
         reasons = {
             e["reason"]
             for e in await conn.fetch("SELECT reason FROM trade_events WHERE to_status='unknown'")
@@ -266,9 +291,7 @@ async def test_brackets_under_faults_and_kills(
                 list(FINAL),
             )
             await asyncio.sleep(0.2)
-        rows = await conn.fetch("SELECT * FROM trades ORDER BY id")
-        final = _verdict(rows, sim_orders(sim))
-        assert final == {"duplicates": 0, "orphans": 0, "mismatched": 0}, final
+        rows = await _agreed(conn, sim, "after the stop-losses")
         exits_filled: dict[int, int] = {}
         for r in rows:
             if r["parent_id"] is not None:
