@@ -71,9 +71,11 @@ describe('ticks', () => {
 });
 
 import { toRequest } from '../src/stores/trading';
+import { NO_EXIT } from '../src/lib/orderticket';
 describe('ticket request', () => {
   it('rounds the limit to the tick and drops it for market orders', () => {
-    const base = { open: true, symbol: 'SPY   261218C00500000', asset_type: 'OPTION' as const, instruction: 'BUY_TO_OPEN' as const, quantity: 2, order_type: 'LIMIT' as const, limit_price: 3.07 };
+    const rest = { stop_price: null, trail_type: 'VALUE' as const, trail_offset: null, stop_trigger: null, take_profit: NO_EXIT, stop_loss: NO_EXIT };
+    const base = { open: true, symbol: 'SPY   261218C00500000', asset_type: 'OPTION' as const, instruction: 'BUY_TO_OPEN' as const, quantity: 2, order_type: 'LIMIT' as const, limit_price: 3.07, ...rest };
     expect(toRequest(base)).toEqual({ symbol: base.symbol, asset_type: 'OPTION', instruction: 'BUY_TO_OPEN', quantity: 2, order_type: 'LIMIT', limit_price: 3.05, duration: 'DAY' });
     expect(toRequest({ ...base, limit_price: 2.333 }).limit_price).toBe(2.33);
     expect(toRequest({ ...base, order_type: 'MARKET' }).limit_price).toBeNull();

@@ -117,13 +117,69 @@ describe('orders', () => {
     const tr = await b.submit({ symbol: 'spy', asset_type: 'EQUITY', instruction: 'BUY', quantity: 3, order_type: 'LIMIT', limit_price: 500.25, duration: 'DAY' });
     const ins = sb.requests('trades').find((r) => r.kind === 'insert')!;
     expect(Object.keys(ins.values!).sort()).toEqual([...REQUEST_COLUMNS].sort());
-    expect(ins.values).toEqual({ symbol: 'SPY', asset_type: 'EQUITY', instruction: 'BUY', quantity: 3, order_type: 'LIMIT', limit_price: 500.25, duration: 'DAY', source: 'dashboard', user_id: USER });
+    const none = { stop_price: null, trail_type: null, trail_offset: null, stop_trigger: null, take_profit_price: null, stop_loss_price: null };
+    expect(ins.values).toEqual({ symbol: 'SPY', asset_type: 'EQUITY', instruction: 'BUY', quantity: 3, order_type: 'LIMIT', limit_price: 500.25, duration: 'DAY', ...none, source: 'dashboard', user_id: USER });
+    expect(ins.values).not.toHaveProperty('parent_id');
+    expect(ins.values).not.toHaveProperty('leg');
+    expect(ins.values).not.toHaveProperty('replace_stop_price');
     expect(ins.values).not.toHaveProperty('status');
     expect(ins.single).toBe('single');
     expect(tr).toMatchObject({ id: 1000, status: 'pending', symbol: 'SPY', quantity: 3 });
     // a market order carries no limit
     await b.submit({ symbol: 'SPY', asset_type: 'EQUITY', instruction: 'SELL', quantity: 1, order_type: 'MARKET', limit_price: 499 });
     expect(sb.requests('trades').filter((r) => r.kind === 'insert')[1].values).toMatchObject({ order_type: 'MARKET', limit_price: null, duration: 'DAY' });
+  });
+
+  it('inserts the order-type columns each type takes: stops, trails, a bracket as one row', async () => {
+    await signIn();
+    sb.tables.trades = [];
+    const base = { symbol: 'SPY', asset_type: 'EQUITY' as const, instruction: 'SELL' as const, quantity: 2 };
+    await b.submit({ ...base, order_type: 'STOP_LIMIT', stop_price: 495, limit_price: 494.5, stop_trigger: 'BID', take_profit_price: 1 });
+    await b.submit({ ...base, order_type: 'TRAILING_STOP', trail_type: 'PERCENT', trail_offset: 2, limit_price: 3, stop_price: 4 });
+    await b.submit({ ...base, instruction: 'BUY', order_type: 'LIMIT', limit_price: 500, take_profit_price: 510, stop_loss_price: 490, stop_trigger: 'BID' });
+    const [stop, trail, bracket] = sb.requests('trades').filter((r) => r.kind === 'insert').map((r) => r.values!);
+    expect(stop).toMatchObject({ order_type: 'STOP_LIMIT', stop_price: 495, limit_price: 494.5, stop_trigger: 'BID', take_profit_price: null, trail_type: null });
+    expect(trail).toMatchObject({ order_type: 'TRAILING_STOP', trail_type: 'PERCENT', trail_offset: 2, limit_price: null, stop_price: null });
+    expect(bracket).toMatchObject({ order_type: 'LIMIT', limit_price: 500, take_profit_price: 510, stop_loss_price: 490, stop_trigger: null, stop_price: null });
+  });
+
+  it('moves a stop through the RPC streamdesk_replace_stop(p_trade_id, p_stop_price)', async () => {
+    await signIn();
+    sb.rpcHandlers.streamdesk_replace_stop = (a) => ({ data: { id: a!.p_trade_id, status: 'working', replace_stop_price: a!.p_stop_price }, error: null });
+    expect(await b.moveStop(42, 101.5)).toEqual({ id: 42, status: 'working', stop_price: null, replace_stop_price: 101.5 });
+    expect(sb.rpcLog.filter((r) => r.fn === 'streamdesk_replace_stop')).toEqual([{ fn: 'streamdesk_replace_stop', args: { p_trade_id: 42, p_stop_price: 101.5 } }]);
+    sb.rpcHandlers.streamdesk_replace_stop = () => ({ data: null, error: { code: 'PT409', message: 'trade 43 is a filled STOP order; only a working STOP or STOP_LIMIT can be moved' }, status: 409 });
+    await expect(b.moveStop(43, 1)).rejects.toMatchObject({ kind: 'invalid', message: expect.stringContaining('only a working STOP') });
+    sb.rpcHandlers.streamdesk_replace_stop = () => ({ data: null, error: { code: '22023', message: 'bad stop price 0' }, status: 400 });
+    await expect(b.moveStop(43, 0)).rejects.toMatchObject({ kind: 'invalid' });
+    sb.rpcHandlers.streamdesk_replace_stop = () => ({ data: null, error: { code: 'P0002', message: 'no trade 45' }, status: 404 });
+    await expect(b.moveStop(45, 1)).rejects.toMatchObject({ kind: 'not_found' });
+    sb.rpcHandlers.streamdesk_replace_stop = () => ({ data: null, error: { code: '42501', message: 'trade 46 is not yours' }, status: 403 });
+    await expect(b.moveStop(46, 1)).rejects.toMatchObject({ kind: 'forbidden' });
+    sb.rpcHandlers.streamdesk_replace_stop = () => ({ data: null, error: { code: '42501', message: 'streamdesk_replace_stop: only operators may move stops' }, status: 403 });
+    await expect(b.moveStop(44, 1)).rejects.toMatchObject({ kind: 'not_operator' });
+  });
+
+  it("an entry's history carries its legs' events, and rows their leg columns", async () => {
+    await signIn();
+    const row = { created_at: 'a', symbol: 'SPY', asset_type: 'EQUITY', quantity: 1, duration: 'DAY', status: 'working', filled_quantity: 0, avg_fill_price: null, updated_at: 'b' };
+    sb.tables.trades = [
+      { ...row, id: 7, instruction: 'BUY', order_type: 'LIMIT', limit_price: 500, leg: 'entry', take_profit_price: '510', stop_loss_price: '490' },
+      { ...row, id: 8, instruction: 'SELL', order_type: 'LIMIT', limit_price: 510, leg: 'take_profit', parent_id: 7, broker_status: 'AWAITING_PARENT_ORDER' },
+      { ...row, id: 9, instruction: 'SELL', order_type: 'STOP', stop_price: '490', leg: 'stop_loss', parent_id: 7, broker_status: 'AWAITING_PARENT_ORDER' },
+    ];
+    sb.tables.trade_events = [
+      { id: 1, trade_id: 7, at: 'x', from_status: null, to_status: 'pending', reason: '', detail: {} },
+      { id: 2, trade_id: 8, at: 'y', from_status: null, to_status: 'submitting', reason: 'leg', detail: {} },
+      { id: 3, trade_id: 9, at: 'y', from_status: null, to_status: 'submitting', reason: 'leg', detail: {} },
+      { id: 4, trade_id: 7, at: 'z', from_status: 'submitting', to_status: 'working', reason: 'accepted', detail: {} },
+    ];
+    const d = await b.trade(7);
+    expect(d.events.map((e) => [e.trade_id, e.to_status])).toEqual([[7, 'pending'], [8, 'submitting'], [9, 'submitting'], [7, 'working']]);
+    expect((await b.trade(9)).events.map((e) => e.trade_id)).toEqual([9]);
+    const list = await b.trades('all', 100);
+    expect(list.find((t) => t.id === 9)).toMatchObject({ order_type: 'STOP', stop_price: 490, parent_id: 7, leg: 'stop_loss', broker_status: 'AWAITING_PARENT_ORDER' });
+    expect(list.find((t) => t.id === 7)).toMatchObject({ leg: 'entry', take_profit_price: 510, stop_loss_price: 490, parent_id: null });
   });
 
   it('refuses to insert without a signed-in user (no user_id to claim)', async () => {

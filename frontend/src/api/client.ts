@@ -16,7 +16,7 @@ export class ApiError extends BackendError {
 function describe(status: number, body: unknown): string {
   if (body && typeof body === 'object') {
     const b = body as Record<string, unknown>;
-    if (Array.isArray(b.reasons) && b.reasons.length) return b.reasons.map(String).join('; ');
+    if (Array.isArray(b.reasons) && b.reasons.length) return b.reasons.map((r) => (r && typeof r === 'object' && 'reason' in r ? String(r.reason) : String(r))).join('; ');
     if (typeof b.error === 'string') return b.error;
     if (typeof b.detail === 'string') return b.detail;
     if (Array.isArray(b.detail)) return b.detail.map((d) => (d && typeof d === 'object' && 'msg' in d ? String(d.msg) : String(d))).join('; ');
@@ -85,6 +85,7 @@ export const api = {
   preview: (body: T.TradeRequest) => req<Api<'/api/trades/preview', 'post', T.Preview>>('POST', '/api/trades/preview', body),
   submit: (body: T.TradeRequest) => req<Api<'/api/trades', 'post', T.Trade>>('POST', '/api/trades', body),
   cancel: (id: number) => req<{ id: number; status: string }>('POST', `/api/trades/${id}/cancel`),
+  moveStop: (id: number, stop_price: number) => req<Api<'/api/trades/{trade_id}/stop', 'post', T.StopMove>>('POST', `/api/trades/${id}/stop`, { stop_price }),
   status: () => req<Api<'/api/status', 'get', T.Status>>('GET', '/api/status'),
   token: () => req<Api<'/api/ops/token', 'get', T.TokenInfo>>('GET', '/api/ops/token'),
   authStart: () => req<{ authorize_url: string; state: string }>('POST', '/api/ops/auth/start'),

@@ -148,14 +148,28 @@ export interface Pnl {
 export const INSTRUCTIONS = ['BUY', 'SELL', 'BUY_TO_OPEN', 'SELL_TO_CLOSE', 'SELL_TO_OPEN', 'BUY_TO_CLOSE'] as const;
 export type Instruction = (typeof INSTRUCTIONS)[number];
 
+export const ORDER_TYPES = ['MARKET', 'LIMIT', 'STOP', 'STOP_LIMIT', 'TRAILING_STOP'] as const;
+export type OrderType = (typeof ORDER_TYPES)[number];
+export type TrailType = 'VALUE' | 'PERCENT';
+export const STOP_TRIGGERS = ['LAST', 'BID', 'ASK', 'MARK'] as const;
+export type StopTrigger = (typeof STOP_TRIGGERS)[number];
+
+/** The request columns of a `trades` row (docs/order-types.md): a bracket is a MARKET or
+ * LIMIT entry with take_profit_price and/or stop_loss_price. */
 export interface TradeRequest {
   symbol: string;
   asset_type: 'EQUITY' | 'OPTION';
   instruction: Instruction;
   quantity: number;
-  order_type: 'MARKET' | 'LIMIT';
+  order_type: OrderType;
   limit_price?: number | null;
   duration?: string;
+  stop_price?: number | null;
+  trail_type?: TrailType | null;
+  trail_offset?: number | null;
+  stop_trigger?: StopTrigger | null;
+  take_profit_price?: number | null;
+  stop_loss_price?: number | null;
 }
 
 export interface Trade {
@@ -174,10 +188,31 @@ export interface Trade {
   avg_fill_price: number | string | null;
   error: string | null;
   updated_at: string | null;
+  stop_price?: number | string | null;
+  trail_type?: string | null;
+  trail_offset?: number | string | null;
+  stop_trigger?: string | null;
+  take_profit_price?: number | string | null;
+  stop_loss_price?: number | string | null;
+  /** a bracket leg's entry row */
+  parent_id?: number | null;
+  /** single | entry | take_profit | stop_loss */
+  leg?: string;
+  /** the broker's own status word (AWAITING_PARENT_ORDER…) */
+  broker_status?: string | null;
+}
+
+export interface StopMove {
+  id: number;
+  status: string;
+  stop_price: number | null;
+  replace_stop_price: number;
 }
 
 export interface TradeEvent {
   id?: number;
+  /** whose event: an entry's history carries its legs' too */
+  trade_id?: number;
   at?: string;
   created_at?: string;
   status?: string;

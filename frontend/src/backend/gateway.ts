@@ -100,6 +100,7 @@ export function createGatewayBackend(): DataBackend {
     preview: async (req) => ({ ...(await api.preview(req)), checkedBy: 'risk-checks' as const }),
     submit: (req) => api.submit(req),
     cancel: (id) => api.cancel(id),
+    moveStop: (id, stopPrice) => api.moveStop(id, stopPrice),
     live,
   };
 }

@@ -34,6 +34,7 @@ export type TradeDetailData = Api<'/api/trades/{trade_id}', 'get', T.TradeDetail
 export type PreviewData = Api<'/api/trades/preview', 'post', T.Preview>;
 export type StatusData = Api<'/api/status', 'get', T.Status>;
 export type CancelData = { id: number; status: string };
+export type StopMoveData = Api<'/api/trades/{trade_id}/stop', 'post', T.StopMove>;
 
 /** What a preview answer is worth: the executor's own risk rules run by the gateway, or only
  * the arithmetic done in the browser (the risk checks then run at the executor). */
@@ -167,6 +168,8 @@ export interface DataBackend {
   preview(req: T.TradeRequest, ctx: PreviewContext): Promise<PreviewResult>;
   submit(req: T.TradeRequest): Promise<TradeData>;
   cancel(id: number): Promise<CancelData>;
+  /** Move a working STOP / STOP_LIMIT order's trigger (sets replace_stop_price). */
+  moveStop(id: number, stopPrice: number): Promise<StopMoveData>;
 
   /** Start the live feed (committed messages and order updates) until stop(). */
   live(handlers: LiveHandlers): LiveConnection;

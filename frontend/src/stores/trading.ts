@@ -1,21 +1,15 @@
 // Ticket, orders and P&L stores.
 import { computed, signal } from '@preact/signals';
-import type { Instruction, Pnl, Preview, Trade, TradeDetail, TradeRequest } from '../api/types';
+import type { Pnl, Preview, StopMove, Trade, TradeDetail, TradeRequest } from '../api/types';
 import { backend } from '../backend';
 import type { PreviewContext, PreviewResult, TradeData, TradeUpdate } from '../backend/types';
+import { NO_EXIT, toRequest as orderRequest, type ExitInput, type OrderInput, type RefQuote } from '../lib/orderticket';
 import { reprice, totals, type PositionView } from '../lib/pnl';
-import { roundToTick, tickSize } from '../lib/ticks';
 import { quotes } from './market';
 import { optionMarks } from './options';
 
-export interface TicketState {
+export interface TicketState extends OrderInput {
   open: boolean;
-  symbol: string;
-  asset_type: 'EQUITY' | 'OPTION';
-  instruction: Instruction;
-  quantity: number;
-  order_type: 'MARKET' | 'LIMIT';
-  limit_price: number | null;
 }
 
 export const ticket = signal<TicketState>({
@@ -26,25 +20,30 @@ export const ticket = signal<TicketState>({
   quantity: 1,
   order_type: 'LIMIT',
   limit_price: null,
+  stop_price: null,
+  trail_type: 'VALUE',
+  trail_offset: null,
+  stop_trigger: null,
+  take_profit: NO_EXIT,
+  stop_loss: NO_EXIT,
 });
 
+/** An exit given as a price belongs to the symbol it was typed for; an offset travels. */
+const carried = (x: ExitInput): ExitInput => (x.mode === 'price' ? { ...x, value: null } : x);
+
 export function openTicket(patch: Partial<TicketState>): void {
-  ticket.value = { ...ticket.value, ...patch, open: true };
+  const cur = ticket.value;
+  const other = patch.symbol !== undefined && patch.symbol !== cur.symbol;
+  const reset = other ? { stop_price: null, take_profit: carried(cur.take_profit), stop_loss: carried(cur.stop_loss) } : {};
+  ticket.value = { ...cur, ...reset, ...patch, open: true };
 }
 export function closeTicket(): void {
   ticket.value = { ...ticket.value, open: false };
 }
 
-export function toRequest(t: TicketState): TradeRequest {
-  return {
-    symbol: t.symbol,
-    asset_type: t.asset_type,
-    instruction: t.instruction,
-    quantity: t.quantity,
-    order_type: t.order_type,
-    limit_price: t.order_type === 'LIMIT' && t.limit_price != null ? roundToTick(t.limit_price, tickSize(t.limit_price, t.asset_type)) : null,
-    duration: 'DAY',
-  };
+/** The request the ticket becomes (lib/orderticket.ts), exits' offsets priced with `q`. */
+export function toRequest(t: OrderInput, q?: RefQuote): TradeRequest {
+  return orderRequest(t, q);
 }
 
 export const orderFilter = signal<'open' | 'all'>('all');
@@ -76,6 +75,17 @@ export async function showOrder(id: number | null): Promise<void> {
   } catch (e) {
     ordersError.value = (e as Error).message;
   }
+}
+
+/** A stop line dropped on the chart, waiting for the user's confirmation. */
+export const stopMove = signal<{ id: number; symbol: string; from: number; to: number; error?: string; sending?: boolean } | null>(null);
+
+/** Ask for a working stop to move (the executor replaces the broker order); once: a failure
+ * is shown, never retried. */
+export async function moveStop(id: number, stopPrice: number): Promise<StopMove> {
+  const r = await backend().moveStop(id, stopPrice);
+  void refreshOrders();
+  return r;
 }
 
 export async function cancelOrder(id: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { cancelOrder, orderFilter, orders, ordersError, refreshOrders, selectedOrder, showOrder } from '../stores/trading';
 import type { TradeEvent } from '../api/types';
+import { brokerHint, legLabel, nestOrders, priceText } from '../lib/orders';
 import { cls, fmtNum, num } from './format';
 
 const OPEN = new Set(['pending', 'submitting', 'working', 'cancel_requested', 'unknown', 'partially_filled', 'accepted']);
@@ -11,12 +12,14 @@ function time(s: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? s : d.toLocaleTimeString('en-US', { timeZone: 'America/New_York', hour12: false });
 }
 
-function evText(ev: TradeEvent): string {
+function evText(ev: TradeEvent, own: number): string {
   const st = ev.to_status ?? ev.status ?? '';
   const from = ev.from_status ? `${ev.from_status} → ` : '';
   const det = ev.detail == null ? '' : typeof ev.detail === 'string' ? ev.detail : JSON.stringify(ev.detail);
   const why = typeof ev.reason === 'string' && ev.reason ? ` · ${ev.reason}` : '';
-  return `${from}${st}${why}${det ? ` · ${det}` : ''}`;
+  // an entry's history carries its legs' events: say whose
+  const whose = ev.trade_id != null && ev.trade_id !== own ? `#${ev.trade_id} ` : '';
+  return `${whose}${from}${st}${why}${det ? ` · ${det}` : ''}`;
 }
 
 export function Blotter() {
@@ -56,42 +59,67 @@ export function Blotter() {
             </tr>
           </thead>
           <tbody>
-            {orders.value.map((o) => (
-              <tr key={o.id} data-testid={`order-${o.id}`} class={cls(sel?.id === o.id && 'sel')} onClick={() => void showOrder(sel?.id === o.id ? null : o.id)}>
-                <td>{o.id}</td>
-                <td class={o.instruction.startsWith('BUY') ? 'up' : 'down'}>{o.instruction}</td>
-                <td class="sym">{o.symbol}</td>
-                <td class="num">{o.quantity}</td>
-                <td class="num hide-xs">{o.order_type === 'MARKET' ? 'MKT' : fmtNum(num(o.limit_price))}</td>
-                <td>
-                  <span data-testid={`order-status-${o.id}`} class={cls('st', `st-${o.status}`)} title={o.error ?? ''}>
-                    {o.status}
-                  </span>
-                  {o.error && (
-                    <div class="reason" data-testid={`order-reason-${o.id}`}>
-                      {o.error}
-                    </div>
-                  )}
-                </td>
-                <td class="num hide-xs">
-                  {num(o.filled_quantity) ? `${num(o.filled_quantity)}@${fmtNum(num(o.avg_fill_price))}` : ''}
-                </td>
-                <td>
-                  {CANCELLABLE.has(o.status) && (
-                    <button
-                      data-testid={`order-cancel-${o.id}`}
-                      class="small"
-                      onClick={(e) => {
-                        e.stopPropagation();
-                        void cancelOrder(o.id);
-                      }}
-                    >
-                      Cancel
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
+            {nestOrders(orders.value).map(({ order: o, depth, orphan }) => {
+              const hint = brokerHint(o);
+              const leg = legLabel(o);
+              return (
+                <tr
+                  key={o.id}
+                  data-testid={`order-${o.id}`}
+                  data-leg={o.leg ?? 'single'}
+                  data-parent={o.parent_id ?? undefined}
+                  class={cls(sel?.id === o.id && 'sel', depth === 1 && 'leg')}
+                  onClick={() => void showOrder(sel?.id === o.id ? null : o.id)}
+                >
+                  <td>
+                    {depth === 1 ? <span class="leg-mark">↳ </span> : null}
+                    {o.id}
+                    {leg && (
+                      <span class="leg-tag" data-testid={`order-leg-${o.id}`} title={orphan ? `leg of #${o.parent_id}` : undefined}>
+                        {orphan ? `${leg} of #${o.parent_id}` : leg}
+                      </span>
+                    )}
+                  </td>
+                  <td class={o.instruction.startsWith('BUY') ? 'up' : 'down'}>{o.instruction}</td>
+                  <td class="sym">{o.symbol}</td>
+                  <td class="num">{o.quantity}</td>
+                  <td class="num hide-xs" data-testid={`order-price-${o.id}`}>
+                    {priceText(o)}
+                  </td>
+                  <td>
+                    <span data-testid={`order-status-${o.id}`} class={cls('st', `st-${o.status}`)} title={o.error ?? o.broker_status ?? ''}>
+                      {o.status}
+                    </span>
+                    {hint && (
+                      <div class="reason muted" data-testid={`order-broker-${o.id}`}>
+                        {hint}
+                      </div>
+                    )}
+                    {o.error && (
+                      <div class="reason" data-testid={`order-reason-${o.id}`}>
+                        {o.error}
+                      </div>
+                    )}
+                  </td>
+                  <td class="num hide-xs">{num(o.filled_quantity) ? `${num(o.filled_quantity)}@${fmtNum(num(o.avg_fill_price))}` : ''}</td>
+                  <td>
+                    {CANCELLABLE.has(o.status) && (
+                      <button
+                        data-testid={`order-cancel-${o.id}`}
+                        class="small"
+                        title={o.leg === 'entry' ? 'Cancels the entry and its exits (or, once filled, the exits still working)' : undefined}
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          void cancelOrder(o.id);
+                        }}
+                      >
+                        Cancel
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
             {!orders.value.length && (
               <tr>
                 <td colSpan={8} class="muted">
@@ -111,7 +139,7 @@ export function Blotter() {
           <ol>
             {(sel.events ?? []).map((ev) => (
               <li>
-                <time>{time((ev.at ?? ev.created_at) as string | undefined)}</time> {evText(ev)}
+                <time>{time((ev.at ?? ev.created_at) as string | undefined)}</time> {evText(ev, sel.id)}
               </li>
             ))}
           </ol>

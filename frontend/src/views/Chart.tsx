@@ -1,4 +1,5 @@
-// Candles + volume + SMA9/VWAP, live forming candle, session shading, gap/fill/signal markers.
+// Candles + volume + SMA9/VWAP, live forming candle, session shading, gap/fill/signal markers,
+// the price lines of working stops and take-profits (OrderLines.tsx).
 import { useEffect, useRef } from 'preact/hooks';
 import { effect, untracked } from '@preact/signals';
 import {
@@ -19,10 +20,13 @@ import {
 import type { Candles, FillMark, Gap } from '../api/types';
 import { CandleBook, TIMEFRAMES, backfillLimit, bucketStart, columnsToCandles, tfMs, type Candle, type Tf } from '../lib/candles';
 import { chartTime, nyParts } from '../lib/nytime';
+import { priceLines } from '../lib/orders';
 import { isBuy } from '../lib/pnl';
 import { crosses, fetchCandles, fetchMarkers, isLive, loadSessions, loadSignals, pickTf, reload, session, sessions, shownSession, stepSession, tf } from '../stores/chart';
 import { onBackfill, onEquity, onTrade, recentSeconds, selected } from '../stores/market';
+import { orders } from '../stores/trading';
 import { fmtNum, fmtVol } from './format';
+import { OrderLines, StopMoveBar } from './OrderLines';
 
 const UP = '#26a69a';
 const DOWN = '#ef5350';
@@ -62,6 +66,7 @@ class ChartCtl {
   fills: FillMark[] = [];
   gaps: Gap[] = [];
   lastSma = new Map<number, number>();
+  orderLines: OrderLines;
 
   constructor(
     el: HTMLElement,
@@ -101,6 +106,7 @@ class ChartCtl {
     this.sma = this.chart.addSeries(LineSeries, { color: '#f0b429', lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
     this.vwap = this.chart.addSeries(LineSeries, { color: '#7aa2f7', lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false });
     this.markers = createSeriesMarkers(this.candles, []);
+    this.orderLines = new OrderLines(this.chart, this.candles, el);
     this.chart.subscribeCrosshairMove((p) => {
       const c = p.seriesData.get(this.candles) as { open: number; high: number; low: number; close: number } | undefined;
       if (!c) {
@@ -295,6 +301,7 @@ class ChartCtl {
 
   destroy(): void {
     this.gen++;
+    this.orderLines.destroy();
     this.chart.remove();
   }
 }
@@ -302,8 +309,14 @@ class ChartCtl {
 export function Chart() {
   const host = useRef<HTMLDivElement>(null);
   const legend = useRef<HTMLDivElement>(null);
+  const ctlRef = useRef<ChartCtl | null>(null);
   useEffect(() => {
     const ctl = new ChartCtl(host.current!, legend.current!);
+    ctlRef.current = ctl;
+    const stopLines = effect(() => {
+      const t = selected.value;
+      ctl.orderLines.set(t ?? '', t ? priceLines(orders.value, t) : []);
+    });
     const stopSessions = effect(() => {
       const t = selected.value;
       if (t) void loadSessions(t);
@@ -335,6 +348,8 @@ export function Chart() {
       if (ctl.live && !document.hidden) void ctl.loadMarkers(ctl.gen, ctl.ticker, shownSession());
     }, 20_000);
     return () => {
+      stopLines();
+      ctlRef.current = null;
       stopLoad();
       stopSessions();
       stopLive();
@@ -362,6 +377,7 @@ export function Chart() {
       <div class="chart-wrap">
         <div ref={legend} class="legend" data-testid="chart-legend" />
         <div ref={host} class="chart" data-testid="chart" />
+        <StopMoveBar lines={() => ctlRef.current?.orderLines ?? null} />
       </div>
     </section>
   );

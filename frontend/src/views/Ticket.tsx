@@ -1,19 +1,29 @@
 // Trade ticket: preview (risk checks) BEFORE submit, explicit confirm, a second one in live mode.
 // Without the gateway (Supabase mode) the preview is the browser's arithmetic and says that
-// the executor runs the risk checks.
+// the executor runs the risk checks. Order types and attached exits: lib/orderticket.ts; the
+// request is made once, at preview (exit offsets priced then), and that request is what the
+// confirmation shows and what is sent.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { INSTRUCTIONS, type Instruction } from '../api/types';
+import { INSTRUCTIONS, type Instruction, type OrderType, type TradeRequest } from '../api/types';
 import { BackendError, NOT_OPERATOR_MESSAGE } from '../backend/errors';
 import type { PreviewResult } from '../backend/types';
+import { describe, notionalPrice, problems } from '../lib/orderticket';
 import { buyingPowerAfter, orderNotional } from '../lib/pnl';
-import { roundToTick, stepPrice, tickSize } from '../lib/ticks';
 import { quoteSignal } from '../stores/market';
 import { contracts } from '../stores/options';
 import { config, operator, status } from '../stores/session';
 import { closeTicket, pnl, previewOrder, showToast, submitOrder, ticket, toRequest, type TicketState } from '../stores/trading';
 import { cls, fmtMoney, fmtNum } from './format';
+import { ExitFields, PriceField, StopFields } from './TicketFields';
 
 const EQUITY_INSTR: Instruction[] = ['BUY', 'SELL'];
+const TYPES: [OrderType, string][] = [
+  ['LIMIT', 'Limit'],
+  ['MARKET', 'Market'],
+  ['STOP', 'Stop'],
+  ['STOP_LIMIT', 'Stop limit'],
+  ['TRAILING_STOP', 'Trailing stop'],
+];
 const OPTION_INSTR: Instruction[] = ['BUY_TO_OPEN', 'SELL_TO_CLOSE', 'SELL_TO_OPEN', 'BUY_TO_CLOSE'];
 
 type Stage = 'edit' | 'confirm' | 'confirm2' | 'submitting';
@@ -27,14 +37,19 @@ function refPrice(t: TicketState): { bid: number | null; ask: number | null; las
   return { bid: q.bid, ask: q.ask, last: q.last };
 }
 
+/** The ticket's inputs (not whether it is open): what a preview answer belongs to. */
+function ticketKey(t: TicketState): string {
+  const { open: _open, ...rest } = t;
+  return JSON.stringify(rest);
+}
+
 export function Ticket() {
   const t = ticket.value;
   const cfg = config.value;
   const [stage, setStage] = useState<Stage>('edit');
-  const [pv, setPv] = useState<{ key: string; p: PreviewResult } | null>(null);
+  const [pv, setPv] = useState<{ key: string; req: TradeRequest; p: PreviewResult } | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [err, setErr] = useState('');
-  const [priceText, setPriceText] = useState<string | null>(null);
   const first = useRef<HTMLSelectElement>(null);
   const live = cfg?.trading_mode === 'live';
   const kill = status.value?.kill_switch ?? cfg?.kill_switch ?? false;
@@ -48,29 +63,31 @@ export function Ticket() {
     if (stage !== 'edit') setStage('edit');
     ticket.value = { ...ticket.value, ...p };
   };
-  // The risk answer shown is only valid for exactly the order it was asked about.
-  const key = JSON.stringify(toRequest(t));
+  // The risk answer shown is only valid for exactly the ticket it was asked about (and the
+  // exits' offsets were priced with the quote of that moment).
+  const key = ticketKey(t);
   const preview = pv && pv.key === key ? pv.p : null;
   const confirming = preview?.ok && (stage === 'confirm' || stage === 'confirm2' || stage === 'submitting');
   const ref = refPrice(t);
   const buy = t.instruction.startsWith('BUY');
-  const px = t.order_type === 'LIMIT' ? t.limit_price : buy ? (ref.ask ?? ref.last) : (ref.bid ?? ref.last);
+  const px = notionalPrice(t, ref);
   const notional = px != null ? orderNotional(t.quantity, px, t.asset_type) : null;
   const bp = pnl.value?.balances?.buying_power ?? null;
   const bpAfter = notional != null ? buyingPowerAfter(bp, notional, t.instruction) : null;
   const instrs = t.asset_type === 'OPTION' ? OPTION_INSTR : EQUITY_INSTR;
-  const valid = !!t.symbol && t.quantity > 0 && Number.isInteger(t.quantity) && (t.order_type === 'MARKET' || (t.limit_price != null && t.limit_price > 0));
-  const tick = tickSize(t.limit_price ?? ref.last ?? 0, t.asset_type);
+  const missing = problems(t, ref);
+  const valid = missing.length === 0;
 
   async function doPreview() {
     setPreviewing(true);
     setErr('');
     setStage('edit');
-    const body = toRequest(ticket.value);
     const r = refPrice(ticket.value);
+    const body = toRequest(ticket.value, r);
+    const k = ticketKey(ticket.value);
     try {
       const p = await previewOrder(body, { quote: r, buyingPower: pnl.value?.balances?.buying_power ?? null, marketOrders: cfg?.market_orders ?? false });
-      setPv({ key: JSON.stringify(body), p });
+      setPv({ key: k, req: body, p });
     } catch (e) {
       setErr((e as Error).message);
     } finally {
@@ -82,9 +99,10 @@ export function Ticket() {
       setStage('confirm2');
       return;
     }
+    if (!pv) return;
     setStage('submitting');
     try {
-      const tr = await submitOrder(toRequest(ticket.value));
+      const tr = await submitOrder(pv.req);
       // The ticket closes so the blotter is in reach; the answer stays as a toast.
       setPv(null);
       setStage('edit');
@@ -142,11 +160,12 @@ export function Ticket() {
           </label>
           <label>
             Order
-            <select data-testid="ticket-order-type" value={t.order_type} onChange={(e) => set({ order_type: (e.target as HTMLSelectElement).value as 'MARKET' | 'LIMIT' })}>
-              <option value="LIMIT">Limit</option>
-              <option value="MARKET" disabled={cfg ? !cfg.market_orders : false}>
-                Market
-              </option>
+            <select data-testid="ticket-order-type" value={t.order_type} onChange={(e) => set({ order_type: (e.target as HTMLSelectElement).value as OrderType })}>
+              {TYPES.map(([v, label]) => (
+                <option value={v} disabled={v === 'MARKET' && (cfg ? !cfg.market_orders : false)}>
+                  {label}
+                </option>
+              ))}
             </select>
           </label>
         </div>
@@ -155,38 +174,10 @@ export function Ticket() {
             Qty
             <input data-testid="ticket-qty" type="number" min={1} step={1} value={t.quantity} onInput={(e) => set({ quantity: Math.floor(Number((e.target as HTMLInputElement).value) || 0) })} />
           </label>
-          {t.order_type === 'LIMIT' && (
-            <label class="grow">
-              Limit ({tick.toFixed(2)})
-              <span class="stepper">
-                <button type="button" data-testid="ticket-price-down" onClick={() => set({ limit_price: stepPrice(t.limit_price ?? ref.last ?? 0, -1, t.asset_type) })}>
-                  −
-                </button>
-                <input
-                  data-testid="ticket-price"
-                  type="number"
-                  min={0}
-                  step={tick}
-                  value={priceText ?? (t.limit_price ?? '')}
-                  onInput={(e) => {
-                    const txt = (e.target as HTMLInputElement).value;
-                    const v = Number(txt);
-                    setPriceText(txt);
-                    set({ limit_price: txt !== '' && Number.isFinite(v) && v > 0 ? v : null });
-                  }}
-                  onBlur={() => {
-                    setPriceText(null);
-                    const v = ticket.value.limit_price;
-                    if (v != null) set({ limit_price: roundToTick(v, tickSize(v, t.asset_type)) });
-                  }}
-                />
-                <button type="button" data-testid="ticket-price-up" onClick={() => set({ limit_price: stepPrice(t.limit_price ?? ref.last ?? 0, 1, t.asset_type) })}>
-                  +
-                </button>
-              </span>
-            </label>
-          )}
+          {t.order_type === 'LIMIT' && <PriceField label="Limit" testid="ticket-price" value={t.limit_price} assetType={t.asset_type} start={ref.last} onChange={(v) => set({ limit_price: v })} />}
         </div>
+        <StopFields t={t} set={set} q={ref} />
+        <ExitFields t={t} set={set} q={ref} />
         <div class="quote-line muted" data-testid="ticket-quote">
           bid {fmtNum(ref.bid)} · ask {fmtNum(ref.ask)} · last {fmtNum(ref.last)}
         </div>
@@ -198,6 +189,11 @@ export function Ticket() {
           <dt>After</dt>
           <dd data-testid="ticket-bp-after">{fmtMoney(preview?.buying_power_after ?? bpAfter)}</dd>
         </dl>
+        {!valid && t.symbol && (
+          <p class="muted hint" data-testid="ticket-problems">
+            {missing.join(' · ')}
+          </p>
+        )}
         {operator.value === false && (
           <p class="err" data-testid="ticket-not-operator">
             {NOT_OPERATOR_MESSAGE}
@@ -206,6 +202,13 @@ export function Ticket() {
         {preview && (
           <div data-testid="ticket-preview-result" data-checked-by={preview.checkedBy} class={cls('preview', preview.ok ? (preview.checkedBy === 'local' ? 'warn' : 'ok') : 'bad')}>
             {preview.ok ? (preview.checkedBy === 'local' ? 'Computed here, not risk-checked.' : 'Risk checks passed.') : preview.checkedBy === 'local' ? 'This order cannot go:' : 'Risk checks refuse this order:'}
+            {pv && (pv.req.take_profit_price != null || pv.req.stop_loss_price != null) && (
+              <p class="note" data-testid="ticket-preview-exits">
+                Exits: {pv.req.take_profit_price != null ? `take-profit ${fmtNum(pv.req.take_profit_price)}` : ''}
+                {pv.req.take_profit_price != null && pv.req.stop_loss_price != null ? ' · ' : ''}
+                {pv.req.stop_loss_price != null ? `stop-loss ${fmtNum(pv.req.stop_loss_price)}` : ''}
+              </p>
+            )}
             {preview.note && (
               <p class="note" data-testid="ticket-preview-note">
                 {preview.note}
@@ -232,10 +235,9 @@ export function Ticket() {
             LIVE account: this sends a real order to Schwab. Press confirm again.
           </p>
         )}
-        {confirming && (
+        {confirming && pv && (
           <p class="confirm-line" data-testid="ticket-summary">
-            {t.instruction} {t.quantity} {t.symbol} {t.order_type === 'LIMIT' ? `@ ${fmtNum(roundToTick(t.limit_price ?? 0, tick))} LIMIT` : 'MARKET'} DAY —{' '}
-            {live ? 'LIVE account' : 'paper account'}
+            {describe(pv.req)} — {live ? 'LIVE account' : 'paper account'}
           </p>
         )}
         <footer>

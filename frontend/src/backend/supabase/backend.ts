@@ -88,6 +88,7 @@ export class SupabaseBackend implements DataBackend {
   trade = (id: number) => this.trading.trade(id);
   submit = (req: Parameters<TradingCalls['submit']>[0]) => this.trading.submit(req);
   cancel = (id: number) => this.trading.cancel(id);
+  moveStop = (id: number, stopPrice: number) => this.trading.moveStop(id, stopPrice);
 
   preview: DataBackend['preview'] = async (req, ctx) => localPreview(req, ctx, await this.auth.isOperator());
 

@@ -244,7 +244,10 @@ export function chainFromRows(underlying: string, rows: Row[], underlyingPrice?:
 
 // -- trades ------------------------------------------------------------------------------------
 
-export const TRADE_COLUMNS = 'id,created_at,symbol,asset_type,instruction,quantity,order_type,limit_price,duration,status,broker_order_id,filled_quantity,avg_fill_price,error,updated_at';
+export const TRADE_COLUMNS =
+  'id,created_at,symbol,asset_type,instruction,quantity,order_type,limit_price,duration,status,broker_order_id,filled_quantity,avg_fill_price,error,updated_at,' +
+  'stop_price,trail_type,trail_offset,stop_trigger,take_profit_price,stop_loss_price,parent_id,leg,broker_status';
+const ORDER_TYPES = new Set(['MARKET', 'LIMIT', 'STOP', 'STOP_LIMIT', 'TRAILING_STOP']);
 export const OPEN_STATUSES = ['pending', 'submitting', 'working', 'cancel_requested', 'unknown'] as const;
 
 export function tradeFromRow(r: Row): TradeData {
@@ -255,7 +258,7 @@ export function tradeFromRow(r: Row): TradeData {
     asset_type: (r.asset_type === 'OPTION' ? 'OPTION' : 'EQUITY') as TradeData['asset_type'],
     instruction: String(r.instruction) as TradeData['instruction'],
     quantity: num(r.quantity) ?? 0,
-    order_type: (r.order_type === 'MARKET' ? 'MARKET' : 'LIMIT') as TradeData['order_type'],
+    order_type: (ORDER_TYPES.has(String(r.order_type)) ? r.order_type : 'LIMIT') as TradeData['order_type'],
     limit_price: num(r.limit_price),
     duration: String(r.duration ?? 'DAY'),
     status: String(r.status) as TradeData['status'],
@@ -264,12 +267,22 @@ export function tradeFromRow(r: Row): TradeData {
     avg_fill_price: num(r.avg_fill_price),
     error: str(r.error),
     updated_at: String(r.updated_at ?? r.created_at ?? ''),
+    stop_price: num(r.stop_price),
+    trail_type: str(r.trail_type),
+    trail_offset: num(r.trail_offset),
+    stop_trigger: str(r.stop_trigger),
+    take_profit_price: num(r.take_profit_price),
+    stop_loss_price: num(r.stop_loss_price),
+    parent_id: r.parent_id == null ? null : Number(r.parent_id),
+    leg: String(r.leg ?? 'single'),
+    broker_status: str(r.broker_status),
   } as TradeData;
 }
 
 export function eventFromRow(r: Row): TradeEvent {
   return {
     id: Number(r.id),
+    trade_id: r.trade_id == null ? undefined : Number(r.trade_id),
     at: String(r.at ?? ''),
     from_status: str(r.from_status),
     to_status: String(r.to_status ?? ''),

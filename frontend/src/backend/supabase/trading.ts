@@ -6,26 +6,59 @@ import type * as T from '../../api/types';
 import { BackendError, NOT_OPERATOR_MESSAGE } from '../errors';
 import { nyDate, nySessionBounds } from '../../lib/nytime';
 import { buyingPowerAfter, isBuy, orderNotional } from '../../lib/pnl';
-import type { CancelData, FillsData, PnlData, PreviewContext, PreviewResult, TradeData, TradeDetailData, TradesData } from '../types';
+import type { CancelData, FillsData, PnlData, PreviewContext, PreviewResult, StopMoveData, TradeData, TradeDetailData, TradesData } from '../types';
 import type { Row, SbClient } from './client';
 import type { MarketReads } from './market';
 import { rows, run } from './query';
 import { eventFromRow, num, OPEN_STATUSES, parseTs, pnlFromRows, TRADE_COLUMNS, tradeFromRow, type OwnFill } from './rows';
 
-/** The columns a client may set on insert (the column grant of migrations/0004_security.sql). */
-export const REQUEST_COLUMNS = ['symbol', 'asset_type', 'instruction', 'quantity', 'order_type', 'limit_price', 'duration', 'source', 'user_id'] as const;
+/** The columns a client may set on insert (the column grants of migrations/0004_security.sql
+ * and 0090_order_types.sql; never parent_id, leg, broker_status, replace_stop_price). */
+export const REQUEST_COLUMNS = [
+  'symbol',
+  'asset_type',
+  'instruction',
+  'quantity',
+  'order_type',
+  'limit_price',
+  'duration',
+  'stop_price',
+  'trail_type',
+  'trail_offset',
+  'stop_trigger',
+  'take_profit_price',
+  'stop_loss_price',
+  'source',
+  'user_id',
+] as const;
 
-/** The row inserted for an order: request columns only; status, fills and the rest are the
- * executor's (defaults and RLS make the row `pending` and the caller's own). */
+const LIMITED = new Set(['LIMIT', 'STOP_LIMIT']);
+const STOPPED = new Set(['STOP', 'STOP_LIMIT']);
+const STOPS = new Set(['STOP', 'STOP_LIMIT', 'TRAILING_STOP']);
+const BRACKETABLE = new Set(['MARKET', 'LIMIT']);
+
+/** The row inserted for an order: request columns only, each where its type takes it (the
+ * table's CHECKs and the executor's shape rules refuse the rest); status, fills and the rest
+ * are the executor's (defaults and RLS make the row `pending` and the caller's own). A
+ * bracket is this one row: the executor creates its legs when it claims it. */
 export function insertRow(req: T.TradeRequest, userId: string): Row {
+  const k = req.order_type;
+  const trailing = k === 'TRAILING_STOP';
+  const bracket = BRACKETABLE.has(k);
   return {
     symbol: req.symbol.trim().toUpperCase(),
     asset_type: req.asset_type,
     instruction: req.instruction,
     quantity: req.quantity,
-    order_type: req.order_type,
-    limit_price: req.order_type === 'LIMIT' ? (req.limit_price ?? null) : null,
+    order_type: k,
+    limit_price: LIMITED.has(k) ? (req.limit_price ?? null) : null,
     duration: req.duration ?? 'DAY',
+    stop_price: STOPPED.has(k) ? (req.stop_price ?? null) : null,
+    trail_type: trailing ? (req.trail_type ?? null) : null,
+    trail_offset: trailing ? (req.trail_offset ?? null) : null,
+    stop_trigger: STOPS.has(k) ? (req.stop_trigger ?? null) : null,
+    take_profit_price: bracket ? (req.take_profit_price ?? null) : null,
+    stop_loss_price: bracket ? (req.stop_loss_price ?? null) : null,
     source: 'dashboard',
     user_id: userId,
   };
@@ -41,10 +74,29 @@ export function localPreview(req: T.TradeRequest, ctx: PreviewContext, operator:
   if (!req.symbol.trim()) violations.push({ code: 'symbol', reason: 'symbol missing' });
   if (!(req.quantity > 0) || !Number.isInteger(req.quantity)) violations.push({ code: 'quantity', reason: 'quantity must be a whole number above 0' });
   if (req.order_type === 'MARKET' && !ctx.marketOrders) violations.push({ code: 'market_orders', reason: 'market orders are disabled (RISK_ALLOW_MARKET_ORDERS)' });
-  if (req.order_type === 'LIMIT' && !(req.limit_price != null && req.limit_price > 0)) violations.push({ code: 'limit_price', reason: 'a limit order needs a price above 0' });
+  const k = req.order_type;
+  const pos = (x: number | null | undefined) => x != null && x > 0;
+  if (LIMITED.has(k) && !pos(req.limit_price)) violations.push({ code: 'limit_price', reason: `a ${k} order needs a limit price above 0` });
+  if (STOPPED.has(k) && !pos(req.stop_price)) violations.push({ code: 'stop_price', reason: `a ${k} order needs a stop price above 0` });
+  if (k === 'TRAILING_STOP' && !(req.trail_type && pos(req.trail_offset))) violations.push({ code: 'trail', reason: 'a trailing stop needs a trail amount above 0' });
   const buy = isBuy(req.instruction);
   const q = ctx.quote;
-  const px = req.order_type === 'LIMIT' ? (req.limit_price ?? null) : buy ? (q.ask ?? q.last) : (q.bid ?? q.last);
+  const touch = buy ? (q.ask ?? q.last) : (q.bid ?? q.last);
+  // the stop's side: the one rule the browser can check with the quote it shows
+  if (STOPPED.has(k) && pos(req.stop_price) && touch != null && (buy ? req.stop_price! <= touch : req.stop_price! >= touch)) {
+    violations.push({ code: 'stop_side', reason: `a ${buy ? 'buy' : 'sell'} stop must be ${buy ? 'above' : 'below'} the market (${touch}): it would trigger at once` });
+  }
+  const entry = k === 'LIMIT' ? (req.limit_price ?? null) : touch;
+  const long = buy;
+  if (req.take_profit_price != null && entry != null && (long ? req.take_profit_price <= entry : req.take_profit_price >= entry)) {
+    violations.push({ code: 'bracket_sides', reason: `the take-profit ${req.take_profit_price} must be ${long ? 'above' : 'below'} the entry ${entry}` });
+  }
+  if (req.stop_loss_price != null && entry != null && (long ? req.stop_loss_price >= entry : req.stop_loss_price <= entry)) {
+    violations.push({ code: 'bracket_sides', reason: `the stop-loss ${req.stop_loss_price} must be ${long ? 'below' : 'above'} the entry ${entry}` });
+  }
+  let px: number | null = k === 'LIMIT' ? (req.limit_price ?? null) : touch;
+  if (k === 'STOP') px = req.stop_price ?? null;
+  if (k === 'STOP_LIMIT' && req.stop_price != null && req.limit_price != null) px = buy ? Math.max(req.stop_price, req.limit_price) : Math.min(req.stop_price, req.limit_price);
   const notional = px != null && req.quantity > 0 ? orderNotional(req.quantity, px, req.asset_type) : null;
   const after = notional != null ? buyingPowerAfter(ctx.buyingPower, notional, req.instruction) : null;
   return {
@@ -84,6 +136,13 @@ export class TradingCalls {
     return { id: Number(r?.id ?? id), status: String(r?.status ?? 'cancel_requested') };
   }
 
+  /** streamdesk_replace_stop (migrations/0090_order_types.sql): own working STOP /
+   * STOP_LIMIT rows, legs included; 42501 / P0002 / PT409 / 22023 as BackendErrors. */
+  async moveStop(id: number, stopPrice: number): Promise<StopMoveData> {
+    const r = (await run(this.sb.rpc('streamdesk_replace_stop', { p_trade_id: id, p_stop_price: stopPrice }), { trading: true, what: `move stop #${id}` })) as Row | null;
+    return { id: Number(r?.id ?? id), status: String(r?.status ?? 'working'), stop_price: null, replace_stop_price: num(r?.replace_stop_price) ?? stopPrice };
+  }
+
   async trades(filter: 'open' | 'all', limit: number): Promise<TradesData> {
     let q = this.sb.from('trades').select(TRADE_COLUMNS);
     if (filter === 'open') q = q.in('status', OPEN_STATUSES);
@@ -91,13 +150,17 @@ export class TradingCalls {
     return r.map(tradeFromRow);
   }
 
+  /** One order with its history: a bracket entry's legs' events too (id order, each with
+   * its trade_id), as the gateway answers. */
   async trade(id: number): Promise<TradeDetailData> {
     const ctx = { what: `order #${id}` };
-    const [t, ev] = await Promise.all([
+    const [t, legs] = await Promise.all([
       run(this.sb.from('trades').select(TRADE_COLUMNS).eq('id', id).maybeSingle(), ctx),
-      rows(this.sb.from('trade_events').select('id,at,from_status,to_status,reason,detail').eq('trade_id', id).order('id', { ascending: true }), ctx),
+      rows(this.sb.from('trades').select('id').eq('parent_id', id), ctx),
     ]);
     if (!t) throw new BackendError('not_found', `order #${id} not found`);
+    const ids = [id, ...legs.map((l) => Number(l.id))];
+    const ev = await rows(this.sb.from('trade_events').select('id,trade_id,at,from_status,to_status,reason,detail').in('trade_id', ids).order('id', { ascending: true }), ctx);
     return { ...tradeFromRow(t), events: ev.map(eventFromRow) } as TradeDetailData;
   }
 
