@@ -6,6 +6,7 @@ the market, far beyond what the sim's random walk moves in a test (about 0.1 % a
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,8 @@ from bracket_helpers import (
     wait_legs,
 )
 from executor_helpers import FINAL, SettingsFactory, broker_quote, running, wait_status
+
+from streamdesk_executor.connections import open_executor
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +218,32 @@ async def test_legs_do_not_hold_up_the_next_order_of_their_symbol(
             assert len(await legs(conn, again)) == 2
         finally:
             await conn.close()
+
+
+async def test_a_legs_quantity_follows_its_broker_order(
+    make_settings: SettingsFactory, sim: Any
+) -> None:
+    """Schwab works a bracket's exits for what the entry filled; market-sim fills whole
+    orders, so the broker's view of a partly filled entry's exit is made here from the real
+    one with another quantity, and given to the sync: the leg shows the broker's quantity."""
+    settings = make_settings()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with running(settings) as ex:
+            bid, ask = await broker_quote(ex, "BAC")
+            entry = await insert_bracket(
+                conn, "BAC", bid, ask, quantity=5, entry_limit=cents(bid * Decimal("0.97"))
+            )
+            found = await wait_legs(conn, entry, ("working",))
+        sl = found["stop_loss"]
+        # not running: no maintenance pass puts the real quantity back meanwhile
+        async with open_executor(settings) as ex:
+            order = await ex.broker.get_order(sl["broker_order_id"])
+            assert order is not None and order.quantity == 5
+            await ex.sync.apply_order(dict(sl), dataclasses.replace(order, quantity=Decimal(2)))
+        row = await conn.fetchrow("SELECT * FROM trades WHERE id = $1", sl["id"])
+        assert row["quantity"] == 2 and row["status"] == "working"
+        reasons = [e[3] for e in await events_of_tree(conn, entry) if e[0] == sl["id"]]
+        assert reasons[-1].startswith("quantity 5 -> 2: the broker works the exit")
+    finally:
+        await conn.close()

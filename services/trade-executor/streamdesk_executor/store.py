@@ -40,6 +40,7 @@ _SETTABLE = frozenset(
         "leg",
         "broker_status",
         "stop_price",
+        "quantity",
     }
 )
 

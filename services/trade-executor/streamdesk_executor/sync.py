@@ -36,6 +36,11 @@ _CANCEL_RESEND = 5.0
 _FILL_SYNC_EVERY = 1.0
 
 
+def _leg_quantity_moved(row: dict[str, Any], order: BrokerOrder) -> bool:
+    """A leg whose broker order has another quantity than the row (a partly filled entry)."""
+    return row.get("parent_id") is not None and order.quantity != row["quantity"]
+
+
 class BrokerSync:
     """Applies the broker's view of orders and of the account to Postgres."""
 
@@ -94,6 +99,8 @@ class BrokerSync:
                 }
                 if final is S.REJECTED:
                     cols["error"] = order.reason or "rejected by the broker"
+                if _leg_quantity_moved(row, order):
+                    cols["quantity"] = order.quantity
                 old = await store.transition(
                     conn,
                     trade_id,
@@ -110,6 +117,21 @@ class BrokerSync:
                     await store.resolve_alerts(conn, trade_id)
                     self._cancel_sent.pop(trade_id, None)
                 return old is not None
+            if _leg_quantity_moved(row, order):
+                # Schwab activates a bracket's exits for what the entry filled: the leg shows
+                # the broker's quantity (market-sim fills whole orders, so never there).
+                status = TradeStatus(row["status"])
+                if await store.transition(
+                    conn,
+                    trade_id,
+                    (status,),
+                    status,
+                    f"quantity {row['quantity']} -> {order.quantity}: the broker works the exit "
+                    "for the quantity its entry filled",
+                    detail,
+                    quantity=order.quantity,
+                ):
+                    self.counters["leg_quantity_changes"] += 1
             if order.filled_quantity != row["filled_quantity"]:
                 status = TradeStatus(row["status"])
                 old = await store.transition(
