@@ -247,3 +247,24 @@ async def test_a_legs_quantity_follows_its_broker_order(
         assert reasons[-1].startswith("quantity 5 -> 2: the broker works the exit")
     finally:
         await conn.close()
+
+
+async def test_legs_beyond_one_batch_are_synced_by_later_passes(
+    make_settings: SettingsFactory, sim: Any
+) -> None:
+    """Long-lived exits can outnumber a pass's batch: passes page through them, so every
+    leg's status reaches its row (here a batch of 2 and 6 legs)."""
+    settings = make_settings(executor_max_pending_batch=2)
+    async with running(settings) as ex:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            entries = []
+            for symbol in ("GOOG", "AMZN", "MSFT"):
+                bid, ask = await broker_quote(ex, symbol)
+                entries.append(await insert_bracket(conn, symbol, bid, ask, quantity=1))
+            for entry in entries:
+                assert (await wait_status(conn, entry, FINAL))["status"] == "filled"
+                # AWAITING_PARENT_ORDER -> WORKING reaches a row only through a sync pass
+                await wait_legs(conn, entry, ("working",), broker_status=("WORKING",))
+        finally:
+            await conn.close()

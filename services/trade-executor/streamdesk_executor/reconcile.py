@@ -119,6 +119,7 @@ class Reconciler:
         self.clock = clock
         self.mover = mover
         self.legs = LegSync(pool, broker, sync, counters, instance=instance)
+        self._legs_after = 0
 
     async def maintenance_pass(self, *, startup: bool = False) -> ReconcileSummary:
         """Cancels, orphan detection, status/fill sync, reconciliation, balances; one pass.
@@ -142,7 +143,9 @@ class Reconciler:
                 ):
                     self.counters["orphans"] += 1
             rows = await store.open_rows(conn, self.account, limit)
-            legs = await store.open_legs(conn, self.account, limit)
+            legs = await store.open_legs(conn, self.account, limit, self._legs_after)
+            # The next pass takes the next batch; after the last one, from the start again.
+            self._legs_after = int(legs[-1]["id"]) if len(legs) >= limit else 0
             moves = await store.replace_requests(conn, self.account, limit)
         if self.mover is not None and moves:
             await self.mover.run(moves)

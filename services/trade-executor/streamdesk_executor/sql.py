@@ -195,12 +195,13 @@ RETURNING trade_id
 LEGS_OF = "SELECT * FROM trades WHERE parent_id = $1 ORDER BY id"
 
 # Legs that may be at the broker and are not final, with what the leg sync needs of their
-# entry. $1 account, $2 batch.
+# entry; a batch after id $3 (passes page through them: long-lived exits can outnumber a
+# batch). $1 account, $2 batch.
 OPEN_LEGS = f"""
 SELECT l.*, p.status AS parent_status, p.broker_order_id AS parent_order_id,
        p.error AS parent_error
 FROM trades l JOIN trades p ON p.id = l.parent_id
-WHERE l.account_hash = $1 AND l.parent_id IS NOT NULL
+WHERE l.account_hash = $1 AND l.parent_id IS NOT NULL AND l.id > $3
   AND l.status IN ({sql_list(*UNSETTLED)})
 ORDER BY l.id LIMIT $2
 """

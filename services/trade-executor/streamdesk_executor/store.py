@@ -183,9 +183,12 @@ async def legs_of(conn: Conn, entry_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(sql.LEGS_OF, entry_id)]
 
 
-async def open_legs(conn: Conn, account: str, limit: int) -> list[dict[str, Any]]:
-    """Unsettled legs with ``parent_status``, ``parent_order_id``, ``parent_error``."""
-    return [dict(r) for r in await conn.fetch(sql.OPEN_LEGS, account, limit)]
+async def open_legs(
+    conn: Conn, account: str, limit: int, after_id: int = 0
+) -> list[dict[str, Any]]:
+    """Unsettled legs with ``parent_status``, ``parent_order_id``, ``parent_error``: at most
+    ``limit`` of them, ids above ``after_id``."""
+    return [dict(r) for r in await conn.fetch(sql.OPEN_LEGS, account, limit, after_id)]
 
 
 async def update_broker_view(
