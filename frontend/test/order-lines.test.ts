@@ -40,7 +40,9 @@ function setup() {
     releasePointerCapture: () => {},
   };
   const lines: FakeLine[] = [];
+  let autoscale: ((base: () => unknown) => unknown) | null = null;
   const series = {
+    applyOptions: (o: { autoscaleInfoProvider?: (base: () => unknown) => unknown }) => (autoscale = o.autoscaleInfoProvider ?? autoscale),
     createPriceLine: (o: Record<string, unknown>) => {
       const l = new FakeLine(o);
       lines.push(l);
@@ -57,7 +59,8 @@ function setup() {
   const prevented: string[] = [];
   const fire = (type: string, price: number, extra: Record<string, unknown> = {}) =>
     handlers.get(type)!({ button: 0, pointerId: 1, clientY: TOP + toY(price), preventDefault: () => prevented.push(type), stopPropagation: () => {}, ...extra });
-  return { ol, el, lines, chartOpts, fire, prevented, classes, handlers, tick: (ms: number) => (now += ms) };
+  const range = (min: number, max: number) => autoscale!(() => ({ priceRange: { minValue: min, maxValue: max } }));
+  return { ol, el, lines, chartOpts, fire, prevented, classes, handlers, range, tick: (ms: number) => (now += ms) };
 }
 
 const stop = (p: Partial<Trade> = {}): Trade => ({ id: 7, created_at: '', symbol: 'SPY', asset_type: 'EQUITY', instruction: 'SELL', quantity: 1, order_type: 'STOP', limit_price: null, stop_price: 95, status: 'working', filled_quantity: 0, avg_fill_price: null, error: null, updated_at: '', leg: 'single', ...p });
@@ -77,10 +80,13 @@ describe('order lines on the chart', () => {
       [105, 'TP #8'],
     ]);
     expect(s.el.dataset.orderLines).toBe('7:stop:95,8:take_profit:105');
+    // the price scale widens to show every line
+    expect(s.range(99, 101)).toEqual({ priceRange: { minValue: 95, maxValue: 105 } });
     s.ol.set('SPY', priceLines([stop({ stop_price: 96 })], 'SPY'));
     expect(s.lines.map((l) => l.opts.price)).toEqual([96]);
     s.ol.set('QQQ', []);
     expect(s.lines).toEqual([]);
+    expect(s.range(99, 101)).toEqual({ priceRange: { minValue: 99, maxValue: 101 } });
   });
 
   it('drags a stop line to a confirmation; the chart is still while dragging', () => {

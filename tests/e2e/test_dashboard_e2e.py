@@ -190,6 +190,93 @@ def test_cancelling_a_resting_order(page: Page, e2e_stack: E2EStack) -> None:
     expect(page.get_by_test_id("order-events")).to_contain_text("cancel")
 
 
+def test_a_stop_order_is_a_chart_line_dragged_to_move_it(page: Page, e2e_stack: E2EStack) -> None:
+    stop = round(e2e_stack.api("/api/quotes")["SPY"]["ask"] * 1.03, 2)  # a buy stop above
+    page.get_by_test_id("wl-SPY").click()
+    page.keyboard.press("b")
+    page.get_by_test_id("ticket-order-type").select_option("STOP")
+    page.get_by_test_id("ticket-qty").fill("1")
+    page.get_by_test_id("ticket-stop").fill(f"{stop:.2f}")
+    page.get_by_test_id("ticket-preview").click()
+    expect(page.get_by_test_id("ticket-preview-result")).to_be_visible()
+    expect(page.get_by_test_id("ticket-violations")).to_have_count(0)
+    page.get_by_test_id("ticket-submit").click()
+    expect(page.get_by_test_id("ticket-summary")).to_contain_text(f"STOP {stop:.2f}")
+    page.get_by_test_id("ticket-confirm").click()
+    result = page.get_by_test_id("ticket-result")
+    expect(result).to_contain_text(re.compile(r"#\d+"))
+    trade_id = re.search(r"#(\d+)", result.inner_text()).group(1)  # type: ignore[union-attr]
+    page.get_by_test_id("tab-orders").click()
+    expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text("working", timeout=30_000)
+    expect(page.get_by_test_id(f"order-price-{trade_id}")).to_have_text(f"STP {stop:.2f}")
+    chart = page.get_by_test_id("chart")
+    expect(chart).to_have_attribute("data-order-lines", re.compile(rf"\b{trade_id}:stop:"))
+    # Find the line as a trader does: the pointer over it turns the resize cursor on.
+    box = chart.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, None
+    for dy in range(4, int(box["height"]) - 30, 4):
+        page.mouse.move(x, box["y"] + dy)
+        if "over-line" in (chart.get_attribute("class") or ""):
+            y = box["y"] + dy
+            break
+    assert y is not None, "no stop line under the pointer"
+    page.mouse.down()
+    page.mouse.move(x, y - 24, steps=4)
+    page.mouse.up()
+    expect(page.get_by_test_id("stop-move")).to_be_visible()
+    to = _num(page.get_by_test_id("stop-move-to").inner_text())
+    assert to > stop
+    shot(page, "stop-line-drag")
+    page.get_by_test_id("stop-move-confirm").click()
+    expect(page.get_by_test_id("stop-move")).to_be_hidden()
+    # The executor replaces the broker order: the row's stop becomes the one dropped.
+    expect(page.get_by_test_id(f"order-price-{trade_id}")).to_have_text(
+        f"STP {to:.2f}", timeout=30_000
+    )
+    events = e2e_stack.api(f"/api/trades/{trade_id}/events")
+    assert any(e["reason"] == "stop move requested by the user" for e in events), events
+    page.get_by_test_id(f"order-cancel-{trade_id}").click()
+    expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text(
+        "cancelled", timeout=30_000
+    )
+
+
+def test_a_bracket_from_the_ticket_shows_its_legs_nested_and_cancels_whole(
+    page: Page, e2e_stack: E2EStack
+) -> None:
+    entry = round(e2e_stack.api("/api/quotes")["SPY"]["bid"] * 0.99, 2)  # rests below
+    _open_ticket(page, "SPY", 1, entry)
+    for leg, offset in (("tp", "15"), ("sl", "5")):
+        page.get_by_test_id(f"ticket-{leg}-on").check()
+        page.get_by_test_id(f"ticket-{leg}-mode").select_option("offset")
+        page.get_by_test_id(f"ticket-{leg}").fill(offset)
+    expect(page.get_by_test_id("ticket-tp-price")).to_have_text(f"→ {entry + 15:.2f}")
+    expect(page.get_by_test_id("ticket-sl-price")).to_have_text(f"→ {entry - 5:.2f}")
+    page.get_by_test_id("ticket-preview").click()
+    expect(page.get_by_test_id("ticket-preview-exits")).to_contain_text(
+        f"take-profit {entry + 15:.2f} · stop-loss {entry - 5:.2f}"
+    )
+    expect(page.get_by_test_id("ticket-violations")).to_have_count(0)
+    shot(page, "ticket-bracket")
+    page.get_by_test_id("ticket-submit").click()
+    page.get_by_test_id("ticket-confirm").click()
+    result = page.get_by_test_id("ticket-result")
+    expect(result).to_contain_text(re.compile(r"#\d+"))
+    trade_id = re.search(r"#(\d+)", result.inner_text()).group(1)  # type: ignore[union-attr]
+    page.get_by_test_id("tab-orders").click()
+    expect(page.get_by_test_id(f"order-status-{trade_id}")).to_have_text("working", timeout=30_000)
+    expect(page.get_by_test_id(f"order-{trade_id}")).to_have_attribute("data-leg", "entry")
+    legs = page.locator(f'[data-parent="{trade_id}"]')
+    expect(legs).to_have_count(2)
+    expect(legs.first).to_have_attribute("data-leg", "take_profit")
+    expect(legs.nth(1)).to_contain_text("awaiting parent")
+    shot(page, "blotter-bracket")
+    page.get_by_test_id(f"order-cancel-{trade_id}").click()
+    for row in (page.get_by_test_id(f"order-{trade_id}"), legs.first, legs.nth(1)):
+        expect(row).to_contain_text("cancelled", timeout=30_000)
+
+
 def test_stopping_the_streamer_turns_the_stale_indicator_on(
     page: Page, e2e_stack: E2EStack
 ) -> None:

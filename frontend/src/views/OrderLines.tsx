@@ -3,7 +3,7 @@
 // the chart's element, the price from series.coordinateToPrice, a confirmation, then the
 // stop move (POST /api/trades/{id}/stop, or the Supabase RPC). The lines' data is
 // lib/orders.ts's priceLines; the drag arithmetic is lineAt / dragPrice there.
-import { LineStyle, type IChartApi, type IPriceLine, type ISeriesApi } from 'lightweight-charts';
+import { LineStyle, type AutoscaleInfo, type IChartApi, type IPriceLine, type ISeriesApi } from 'lightweight-charts';
 import { dragPrice, lineAt, type LineKind, type PriceLineSpec } from '../lib/orders';
 import { tickSize } from '../lib/ticks';
 import { moveStop, showToast, stopMove } from '../stores/trading';
@@ -39,6 +39,19 @@ export class OrderLines {
     el.addEventListener('pointermove', this.move, true);
     el.addEventListener('pointerup', this.up, true);
     el.addEventListener('pointercancel', this.cancelDrag, true);
+    // The price scale takes the lines in: a stop away from the candles stays on screen.
+    series.applyOptions({ autoscaleInfoProvider: (base: () => AutoscaleInfo | null) => this.autoscale(base()) });
+  }
+
+  private autoscale(info: AutoscaleInfo | null): AutoscaleInfo | null {
+    if (!info?.priceRange || !this.shown.size) return info;
+    let { minValue, maxValue } = info.priceRange;
+    for (const { line } of this.shown.values()) {
+      const p = line.options().price;
+      if (p < minValue) minValue = p;
+      if (p > maxValue) maxValue = p;
+    }
+    return { ...info, priceRange: { minValue, maxValue } };
   }
 
   /** Draw `specs` (the shown symbol's lines), keeping a dragged or held line where it is. */

@@ -120,7 +120,7 @@ function ExitRow({ kind, t, set, q }: { kind: 'take_profit' | 'stop_loss'; t: Or
             by
             <select data-testid={`${id}-mode`} value={x.mode} onChange={(e) => put({ mode: (e.target as HTMLSelectElement).value as ExitInput['mode'], value: null })}>
               <option value="price">price</option>
-              <option value="offset">offset $ from entry</option>
+              <option value="offset">offset from entry</option>
             </select>
           </label>
           <NumberField label={x.mode === 'price' ? 'Price' : 'Offset $'} testid={id} value={x.value} step={tickSize(price ?? x.value ?? 0, t.asset_type)} onChange={(v) => put({ value: v })} />
