@@ -125,7 +125,12 @@ class Stack:
     def rpc(self) -> Any:
         if self._rpc is None:
             conf = configparser.RawConfigParser()
-            conf.read(self.workdir / ".data" / "supervisord.conf")
+            path = self.workdir / ".data" / "supervisord.conf"
+            conf.read(path)
+            if not conf.has_section("supervisorctl"):
+                # The stack writes its config after it starts: polled before that (a slow
+                # start), it is "not listening yet" like a refused socket, not an error.
+                raise FileNotFoundError(f"{path} is not written yet")
             ctl = conf["supervisorctl"]
             self._transport = SupervisorTransport(
                 ctl["username"], ctl["password"], ctl["serverurl"]
