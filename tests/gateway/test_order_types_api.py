@@ -23,15 +23,21 @@ from streamdesk_gateway.config import Settings
 pytestmark = pytest.mark.integration
 
 
-async def test_stop_and_trailing_requests_keep_every_column(
-    gateway_client: TestClient, db_url: str, redis_url: str
-) -> None:
+def fresh_aapl_quote(redis_url: str) -> None:
+    """AAPL 99.99 x 100.01, quoted now. ``now`` is the clock the gateway under test checks
+    quote age with (``SYSTEM_CLOCK``): a relative age, the same at any hour."""
     r = redis.Redis.from_url(redis_url)
     r.hset(
         last_quote_key("AAPL"),
         mapping={"bid": 99.99, "ask": 100.01, "last": 100.0, "ts": int(time.time() * 1000)},
     )
     r.close()
+
+
+async def test_stop_and_trailing_requests_keep_every_column(
+    gateway_client: TestClient, db_url: str, redis_url: str
+) -> None:
+    fresh_aapl_quote(redis_url)
     conn = await asyncpg.connect(db_url)
     try:
         await conn.execute(
@@ -107,12 +113,7 @@ async def test_bracket_preview_lists_every_reason_and_refuses_bad_shapes(
         "INSERT INTO account_balances (account_hash, cash, buying_power) VALUES ('H', 1e5, 1e5)"
     )
     await conn.close()
-    r = redis.Redis.from_url(redis_url)
-    r.hset(
-        last_quote_key("AAPL"),
-        mapping={"bid": 99.99, "ask": 100.01, "last": 100.0, "ts": int(time.time() * 1000)},
-    )
-    r.close()
+    fresh_aapl_quote(redis_url)
     base = {"symbol": "AAPL", "asset_type": "EQUITY", "instruction": "BUY", "quantity": 1}
     good = {**base, "order_type": "LIMIT", "limit_price": "100.00",
             "take_profit_price": "105.00", "stop_loss_price": "95.00"}  # fmt: skip
@@ -177,12 +178,7 @@ async def test_entry_events_include_its_legs_and_list_carries_leg_columns(
 async def test_stop_move_answers_404_409_422_and_200(
     gateway_client: TestClient, db_url: str, redis_url: str
 ) -> None:
-    r = redis.Redis.from_url(redis_url)
-    r.hset(
-        last_quote_key("AAPL"),
-        mapping={"bid": 99.99, "ask": 100.01, "last": 100.0, "ts": int(time.time() * 1000)},
-    )
-    r.close()
+    fresh_aapl_quote(redis_url)
     conn = await asyncpg.connect(db_url)
     try:
         stop = await _working(conn, order_type="STOP", stop_price=95)
