@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streamdesk.strategy.fills import MARKET_LIKE, touch_fill
 from streamdesk_sim import stops
 from streamdesk_sim.account import Account, Quote
 from streamdesk_sim.clock import SessionClock
@@ -34,18 +35,19 @@ def fill_price(
     """The price ``order`` fills at with the market at ``bid``/``ask`` (None: no fill).
 
     ``triggered``: whether a stop order's stop has been reached (ignored for other types).
+    The rule itself is :func:`streamdesk.strategy.fills.touch_fill`, shared with the
+    backtester; this only reads its inputs from the Schwab order.
     """
-    buy = order["orderLegCollection"][0]["instruction"] in BUYS
-    touch = ask if buy else bid
     order_type = order["orderType"]
-    if touch <= 0 or (order_type in STOP_ORDER_TYPES and not triggered):
-        return None
-    if order_type in ("MARKET", "STOP", "TRAILING_STOP"):
-        return touch
-    limit = float(order["price"])
-    if (buy and ask <= limit) or (not buy and bid >= limit):
-        return touch
-    return None
+    price = order.get("price")
+    return touch_fill(
+        order_type,
+        order["orderLegCollection"][0]["instruction"] in BUYS,
+        bid,
+        ask,
+        None if order_type in MARKET_LIKE or price is None else float(price),
+        triggered,
+    )
 
 
 class MatchingEngine:
