@@ -28,6 +28,9 @@ EXTRA_COMMAND_MODULES = (
     "streamdesk.cli_storage",
     "streamdesk.cli_operators",
     "streamdesk.cli_budget",
+    "streamdesk.cli_strategy",
+    "streamdesk.cli_backfill",
+    "streamdesk.cli_report",
 )
 
 

@@ -1,0 +1,4 @@
+"""The strategy service: runs strategies (``streamdesk.strategy.api``) on committed data.
+
+See docs/strategies.md, "Live runtime".
+"""

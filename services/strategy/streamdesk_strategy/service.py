@@ -1,0 +1,448 @@
+"""The strategy service: committed stream -> runners -> trades rows; read-back; control.
+
+Loops (one task each, all under one lock over the runners, all awaited by :meth:`run`):
+
+* **stream**: ``XREAD`` of ``sd:committed`` from the oldest runner's resume point; each
+  message goes to every runner, then each runner's decision is written (store.py: one
+  transaction with its orders, cancels, state and resume point).
+* **orders**: every ``STRATEGY_POLL_INTERVAL`` the open strategy orders are read back
+  (the executor has no NOTIFY for fills): ``on_fill`` / ``on_order_update``.
+* **control**: ``LISTEN streamdesk_strategies`` (migration 0100's trigger) plus a poll:
+  enable, disable, flatten, changed parameters or limits, new and removed strategies.
+* **backfill**: new universe tickers and recorded stream gaps (``streamdesk.cli_backfill``).
+
+A failed database write is not retried in place: the service stops (exit 3) and its restart
+replays the committed messages from the last written resume point, which is how a signal is
+neither lost nor doubled (docs/strategies.md, "Exactly one trade per signal").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+import redis.asyncio as aioredis
+
+from streamdesk import constants, control
+from streamdesk.cli_backfill import BackfillError, RateLimiter, backfill_ticker, heal_gaps
+from streamdesk.clock import SYSTEM_CLOCK, Clock
+from streamdesk.config import TradingMode
+from streamdesk.messages import decode_committed
+from streamdesk.strategy.api import Bar, Indicators, StrategyError
+
+from . import store
+from .config import Settings
+from .runner import Runner, ny_day, stream_id
+from .store import StrategyRow
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "streamdesk_strategies"
+
+
+class FatalError(Exception):
+    """The service cannot go on (a write failed, the operator identity is not an operator)."""
+
+
+class StrategyService:
+    """Runs every strategy row (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.clock = clock
+        self.instance = settings.strategy_instance or f"{socket.gethostname()}-{os.getpid()}"
+        self.paper = settings.trading_mode is not TradingMode.LIVE
+        self.runners: dict[str, Runner] = {}
+        self.lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.control_event = asyncio.Event()
+        self.read_from: str | None = None
+        self.last_flush: dict[str, float] = {}
+        self.last_committed_at = 0
+        self.client: Any = None
+        self.stream_tail = "0-0"
+        self.counters: dict[str, int] = {
+            "messages": 0, "bad_messages": 0, "decisions": 0, "disabled": 0, "flattened": 0,
+            "backfill_requests": 0, "backfill_rows": 0, "gaps_healed": 0, "backfill_errors": 0,
+            "control_reloads": 0,
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict[str, Any]:
+        """Heartbeat counters: the service's and the sum over runners."""
+        out: dict[str, Any] = dict(self.counters)
+        for r in self.runners.values():
+            for k, v in r.counters.items():
+                out[k] = out.get(k, 0) + v
+        out["strategies"] = len(self.runners)
+        out["enabled"] = sum(1 for r in self.runners.values() if r.active)
+        out["open_orders"] = sum(len(r.open) for r in self.runners.values())
+        out["paper"] = self.paper
+        if self.last_committed_at:
+            out["lag_ms"] = max(0, int(self.clock.time() * 1000) - self.last_committed_at)
+        return out
+
+    # ------------------------------------------------------------------ set-up
+
+    async def start(self) -> None:
+        """Check the operator identity, then build a runner per strategy row."""
+        s = self.settings
+        if s.supabase_url and s.strategy_operator_id is None:
+            raise FatalError("SUPABASE_URL is set: STRATEGY_OPERATOR_ID must name an operator")
+        if s.strategy_operator_id is not None and not await store.is_operator(
+            self.pool, s.strategy_operator_id
+        ):
+            raise FatalError(
+                f"STRATEGY_OPERATOR_ID {s.strategy_operator_id} is not an operator "
+                "(streamdesk operators add); the executor would reject every strategy order"
+            )
+        last: Any = await self.redis.xrevrange(constants.COMMITTED_STREAM, count=1)
+        self.stream_tail = _decode(last[0][0]) if last else "0-0"
+        async with self.lock:
+            await self._reload()
+
+    async def _add(self, row: StrategyRow) -> None:
+        runner = Runner(row, paper=self.paper, today=ny_day(self.clock.now()))
+        if runner.cursor is None:  # a new strategy starts with the next message
+            runner.cursor = self.read_from or self.stream_tail
+        problem = ""
+        if row.mode == "paper" and not self.paper:
+            problem = (
+                "a paper strategy in a live deployment (TRADING_MODE=live): paper orders need "
+                "the paper stack (market-sim); set mode 'live' to trade it for real"
+            )
+        else:
+            try:
+                runner.load()
+            except StrategyError as exc:
+                problem = str(exc)
+        ids = [int(k) for k in runner.seen]
+        runner.restore(
+            await store.filled_orders(self.pool, row.id),
+            await store.open_orders(self.pool, row.id),
+            await store.orders_since(self.pool, row.id, _day_start(self.clock.now())),
+            self.clock.now(),
+        )
+        if ids:
+            runner.follow(await store.orders_by_id(self.pool, ids))
+        self.runners[row.id] = runner
+        if problem:
+            runner.strategy = None
+            log.error("strategy %s cannot run: %s", row.id, problem)
+            if row.enabled:
+                await store.disable(self.pool, row.id, "load_error", problem[:500], {})
+                self.counters["disabled"] += 1
+            runner.enabled = False
+        else:
+            runner.start()
+        log.info(
+            "strategy %s loaded (%s, %s, %s)",
+            row.id,
+            row.module,
+            "enabled" if row.enabled else "disabled",
+            "paper" if self.paper else "live",
+        )
+        await self._flush(runner, force=True)
+
+    async def _reload(self) -> None:
+        """Bring the runners in line with the strategies table."""
+        self.counters["control_reloads"] += 1
+        rows = await store.load_strategies(self.pool)
+        seen = set()
+        for row in rows[: self.settings.strategy_max_strategies]:
+            seen.add(row.id)
+            runner = self.runners.get(row.id)
+            rebuild = runner is not None and (
+                runner.row.config_key() != row.config_key()
+                or (row.enabled and runner.strategy is None)
+            )
+            if runner is None or rebuild:
+                if runner is not None:
+                    await self._flush(runner, force=True)
+                    del self.runners[row.id]
+                    fresh = await store.load_strategy(self.pool, row.id)
+                    if fresh is None:
+                        continue
+                    row = fresh
+                await self._add(row)
+                runner = self.runners[row.id]
+            else:
+                runner.row = row
+                if row.enabled and not runner.enabled and runner.strategy is not None:
+                    runner.disable_request = None
+                runner.enabled = row.enabled and runner.strategy is not None
+            if row.flatten_requested_at is not None:
+                runner.flatten(int(row.flatten_requested_at.timestamp() * 1000))
+                self.counters["flattened"] += 1
+                await self._flush(runner, force=True)
+                await store.clear_flatten(self.pool, row.id, row.flatten_requested_at)
+        if len(rows) > self.settings.strategy_max_strategies:
+            log.warning("%d strategies; running the first %d (STRATEGY_MAX_STRATEGIES)",
+                        len(rows), self.settings.strategy_max_strategies)  # fmt: skip
+        for sid in list(self.runners):
+            if sid not in seen:
+                del self.runners[sid]
+        cursors = [r.cursor for r in self.runners.values() if r.cursor]
+        if cursors:
+            oldest = min(cursors, key=stream_id)
+            if self.read_from is None or stream_id(oldest) < stream_id(self.read_from):
+                self.read_from = oldest
+        elif self.read_from is None:
+            self.read_from = self.stream_tail
+
+    # ------------------------------------------------------------------ writes
+
+    async def _flush(self, runner: Runner, *, force: bool = False) -> None:
+        """Write the runner's decision (and a disable, alerts) now."""
+        now = time.monotonic()
+        due = (
+            now - self.last_flush.get(runner.sid, 0.0) >= self.settings.strategy_checkpoint_interval
+        )
+        decision = runner.take_decision(force=force or due)
+        try:
+            if decision is not None:
+                if decision.orders and self.settings.strategy_fault == "exit_before_insert":
+                    log.critical("STRATEGY_FAULT=exit_before_insert: exiting before the insert")
+                    os._exit(137)
+                results = await store.write_decision(
+                    self.pool,
+                    runner.sid,
+                    decision,
+                    user_id=self.settings.strategy_operator_id,
+                    paper=self.paper,
+                )
+                existing = []
+                for order, tid in results:
+                    if tid is None:
+                        row = await store.order_id_of(self.pool, order.client_order_id)
+                        if row is not None:
+                            existing.append(row)
+                runner.written(results, existing)
+                self.last_flush[runner.sid] = now
+                self.counters["decisions"] += 1
+            if runner.disable_request is not None:
+                kind, message, detail = runner.disable_request
+                alert = bool(detail.pop("alert", True))
+                await store.disable(self.pool, runner.sid, kind, message, detail, alert=alert)
+                log.warning("strategy %s disabled: %s", runner.sid, message)
+                runner.enabled = False
+                runner.disable_request = None
+                self.counters["disabled"] += 1
+            while runner.alerts:
+                kind, message, detail = runner.alerts.pop(0)
+                await store.alert(self.pool, runner.sid, kind, message, detail)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise FatalError(f"write of strategy {runner.sid} failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ loops
+
+    async def _fetch_bar(self, ticker: str, minute_ms: int) -> tuple[Bar | None, Indicators]:
+        bucket = datetime.fromtimestamp(minute_ms / 1000, UTC)
+        bar, ind = await store.finished_bar(self.pool, ticker, bucket)
+        indicators = Indicators(ind["sma9"], ind["vwap"], ind["ema9"]) if ind else Indicators()
+        if bar is None:
+            return None, indicators
+        return (
+            Bar(ticker, minute_ms, bar["open"], bar["high"], bar["low"], bar["close"],
+                int(bar["volume"]), bar["vwap"]),
+            indicators,
+        )  # fmt: skip
+
+    async def stream_loop(self) -> None:
+        """Committed messages -> runners."""
+        s = self.settings
+        while not self.stopping.is_set():
+            entries: Any = await self.redis.xread(
+                {constants.COMMITTED_STREAM: self.read_from or "$"},
+                count=s.strategy_read_count,
+                block=s.strategy_block_ms,
+            )
+            if not entries:
+                async with self.lock:
+                    for runner in list(self.runners.values()):
+                        await self._flush(runner)
+                continue
+            for _, messages in entries:
+                for raw_id, fields in messages:
+                    msg_id = _decode(raw_id)
+                    await self._message(msg_id, fields)
+                    self.read_from = msg_id
+
+    async def _message(self, msg_id: str, fields: dict[Any, Any]) -> None:
+        data = fields.get(b"d", fields.get("d"))
+        try:
+            if data is None:
+                raise ValueError("no 'd' field")
+            msg = decode_committed(data)
+        except (ValueError, msgspec.ValidationError) as exc:
+            self.counters["bad_messages"] += 1
+            log.warning("committed message %s refused: %s", msg_id, exc)
+            return
+        self.counters["messages"] += 1
+        self.last_committed_at = msg["committed_at"]
+        async with self.lock:
+            for runner in list(self.runners.values()):
+                await runner.handle(msg_id, msg, self._fetch_bar)
+                await self._flush(runner)
+
+    async def orders_loop(self) -> None:
+        """Read back the open orders; daily reset."""
+        while not self.stopping.is_set():
+            async with self.lock:
+                today = ny_day(self.clock.now())
+                for runner in list(self.runners.values()):
+                    runner.new_day(today)
+                    if runner.open:
+                        rows = await store.orders_by_id(self.pool, list(runner.open))
+                        runner.apply_rows(rows)
+                        await self._flush(runner)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.settings.strategy_poll_interval)
+
+    async def control_loop(self) -> None:
+        """LISTEN for strategy changes (and poll): reload."""
+        conn: asyncpg.Connection | None = None
+
+        def wake(*_: Any) -> None:
+            self.control_event.set()
+
+        try:
+            conn = await asyncpg.connect(self.settings.database_url, timeout=10)
+            await conn.add_listener(NOTIFY_CHANNEL, wake)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN %s failed (%s); polling only", NOTIFY_CHANNEL, exc)
+        try:
+            while not self.stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.control_event.wait(), self.settings.strategy_control_interval
+                    )
+                self.control_event.clear()
+                if self.stopping.is_set():
+                    break
+                async with self.lock:
+                    await self._reload()
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2.0)
+
+    async def backfill_loop(self) -> None:
+        """New universe tickers get their history; recorded gaps are healed."""
+        s = self.settings
+        limiter = RateLimiter(s.backfill_rate)
+        while not self.stopping.is_set():
+            try:
+                await self._backfill_once(limiter)
+            except (BackfillError, OSError, asyncpg.PostgresError) as exc:
+                self.counters["backfill_errors"] += 1
+                log.warning("backfill pass failed: %s: %s", type(exc).__name__, exc)
+            except Exception as exc:  # schwab-py / httpx errors, token problems
+                self.counters["backfill_errors"] += 1
+                log.warning("backfill pass failed: %s: %s", type(exc).__name__, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), s.backfill_interval)
+
+    async def _client(self) -> Any:
+        if self.client is None:
+            from streamdesk.schwab import ensure_paper_token, make_client
+
+            if self.paper:
+                await asyncio.to_thread(ensure_paper_token, self.settings)
+            self.client = make_client(self.settings, asyncio=True)
+        return self.client
+
+    async def _backfill_once(self, limiter: RateLimiter) -> None:
+        s = self.settings
+        spec = await control.read_universe(
+            self.pool, defaults=control.UniverseSpec.of(s.tickers, s.option_underlyings)
+        )
+        tickers = list(spec.equities)
+        done = {r["ticker"] for r in await self.pool.fetch("SELECT ticker FROM backfill_tickers")}
+        todo = [t for t in tickers if t not in done]
+        unhealed = await self.pool.fetchval(
+            "SELECT count(*) FROM stream_gaps WHERE ended_at IS NOT NULL AND healed_at IS NULL"
+        )
+        if not todo and not unhealed:
+            return
+        client = await self._client()
+        for ticker in todo:
+            r = await backfill_ticker(
+                client, self.pool, ticker, now=self.clock.now(), days=s.backfill_days,
+                daily_days=s.backfill_daily_days, limiter=limiter,
+            )  # fmt: skip
+            self.counters["backfill_requests"] += r.requests
+            self.counters["backfill_rows"] += r.minute_inserted + r.daily_inserted
+            log.info("backfilled %s: %d minute, %d daily bars", ticker, r.minute_inserted,
+                     r.daily_inserted)  # fmt: skip
+        if unhealed:
+            r = await heal_gaps(client, self.pool, tickers, limiter)
+            self.counters["backfill_requests"] += r.requests
+            self.counters["backfill_rows"] += r.minute_inserted
+            self.counters["gaps_healed"] += r.gaps_healed
+
+    async def run(self) -> None:
+        """All loops until :meth:`stop` (or one fails: then the others stop too)."""
+        tasks = [
+            asyncio.create_task(self.stream_loop(), name="strategy-stream"),
+            asyncio.create_task(self.orders_loop(), name="strategy-orders"),
+            asyncio.create_task(self.control_loop(), name="strategy-control"),
+        ]
+        if self.settings.backfill_enabled:
+            tasks.append(asyncio.create_task(self.backfill_loop(), name="strategy-backfill"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            self.stopping.set()
+            self.control_event.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Ask every loop to stop."""
+        self.stopping.set()
+        self.control_event.set()
+
+    async def aclose(self) -> None:
+        """Final checkpoint of every runner (bounded by the caller) and the broker client."""
+        async with self.lock:
+            for runner in list(self.runners.values()):
+                with contextlib.suppress(FatalError):
+                    await self._flush(runner, force=True)
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.close_async_session()
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _day_start(now: datetime) -> datetime:
+    """Midnight of ``now``'s New York day."""
+    from .runner import NY
+
+    local = now.astimezone(NY)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
