@@ -1,0 +1,569 @@
+"""The backtester: stored history through the indicator engine and a strategy, with the shared
+fill model (docs/strategies.md, "Backtest").
+
+Push-based: :meth:`Backtester.feed_bar` / :meth:`Backtester.feed_tick` take one event at a
+time (the Postgres reader streams them from a server-side cursor, a recording is read line by
+line), so memory is bounded by the number of equity samples (one per ``equity_interval_ms``),
+not by the number of events. :meth:`Backtester.finish` returns a :class:`BacktestResult`.
+
+Event order. For a bar: orders of its ticker that are eligible by the bar's start are matched
+against it (:func:`~streamdesk.strategy.fills.bar_fill`), then the indicators are updated and
+``on_bar`` runs with ``now_ms`` = the bar's end (when a live runtime would know it finished).
+For a per-second row: eligible orders are matched against its quote, then ``on_bar`` runs for
+the bar the row finished (:class:`~streamdesk.strategy.replay.TickBars`), then ``on_tick``;
+``now_ms`` is the row's second. An order is never matched against the event during which it
+was submitted. Order updates a strategy causes itself (a cancel) are delivered after its
+handler returns; fills and ``FILLED``/``REJECTED`` updates when the order is matched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from array import array
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streamdesk.sessions import SessionCalendar
+from streamdesk.strategy.api import (
+    Bar,
+    Fill,
+    Indicators,
+    OrderRequest,
+    OrderUpdate,
+    Strategy,
+    Tick,
+)
+from streamdesk.strategy.fills import FillModel, bar_fill, touch_fill
+from streamdesk.strategy.replay import NO_INDICATORS, IndicatorReplay, TickBars
+
+log = logging.getLogger(__name__)
+
+IndicatorSource = Literal["auto", "engine", "stored"]
+
+
+@dataclass(slots=True)
+class _Order:
+    req: OrderRequest
+    submitted: int
+    eligible: int
+    seq: int
+
+
+@dataclass(slots=True)
+class RoundTrip:
+    """A position from flat back to flat (or to a flip) in one ticker."""
+
+    ticker: str
+    side: str  # LONG / SHORT
+    entry_ts: int
+    entry_price: float
+    quantity: int  # largest absolute position
+    exit_ts: int | None = None
+    exit_price: float | None = None
+    pnl: float = 0.0  # realized, commissions included
+    fills: int = 0
+
+
+@dataclass(slots=True)
+class FillRecord:
+    """A fill as the result lists it."""
+
+    key: str
+    ticker: str
+    side: str
+    quantity: int
+    price: float
+    commission: float
+    ts: int
+    submitted_ts: int
+    order_type: str
+
+
+class Decimator:
+    """A bounded, deterministic subsample of a series: every ``step``-th point, the step
+    doubling (and every other kept point dropped) whenever ``2 * max_points`` are kept."""
+
+    __slots__ = ("max_points", "n", "step", "ts", "values")
+
+    def __init__(self, max_points: int = 1500) -> None:
+        self.max_points = max_points
+        self.step = 1
+        self.n = 0
+        self.ts: array[int] = array("q")
+        self.values: array[float] = array("d")
+
+    def add(self, ts: int, value: float) -> None:
+        """Offer one point."""
+        n = self.n
+        self.n = n + 1
+        if n % self.step:
+            return
+        self.ts.append(ts)
+        self.values.append(value)
+        if len(self.ts) >= 2 * self.max_points:
+            self.ts = self.ts[::2]
+            self.values = self.values[::2]
+            self.step *= 2
+
+
+class BacktestContext:
+    """The :class:`~streamdesk.strategy.api.Context` of a backtest."""
+
+    def __init__(self, bt: Backtester) -> None:
+        self._bt = bt
+        self._state: dict[str, Any] = {}
+        self.logs: list[tuple[int, str]] = []
+
+    @property
+    def now_ms(self) -> int:
+        return self._bt.now_ms
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    def position(self, ticker: str) -> int:
+        return self._bt.positions.get(ticker, 0)
+
+    def avg_price(self, ticker: str) -> float | None:
+        return self._bt.avg_prices.get(ticker)
+
+    def submit(self, order: OrderRequest) -> str:
+        return self._bt.submit(order)
+
+    def cancel(self, key: str) -> None:
+        self._bt.cancel(key)
+
+    def open_orders(self, ticker: str | None = None) -> list[OrderRequest]:
+        bt = self._bt
+        if ticker is not None:
+            return [bt.orders[k].req for k in bt.by_ticker.get(ticker, ())]
+        return [o.req for o in sorted(bt.orders.values(), key=lambda o: o.seq)]
+
+    def log(self, message: str) -> None:
+        if len(self.logs) < self._bt.max_logs:
+            self.logs.append((self._bt.now_ms, str(message)))
+        self._bt.log_lines += 1
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced; :mod:`~streamdesk.strategy.report` writes it out."""
+
+    strategy: str
+    params: dict[str, Any]
+    tickers: list[str]
+    initial_cash: float
+    final_cash: float
+    fill_model: FillModel
+    events: int
+    first_ts: int | None
+    last_ts: int | None
+    fills: list[FillRecord]
+    round_trips: list[RoundTrip]
+    open_trips: list[RoundTrip]
+    positions: dict[str, int]
+    last_prices: dict[str, float]
+    equity_ts: array[int]
+    equity: array[float]
+    exposed: int  # equity samples with a position held
+    rejected: list[dict[str, Any]]
+    cancelled: int
+    unfilled: list[str]
+    logs: list[tuple[int, str]]
+    log_lines: int
+    dropped_events: int
+    prices: dict[str, Decimator] = field(default_factory=dict)
+    calendar: SessionCalendar | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+class Backtester:
+    """One strategy over one replay (see the module docstring)."""
+
+    def __init__(
+        self,
+        strategy_cls: type[Strategy],
+        params: Mapping[str, Any] | None = None,
+        *,
+        tickers: Iterable[str] = (),
+        cash: float = 100_000.0,
+        fill_model: FillModel | None = None,
+        calendar: SessionCalendar | None = None,
+        bar_seconds: int = 60,
+        indicators: IndicatorSource = "auto",
+        equity_interval_ms: int | None = None,
+        price_points: int = 1500,
+        progress: Callable[[int, int], None] | None = None,
+        progress_every: int = 1 << 17,
+        max_logs: int = 1000,
+    ) -> None:
+        if not (cash > 0 and math.isfinite(cash)):
+            raise ValueError(f"cash must be positive and finite, not {cash!r}")
+        if bar_seconds <= 0:
+            raise ValueError("bar_seconds must be positive")
+        self.calendar = calendar or SessionCalendar()
+        self.fills_model = fill_model or FillModel()
+        self.bar_ms = bar_seconds * 1000
+        self.indicator_source = indicators
+        self.equity_interval = equity_interval_ms or self.bar_ms
+        self.replay = IndicatorReplay(self.calendar, bar_seconds)
+        self.tick_bars = TickBars(bar_seconds)
+        self.initial_cash = float(cash)
+        self.cash = float(cash)
+        self.now_ms = 0
+        self.positions: dict[str, int] = {}
+        self.avg_prices: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.orders: dict[str, _Order] = {}
+        self.by_ticker: dict[str, list[str]] = {}
+        self.keys: set[str] = set()
+        self.seq = 0
+        self.fills: list[FillRecord] = []
+        self.trips: list[RoundTrip] = []
+        self.open_trips: dict[str, RoundTrip] = {}
+        self.rejected: list[dict[str, Any]] = []
+        self.cancelled = 0
+        self.deferred: list[OrderUpdate] = []
+        self.events = 0
+        self.dropped = 0
+        self.first_ts: int | None = None
+        self.last_ts: dict[str, int] = {}
+        self.pending_rows: dict[str, Tick] = {}
+        self.clock = 0
+        self.bucket = -1
+        self.equity_ts: array[int] = array("q")
+        self.equity: array[float] = array("d")
+        self.exposed = 0
+        self.price_points = price_points
+        self.prices: dict[str, Decimator] = {}
+        self.progress = progress
+        self.progress_every = progress_every
+        self.max_logs = max_logs
+        self.log_lines = 0
+        self.ctx = BacktestContext(self)
+        self.strategy = strategy_cls(self.ctx, params)
+        self.params = _params_dict(self.strategy.params)
+        wanted = tuple(self.strategy.tickers) or tuple(tickers)
+        self.tickers = tuple(dict.fromkeys(t.upper() for t in wanted))
+        self.wanted = frozenset(self.tickers)
+        self.started = False
+
+    # --- Context operations -----------------------------------------------------------
+
+    def submit(self, order: OrderRequest) -> str:
+        """See :meth:`Context.submit`."""
+        if not isinstance(order, OrderRequest):
+            raise TypeError(f"submit() takes an OrderRequest, not {type(order).__name__}")
+        if order.key in self.keys:
+            return order.key
+        self.keys.add(order.key)
+        self.seq += 1
+        self.orders[order.key] = _Order(
+            order, self.now_ms, self.now_ms + self.fills_model.latency_ms, self.seq
+        )
+        self.by_ticker.setdefault(order.ticker, []).append(order.key)
+        return order.key
+
+    def cancel(self, key: str) -> None:
+        """See :meth:`Context.cancel`."""
+        o = self.orders.pop(key, None)
+        if o is None:
+            return
+        self.by_ticker[o.req.ticker].remove(key)
+        self.cancelled += 1
+        self.deferred.append(OrderUpdate(key, "CANCELLED", 0, None, None))
+
+    # --- events -----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.started = True
+        self.strategy.on_start()
+        self._deliver()
+
+    def _clock(self, ticker: str, ts: int, now: int, same: bool = False) -> bool:
+        """Advance to an event of ``ticker`` at ``ts`` (handled at ``now``); False (the event is
+        dropped and counted) if it is not later than that ticker's previous event (``same``:
+        not earlier; a second committed again)."""
+        prev = self.last_ts.get(ticker)
+        if prev is not None and (ts < prev or (ts == prev and not same)):
+            self.dropped += 1
+            return False
+        self.last_ts[ticker] = ts
+        if self.first_ts is None:
+            self.first_ts = ts
+        if now // self.equity_interval > self.bucket:
+            self._new_bucket(now)
+        if now > self.clock:
+            self.clock = now
+        self.events += 1
+        if self.progress is not None and self.events % self.progress_every == 0:
+            self.progress(self.events, ts)
+        return True
+
+    def feed_bar(self, bar: Bar, ind: Indicators | None = None) -> None:
+        """One finished bar (in time order across tickers). ``ind``: the indicator values to
+        use (``None``: computed by the engine)."""
+        t = bar.ticker
+        if t not in self.wanted:
+            return
+        if not self.started:
+            self._start()
+        # _clock(), inlined: this is the per-bar hot path
+        ts = bar.ts
+        prev = self.last_ts.get(t)
+        if prev is not None and ts <= prev:
+            self.dropped += 1
+            return
+        self.last_ts[t] = ts
+        now = ts + self.bar_ms
+        if now // self.equity_interval > self.bucket:
+            self._new_bucket(now)
+        if now > self.clock:
+            self.clock = now
+        self.events += 1
+        if self.progress is not None and self.events % self.progress_every == 0:
+            self.progress(self.events, ts)
+        if self.by_ticker.get(t):
+            self._match_bar(bar)
+        if ind is None or self.indicator_source == "engine":
+            ind = self.replay.bar(bar)
+        self.last[t] = bar.close
+        p = self.prices.get(t)
+        if p is None:
+            p = self.prices[t] = Decimator(self.price_points)
+        p.add(now, bar.close)
+        self.now_ms = now
+        self.strategy.on_bar(bar, ind)
+        if self.deferred:
+            self._deliver()
+
+    def feed_tick(self, tick: Tick, ind: Indicators | None = None) -> None:
+        """One committed per-second row (in time order). ``ind``: the row's stored
+        indicators (``None``, or ``indicators="engine"``: computed by the engine)."""
+        t = tick.ticker
+        if t not in self.wanted:
+            return
+        if not self.started:
+            self._start()
+        if self.indicator_source == "engine" or ind is None:
+            ind = self._engine_row(tick)
+        finished, deliver = self.tick_bars.push(tick, ind)
+        if not deliver:
+            return
+        if not self._clock(t, tick.ts, tick.ts, same=True):
+            return
+        if self.by_ticker.get(t):
+            self._match_tick(tick)
+        if tick.price is not None:
+            self.last[t] = tick.price
+            p = self.prices.get(t)
+            if p is None:
+                p = self.prices[t] = Decimator(self.price_points)
+            p.add(tick.ts, tick.price)
+        self.now_ms = tick.ts
+        if finished is not None:
+            self.strategy.on_bar(*finished)
+            if self.deferred:
+                self._deliver()
+        self.strategy.on_tick(tick, ind)
+        if self.deferred:
+            self._deliver()
+
+    def _engine_row(self, tick: Tick) -> Indicators:
+        """Indicators of a row computed by the engine: the ticker's previous second is folded
+        when a later one arrives and the current one is peeked (as the service writes a
+        provisional row), so a second committed twice is not counted twice. The second's sum
+        of price x shares is approximated by the row's price x volume."""
+        t = tick.ticker
+        prev = self.pending_rows.get(t)
+        if prev is not None:
+            if tick.ts < prev.ts:
+                return NO_INDICATORS  # an older row: dropped by TickBars
+            if tick.ts > prev.ts and prev.price is not None:
+                self.replay.second(t, prev.ts, prev.price, prev.price * prev.volume, prev.volume)
+        self.pending_rows[t] = tick
+        if tick.price is None:
+            return self.replay.values(t)
+        return self.replay.peek(t, tick.ts, tick.price, tick.price * tick.volume, tick.volume)
+
+    def _deliver(self) -> None:
+        while self.deferred:
+            batch, self.deferred = self.deferred, []
+            for u in batch:
+                self.strategy.on_order_update(u)
+
+    # --- matching ---------------------------------------------------------------------
+
+    def _match_bar(self, bar: Bar) -> None:
+        keys = self.by_ticker[bar.ticker]
+        for key in list(keys):
+            o = self.orders.get(key)
+            if o is None or o.eligible > bar.ts or o.submitted > bar.ts:
+                continue
+            r = o.req
+            price = bar_fill(
+                r.order_type, r.side == "BUY", bar.open, bar.high, bar.low, r.limit_price
+            )
+            if price is not None:
+                self._fill(o, price, bar.ts)
+
+    def _match_tick(self, tick: Tick) -> None:
+        px = tick.price
+        bid = tick.bid if tick.bid is not None else px
+        ask = tick.ask if tick.ask is not None else px
+        if bid is None or ask is None:
+            return
+        for key in list(self.by_ticker[tick.ticker]):
+            o = self.orders.get(key)
+            if o is None or o.eligible > tick.ts or o.submitted > tick.ts:
+                continue
+            r = o.req
+            price = touch_fill(r.order_type, r.side == "BUY", bid, ask, r.limit_price)
+            if price is not None:
+                self._fill(o, price, tick.ts)
+
+    def _fill(self, o: _Order, raw: float, ts: int) -> None:
+        r = o.req
+        buy = r.side == "BUY"
+        fm = self.fills_model
+        price = fm.slipped(raw, buy, r.limit_price)
+        qty = r.quantity
+        commission = fm.commission(qty, price)
+        self.orders.pop(r.key)
+        self.by_ticker[r.ticker].remove(r.key)
+        if buy and qty * price + commission > self.cash + 1e-9:
+            # market-sim's rule: a buy the cash can no longer pay is rejected at fill time
+            error = "insufficient cash at fill time"
+            self.rejected.append({"key": r.key, "ts": ts, "error": error})
+            self.now_ms = ts
+            self.strategy.on_order_update(OrderUpdate(r.key, "REJECTED", 0, None, error))
+            return
+        self.cash -= (qty * price if buy else -qty * price) + commission
+        self._book(r.ticker, qty if buy else -qty, price, commission, ts)
+        self.fills.append(
+            FillRecord(
+                r.key, r.ticker, r.side, qty, price, commission, ts, o.submitted, r.order_type
+            )
+        )
+        self.now_ms = ts
+        self.strategy.on_fill(Fill(r.key, r.ticker, r.side, qty, price, ts))
+        self.strategy.on_order_update(OrderUpdate(r.key, "FILLED", qty, price, None))
+
+    def _book(self, ticker: str, signed: int, price: float, commission: float, ts: int) -> None:
+        pos = self.positions.get(ticker, 0)
+        avg = self.avg_prices.get(ticker, 0.0)
+        trip = self.open_trips.get(ticker)
+        new = pos + signed
+        if pos == 0 or (pos > 0) == (signed > 0):
+            # opening or adding
+            if trip is None:
+                trip = self.open_trips[ticker] = RoundTrip(
+                    ticker, "LONG" if signed > 0 else "SHORT", ts, price, abs(signed)
+                )
+            self.avg_prices[ticker] = (abs(pos) * avg + abs(signed) * price) / abs(new)
+            trip.quantity = max(trip.quantity, abs(new))
+            trip.pnl -= commission
+            trip.fills += 1
+            self.positions[ticker] = new
+            return
+        assert trip is not None
+        closed = min(abs(signed), abs(pos))
+        share = closed / abs(signed)
+        trip.pnl += (price - avg) * closed * (1 if pos > 0 else -1) - commission * share
+        trip.fills += 1
+        if new == 0 or (new > 0) != (pos > 0):
+            trip.exit_ts, trip.exit_price = ts, price
+            self.trips.append(trip)
+            del self.open_trips[ticker]
+            if new == 0:
+                del self.positions[ticker]
+                del self.avg_prices[ticker]
+                return
+            # flipped: the rest opens a trip the other way
+            self.open_trips[ticker] = RoundTrip(
+                ticker,
+                "LONG" if new > 0 else "SHORT",
+                ts,
+                price,
+                abs(new),
+                pnl=-commission * (1.0 - share),
+                fills=1,
+            )
+            self.avg_prices[ticker] = price
+        self.positions[ticker] = new
+
+    # --- equity -----------------------------------------------------------------------
+
+    def equity_now(self) -> float:
+        """Cash plus the open positions marked at the last prices."""
+        eq = self.cash
+        last = self.last
+        for t, q in self.positions.items():
+            eq += q * last.get(t, self.avg_prices.get(t, 0.0))
+        return eq
+
+    def _new_bucket(self, now: int) -> None:
+        if self.bucket >= 0:
+            self._sample()
+        if self.first_ts is None:
+            self.first_ts = now - self.bar_ms
+        self.bucket = now // self.equity_interval
+
+    def _sample(self) -> None:
+        self.equity_ts.append(self.clock)
+        self.equity.append(self.equity_now())
+        if self.positions:
+            self.exposed += 1
+
+    def finish(self) -> BacktestResult:
+        """End the replay: bars still forming (per-second input) are delivered, the last
+        equity sample is taken, and the result is returned. Open positions stay open
+        (marked at the last price)."""
+        if not self.started:
+            self._start()
+        for bar, ind in self.tick_bars.flush():
+            self.now_ms = max(self.now_ms, bar.ts + self.bar_ms)
+            self.strategy.on_bar(bar, ind)
+            self._deliver()
+        if self.events:
+            self._sample()
+        return BacktestResult(
+            strategy=self.strategy.name,
+            params=self.params,
+            tickers=list(self.tickers),
+            initial_cash=self.initial_cash,
+            final_cash=self.cash,
+            fill_model=self.fills_model,
+            events=self.events,
+            first_ts=self.first_ts,
+            last_ts=self.clock if self.events else None,
+            fills=self.fills,
+            round_trips=self.trips,
+            open_trips=[self.open_trips[t] for t in sorted(self.open_trips)],
+            positions=dict(sorted(self.positions.items())),
+            last_prices=dict(sorted(self.last.items())),
+            equity_ts=self.equity_ts,
+            equity=self.equity,
+            exposed=self.exposed,
+            rejected=self.rejected,
+            cancelled=self.cancelled,
+            unfilled=[o.req.key for o in sorted(self.orders.values(), key=lambda o: o.seq)],
+            logs=self.ctx.logs,
+            log_lines=self.log_lines,
+            dropped_events=self.dropped + self.tick_bars.dropped,
+            prices=self.prices,
+            calendar=self.calendar,
+        )
+
+
+def _params_dict(params: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(params).items()
+        }
+    return {}
