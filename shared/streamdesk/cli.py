@@ -30,6 +30,7 @@ EXTRA_COMMAND_MODULES = (
     "streamdesk.cli_budget",
     "streamdesk.cli_strategy",
     "streamdesk.cli_backfill",
+    "streamdesk.cli_backtest",
     "streamdesk.cli_report",
 )
 

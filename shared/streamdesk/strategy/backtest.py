@@ -248,7 +248,8 @@ class Backtester:
         self.params = _params_dict(self.strategy.params)
         wanted = tuple(self.strategy.tickers) or tuple(tickers)
         self.tickers = tuple(dict.fromkeys(t.upper() for t in wanted))
-        self.wanted = frozenset(self.tickers)
+        # None: every ticker fed (a recording replayed whole)
+        self.wanted: frozenset[str] | None = frozenset(self.tickers) if self.tickers else None
         self.started = False
 
     # --- Context operations -----------------------------------------------------------
@@ -307,7 +308,8 @@ class Backtester:
         """One finished bar (in time order across tickers). ``ind``: the indicator values to
         use (``None``: computed by the engine)."""
         t = bar.ticker
-        if t not in self.wanted:
+        w = self.wanted
+        if w is not None and t not in w:
             return
         if not self.started:
             self._start()
@@ -344,7 +346,8 @@ class Backtester:
         """One committed per-second row (in time order). ``ind``: the row's stored
         indicators (``None``, or ``indicators="engine"``: computed by the engine)."""
         t = tick.ticker
-        if t not in self.wanted:
+        w = self.wanted
+        if w is not None and t not in w:
             return
         if not self.started:
             self._start()
@@ -533,7 +536,7 @@ class Backtester:
         return BacktestResult(
             strategy=self.strategy.name,
             params=self.params,
-            tickers=list(self.tickers),
+            tickers=list(self.tickers) or sorted(self.last_ts),
             initial_cash=self.initial_cash,
             final_cash=self.cash,
             fill_model=self.fills_model,
