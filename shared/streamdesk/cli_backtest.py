@@ -70,6 +70,32 @@ def _progress(quiet: bool) -> Callable[[int, int], None] | None:
     return report
 
 
+async def _bar_map(path: str, tickers: list[str]) -> Any:
+    """``bars_1m`` (and last-second indicators) over a recording's span, for ``--bars db``."""
+    from datetime import timedelta
+
+    from .config import CommonSettings, load_settings
+    from .db import close_connection, connect
+    from .strategy.pgsource import load_bar_map
+    from .strategy.replay import read_recording
+
+    lo = hi = None
+    seen: set[str] = set()
+    for tick, _ in read_recording(path):
+        seen.add(tick.ticker)
+        lo = tick.ts if lo is None else min(lo, tick.ts)
+        hi = tick.ts if hi is None else max(hi, tick.ts)
+    if lo is None or hi is None:
+        return {}
+    start = datetime.fromtimestamp(lo / 1000, UTC) - timedelta(minutes=1)
+    end = datetime.fromtimestamp(hi / 1000, UTC) + timedelta(minutes=1)
+    conn = await connect(load_settings(CommonSettings).database_url)
+    try:
+        return await load_bar_map(conn, tickers or sorted(seen), start, end)
+    finally:
+        await close_connection(conn)
+
+
 async def _feed_postgres(bt: Any, args: argparse.Namespace, tickers: list[str]) -> None:
     from .config import CommonSettings, load_settings
     from .db import close_connection, connect
@@ -125,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--tickers is required (the strategy names none)")
         if args.html == "":
             args.html = None
+        if args.bars == "db" and args.recording is None:
+            raise ValueError("--bars db applies to --recording (Postgres sources read bars_1m)")
         if args.recording is None:
             if args.start is None or args.end is None:
                 raise ValueError("--from and --to are required unless --recording is given")
@@ -136,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
     source: dict[str, Any] = {"indicators": args.indicators, "bar_seconds": args.bar_seconds}
     try:
         if args.recording is not None:
+            if args.bars == "db":
+                bars = asyncio.run(_bar_map(args.recording, list(bt.tickers)))
+                bt.bar_source = lambda t, m: bars.get((t, m))
+                source["bars"] = "db"
             stats = RecordingStats()
             start_ms = None if args.start is None else int(args.start.timestamp() * 1000)
             end_ms = None if args.end is None else int(args.end.timestamp() * 1000)
@@ -220,6 +252,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tickers", help="comma-separated (default: the strategy's own)")
     p.add_argument("--source", choices=["bars", "seconds"], default="bars")
     p.add_argument("--recording", help="a recorded tick file (JSONL of committed messages)")
+    p.add_argument(
+        "--bars",
+        choices=["rows", "db"],
+        default="rows",
+        help="recording: bars made from its rows, or read from bars_1m as the live runtime does",
+    )
     p.add_argument("--params", help="strategy parameters as a JSON object")
     p.add_argument("--param", action="append", help="NAME=VALUE (JSON or string); repeatable")
     p.add_argument("--cash", type=float, default=100_000.0)

@@ -197,6 +197,7 @@ class Backtester:
         equity_interval_ms: int | None = None,
         price_points: int = 1500,
         progress: Callable[[int, int], None] | None = None,
+        bar_source: Callable[[str, int], tuple[Bar, Indicators] | None] | None = None,
         progress_every: int = 1 << 17,
         max_logs: int = 1000,
     ) -> None:
@@ -240,6 +241,8 @@ class Backtester:
         self.price_points = price_points
         self.prices: dict[str, Decimator] = {}
         self.progress = progress
+        self.bar_source = bar_source
+        self.minutes: dict[str, int] = {}
         self.progress_every = progress_every
         self.max_logs = max_logs
         self.log_lines = 0
@@ -356,6 +359,8 @@ class Backtester:
         finished, deliver = self.tick_bars.push(tick, ind)
         if not deliver:
             return
+        if self.bar_source is not None:
+            finished = self._stored_bar(t, tick.ts)
         if not self._clock(t, tick.ts, tick.ts, same=True):
             return
         if self.by_ticker.get(t):
@@ -371,9 +376,22 @@ class Backtester:
             self.strategy.on_bar(*finished)
             if self.deferred:
                 self._deliver()
-        self.strategy.on_tick(tick, ind)
-        if self.deferred:
-            self._deliver()
+        if tick.price is not None:  # as live: a row without a price is no tick
+            self.strategy.on_tick(tick, ind)
+            if self.deferred:
+                self._deliver()
+
+    def _stored_bar(self, ticker: str, ts: int) -> tuple[Bar, Indicators] | None:
+        """With a ``bar_source`` (as the live runtime reads ``bars_1m``): a row of a later
+        minute than the ticker's current one finishes that minute; its stored bar, if any."""
+        minute = ts - ts % self.bar_ms
+        current = self.minutes.get(ticker)
+        if current is None or minute > current:
+            self.minutes[ticker] = minute
+        if current is None or minute <= current:
+            return None
+        assert self.bar_source is not None
+        return self.bar_source(ticker, current)
 
     def _engine_row(self, tick: Tick) -> Indicators:
         """Indicators of a row computed by the engine: the ticker's previous second is folded
@@ -527,7 +545,8 @@ class Backtester:
         (marked at the last price)."""
         if not self.started:
             self._start()
-        for bar, ind in self.tick_bars.flush():
+        flushed = self.tick_bars.flush()
+        for bar, ind in flushed if self.bar_source is None else ():
             self.now_ms = max(self.now_ms, bar.ts + self.bar_ms)
             self.strategy.on_bar(bar, ind)
             self._deliver()
