@@ -132,7 +132,9 @@ def report_day(
     return [out[k] for k in sorted(out)]
 
 
-async def load_fills(conn: asyncpg.Connection, strategy: str | None) -> list[ReportFill]:
+async def load_fills(
+    conn: asyncpg.Connection | asyncpg.Pool, strategy: str | None
+) -> list[ReportFill]:
     """Every fill (of ``strategy``, or all)."""
     rows = await conn.fetch(FILLS_SQL, strategy)
     return [
@@ -151,7 +153,7 @@ async def load_fills(conn: asyncpg.Connection, strategy: str | None) -> list[Rep
 
 
 async def build_report(
-    conn: asyncpg.Connection, day: date, strategy: str | None = None
+    conn: asyncpg.Connection | asyncpg.Pool, day: date, strategy: str | None = None
 ) -> list[StrategyDay]:
     """The report of ``day`` from the database."""
     fills = await load_fills(conn, strategy)

@@ -3,6 +3,7 @@
 import { BackendError, kindOfStatus } from '../backend/errors';
 import type * as T from './types';
 import type { Api } from './types';
+import type { Strategies, Strategy, StrategyAction, StrategyPnl } from './strategies';
 
 export class ApiError extends BackendError {
   constructor(
@@ -97,6 +98,9 @@ export const api = {
   universeRemove: (kind: 'equity' | 'option', symbol: string) => req<unknown>('DELETE', `/api/ops/universe/${kind}/${e(symbol)}`),
   killSwitch: () => req<Api<'/api/ops/kill-switch', 'get', T.KillSwitch>>('GET', '/api/ops/kill-switch'),
   setKillSwitch: (engaged: boolean, reason?: string) => req<T.KillSwitch>('POST', '/api/ops/kill-switch', { engaged, reason }),
+  strategies: () => req<Strategies>('GET', '/api/strategies'),
+  strategiesPnl: (day: string) => req<StrategyPnl>('GET', `/api/strategies/pnl${q({ day })}`),
+  strategyAction: (id: string, action: StrategyAction) => req<Strategy>('POST', `/api/strategies/${e(id)}/${action}`),
 };
 
 export function exportUrl(table: 'equity' | 'indicators' | 'options', session?: string | null): string {

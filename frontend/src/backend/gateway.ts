@@ -61,6 +61,9 @@ const ops: OpsApi = {
   killSwitch: api.killSwitch,
   setKillSwitch: api.setKillSwitch,
   exportUrl,
+  strategies: api.strategies,
+  strategiesPnl: api.strategiesPnl,
+  strategyAction: api.strategyAction,
 };
 
 function live(h: LiveHandlers): LiveConnection {

@@ -14,6 +14,7 @@
 // they talk to. Errors are `BackendError`s (backend/errors.ts).
 import type * as T from '../api/types';
 import type { Api } from '../api/types';
+import type * as S from '../api/strategies';
 import type { Tf } from '../lib/candles';
 import type { CommittedMessage, ConnState } from '../lib/feed';
 
@@ -138,6 +139,10 @@ export interface OpsApi {
   killSwitch(): Promise<Api<'/api/ops/kill-switch', 'get', T.KillSwitch>>;
   setKillSwitch(engaged: boolean, reason?: string): Promise<T.KillSwitch>;
   exportUrl(table: 'equity' | 'indicators' | 'options', session?: string | null): string;
+  /** Strategies (the strategy service's rows), their P&L of a New York day, and actions. */
+  strategies(): Promise<S.Strategies>;
+  strategiesPnl(day: string): Promise<S.StrategyPnl>;
+  strategyAction(id: string, action: S.StrategyAction): Promise<S.Strategy>;
 }
 
 export interface DataBackend {

@@ -6,6 +6,7 @@ import { Chart } from './Chart';
 import { Ops } from './Ops';
 import { Positions } from './Positions';
 import { SignalsView } from './Signals';
+import { StrategiesView } from './Strategies';
 import { StatusBar } from './StatusBar';
 import { Ticket } from './Ticket';
 import { Watchlist } from './Watchlist';
@@ -16,10 +17,11 @@ import { quoteSignal, selected, tickers } from '../stores/market';
 import { closeTicket, openTicket, ticket, toast } from '../stores/trading';
 import { roundToTick } from '../lib/ticks';
 
-type TabId = 'orders' | 'positions' | 'chain' | 'signals' | 'ops';
+type TabId = 'orders' | 'positions' | 'strategies' | 'chain' | 'signals' | 'ops';
 const TABS: [TabId, string][] = [
   ['orders', 'Orders'],
   ['positions', 'Positions & P&L'],
+  ['strategies', 'Strategies'],
   ['chain', 'Option chain'],
   ['signals', 'Signals'],
   ['ops', 'Operations'],
@@ -151,6 +153,7 @@ export function App() {
           </nav>
           {t === 'orders' && <Blotter />}
           {t === 'positions' && <Positions />}
+          {t === 'strategies' && <StrategiesView />}
           {t === 'chain' && <ChainView />}
           {t === 'signals' && <SignalsView />}
           {t === 'ops' && <Ops />}

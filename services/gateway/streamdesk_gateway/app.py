@@ -28,7 +28,14 @@ from streamdesk.heartbeat import Heartbeat
 from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import log_task_exception
 
-from . import routes_auth, routes_live, routes_market, routes_ops, routes_trades
+from . import (
+    routes_auth,
+    routes_live,
+    routes_market,
+    routes_ops,
+    routes_strategies,
+    routes_trades,
+)
 from .auth import SESSION_COOKIE, Auth
 from .config import Settings
 from .frontend import mount_frontend
@@ -130,7 +137,7 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(routes_auth.router)
-    for module in (routes_market, routes_trades, routes_ops):
+    for module in (routes_market, routes_trades, routes_ops, routes_strategies):
         app.include_router(
             module.router,
             dependencies=[Security(BEARER), Security(COOKIE)],
