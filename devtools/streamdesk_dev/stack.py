@@ -51,6 +51,7 @@ SERVICES = [
     ("streamer", "streamdesk_streamer", "streamer", True, 200),
     ("indicators", "streamdesk_indicators", "indicators", False, 200),
     ("executor", "streamdesk_executor", "trade-executor", True, 200),
+    ("strategy", "streamdesk_strategy", "strategy", True, 250),
     ("health", "streamdesk_health", "health", False, 300),
     ("gateway", "streamdesk_gateway", "gateway", False, 300),
 ]

@@ -45,7 +45,8 @@ class Settings(CommonSettings):
     #: code 137 (as a kill -9) after a signal, before its trade row is inserted.
     strategy_fault: str = Field(default="", description="Test hook; empty in production.")
     backfill_enabled: bool = Field(
-        default=True, description="Backfill new universe tickers and heal recorded gaps."
+        default=False,
+        description="Backfill new universe tickers and heal recorded gaps (compose: true).",
     )
     backfill_days: int = Field(default=5, ge=1, le=60, description="Minute history (days).")
     backfill_daily_days: int = Field(
