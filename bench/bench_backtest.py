@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,89 @@ def sma_ties(d: dict[str, np.ndarray]) -> int:
     return int(np.count_nonzero(9 * c[8:] == s9))
 
 
+def postgres_read(bars: list[Bar], symbols: tuple[str, ...]) -> dict[str, Any]:
+    """Load the bars into a local PostgreSQL's ``bars_1m`` and time reading them back through
+    the backtester's reader (server-side cursor), and a full backtest from it."""
+    import asyncio
+    import tempfile
+
+    import asyncpg
+    from streamdesk_dev.localservers import PostgresServer
+
+    from streamdesk.migrate import find_migrations_dir, migrate
+    from streamdesk.strategy.pgsource import stream_bars
+
+    async def go(dsn: str) -> dict[str, Any]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn, find_migrations_dir(None))
+            records = (
+                (
+                    b.ticker,
+                    datetime.fromtimestamp(b.ts / 1000, UTC),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.vwap,
+                )
+                for b in bars
+            )
+            await conn.copy_records_to_table(
+                "bars_1m",
+                records=records,
+                columns=["ticker", "bucket", "open", "high", "low", "close", "volume", "vwap"],
+            )
+            start = datetime.fromtimestamp(bars[0].ts / 1000, UTC)
+            end = datetime.fromtimestamp((bars[-1].ts + 60_000) / 1000, UTC)
+            w0, c0 = time.perf_counter(), time.process_time()
+            n = 0
+            async for _ in stream_bars(conn, list(symbols), start, end):
+                n += 1
+            read = (time.perf_counter() - w0, time.process_time() - c0)
+            bt = Backtester(
+                SmaVwapCross,
+                {"quantity": QTY},
+                tickers=symbols,
+                cash=10_000_000.0,
+                calendar=SessionCalendar(mode=MarketHoursMode.REGULAR),
+            )
+            w0, c0 = time.perf_counter(), time.process_time()
+            async for b in stream_bars(conn, list(symbols), start, end):
+                bt.feed_bar(b)
+            res = bt.finish()
+            full = (time.perf_counter() - w0, time.process_time() - c0)
+            return {
+                "rows": n,
+                "read_only_wall_s": round(read[0], 3),
+                "read_only_client_cpu_s": round(read[1], 3),
+                "backtest_from_postgres_wall_s": round(full[0], 3),
+                "backtest_from_postgres_client_cpu_s": round(full[1], 3),
+                "fills": len(res.fills),
+            }
+        finally:
+            await conn.close()
+
+    with tempfile.TemporaryDirectory(prefix="bench_backtest_") as tmp:
+        Path(tmp).chmod(0o755)  # the server may run as another user (root -> postgres)
+        pg = PostgresServer(Path(tmp) / "pg", durable=False)
+        pg.start()
+        try:
+
+            async def create() -> None:
+                admin = await asyncpg.connect(pg.url)
+                try:
+                    await admin.execute("CREATE DATABASE streamdesk")
+                finally:
+                    await admin.close()
+
+            asyncio.run(create())
+            return asyncio.run(go(pg.dsn("streamdesk")))
+        finally:
+            pg.stop("fast")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -391,6 +474,17 @@ def main() -> int:
         print(
             f"   SMA9 ties (close == SMA9 exactly) in the cent data: "
             f"{out['comparators']['sma9_ties_in_cents_data']}"
+        )
+    if args.postgres:
+        pgr = postgres_read(bars, symbols)
+        pgr["fills_equal_in_memory"] = pgr["fills"] == len(res.fills)
+        out["postgres"] = pgr
+        print(
+            f"postgres: read {pgr['rows']} bars in {pgr['read_only_wall_s']:.2f} s wall "
+            f"({pgr['read_only_client_cpu_s']:.2f} s client CPU); whole backtest from Postgres "
+            f"{pgr['backtest_from_postgres_wall_s']:.2f} s wall, "
+            f"{pgr['backtest_from_postgres_client_cpu_s']:.2f} s client CPU; same fills: "
+            f"{pgr['fills_equal_in_memory']}"
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")

@@ -229,11 +229,10 @@ def test_opening_range_breakout_uses_limits_cancels_and_state() -> None:
     assert len(res.round_trips) == sum(1 for f in res.fills if f.key.endswith(":entry"))
 
 
-def test_bar_indicators_equal_the_indicator_service_engine() -> None:
-    """Bars and indicators out of the service's engine; the replay of those bars gives the
-    engine's values at each bar's last second."""
-    cal = SessionCalendar()
-    eng = Engine(cal, 60)
+def _service_output() -> tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]:
+    """Per-second rows and 1-minute bars of the indicators service's engine over 40 minutes
+    of seeded ticks (several per second, some seconds without any)."""
+    eng = Engine(SessionCalendar(), 60)
     rng = random.Random(3)
     cum, price = 1000, 50.0
     start = 1_772_461_800_000  # 09:30 New York
@@ -248,8 +247,13 @@ def test_bar_indicators_equal_the_indicator_service_engine() -> None:
     seconds: dict[int, tuple[Any, ...]] = {}
     for r in out.seconds:
         seconds[r[1]] = r
-    bars = {b[1]: b for b in out.bars}
-    replay = IndicatorReplay(cal)
+    return seconds, {b[1]: b for b in out.bars}
+
+
+def test_bar_indicators_equal_the_indicator_service_engine() -> None:
+    """The replay of the service's bars gives its values at each bar's last second."""
+    seconds, bars = _service_output()
+    replay = IndicatorReplay(SessionCalendar())
     checked = 0
     for bucket in sorted(bars)[:-1]:  # the last minute is still open
         _, ts, o, h, lo, c, v, vw = bars[bucket]
@@ -263,6 +267,33 @@ def test_bar_indicators_equal_the_indicator_service_engine() -> None:
         checked += 1
     assert checked >= 38
     assert replay.values("AAA").sma9 is not None
+
+
+class Recorder(Strategy):
+    name = "recorder"
+
+    def on_start(self) -> None:
+        self.ticks: dict[int, Indicators] = {}
+
+    def on_tick(self, tick: Tick, ind: Indicators) -> None:
+        self.ticks[tick.ts] = ind
+
+
+def test_engine_over_seconds_rows_equals_the_service_sma_and_ema() -> None:
+    """``indicators="engine"`` over the service's per-second rows: SMA9 and EMA9 exactly
+    the service's (they depend on each second's last price only); VWAP is approximated
+    from price x volume per second, so only checked to be defined from the open."""
+    seconds, _ = _service_output()
+    bt = Backtester(Recorder, tickers=["AAA"], indicators="engine")
+    for ts in sorted(seconds):
+        r = seconds[ts]
+        bt.feed_tick(Tick("AAA", ts, r[2], r[4], r[5], r[3]), None)
+    bt.finish()
+    got = bt.strategy.ticks  # type: ignore[attr-defined]
+    assert len(got) == len(seconds) > 300
+    for ts, r in seconds.items():
+        assert (got[ts].sma9, got[ts].ema9) == (r[7], r[9]), ts
+        assert (got[ts].vwap is None) == (r[8] is None)
 
 
 def _msg(seq: int, rows: list[dict[str, Any]]) -> bytes:

@@ -346,16 +346,20 @@ class Backtester:
             self._deliver()
 
     def feed_tick(self, tick: Tick, ind: Indicators | None = None) -> None:
-        """One committed per-second row (in time order). ``ind``: the row's stored
-        indicators (``None``, or ``indicators="engine"``: computed by the engine)."""
+        """One committed per-second row (in time order per ticker). ``ind``: the row's stored
+        indicators; ``indicators="engine"`` (or ``"auto"`` with ``ind=None``) computes them
+        with the engine instead; ``"stored"`` with ``ind=None`` gives all-``None`` values."""
         t = tick.ticker
         w = self.wanted
         if w is not None and t not in w:
             return
         if not self.started:
             self._start()
-        if self.indicator_source == "engine" or ind is None:
+        src = self.indicator_source
+        if src == "engine" or (ind is None and src == "auto"):
             ind = self._engine_row(tick)
+        elif ind is None:
+            ind = NO_INDICATORS  # "stored", and the row has none
         finished, deliver = self.tick_bars.push(tick, ind)
         if not deliver:
             return
