@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install frontend run test test-clock test-fast lint format bench chaos migrate clean-data
+.PHONY: help install frontend run test test-clock test-fast lint format bench bench-quick chaos migrate clean-data
 
 help: ## list the targets with a one-line description
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ format: install ## apply ruff's formatting and autofixes
 
 bench: install ## run the benchmarks in bench/ (BENCH=storage runs only bench/bench_storage.py)
 	@bash bench/run_all.sh
+
+bench-quick: install ## short end-to-end pipeline benchmark (< 2 min): bench/results/latest.json + pipeline.png
+	@.venv/bin/python bench/bench_pipeline.py --quick
 
 chaos: install ## long chaos run of the whole stack (~20 min; CHAOS_MINUTES=n): table + bench/results/chaos.json
 	@CHAOS_PROFILE=long $(UV) run --frozen pytest tests/chaos/test_chaos_stack.py -p no:cacheprovider -s -q $(PYTEST_ARGS)
