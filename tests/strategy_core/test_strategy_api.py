@@ -10,6 +10,7 @@ import pytest
 
 from streamdesk.strategy.api import (
     Bar,
+    Context,
     Indicators,
     OrderRequest,
     Strategy,
@@ -96,6 +97,10 @@ def test_params_defaults_overrides_and_errors() -> None:
         Backtester(SmaVwapCross, {"quantity": 0}, tickers=["X"])
     with pytest.raises(StrategyError, match="indicators must be a non-empty subset"):
         Backtester(SmaVwapCross, {"indicators": ["rsi"]}, tickers=["X"])
+    with pytest.raises(StrategyError, match="bad open/exit_at/tz"):
+        Backtester(OpeningRangeBreakout, {"tz": "Mars/Olympus"}, tickers=["X"])
+    with pytest.raises(StrategyError, match="must be > 0"):
+        Backtester(OpeningRangeBreakout, {"range_minutes": 0}, tickers=["X"])
     bt = Backtester(SmaVwapCross, {"tickers": ["aapl"]}, tickers=["MSFT"])
     assert bt.tickers == ("AAPL",)
 
@@ -137,6 +142,7 @@ def test_submit_same_key_twice_is_a_no_op() -> None:
     for i in range(4):
         ts = 1_772_460_000_000 + i * 60_000
         bt.feed_bar(Bar("X", ts, 10.0, 10.0, 10.0, 10.0, 100, 10.0))
+    assert isinstance(bt.ctx, Context)  # the backtester implements the protocol
     res = bt.finish()
     keys = [f.key for f in res.fills]
     assert keys == ["same-key", "X:1772460060000:tag"]  # each filled once, at the next bar

@@ -251,6 +251,8 @@ class Backtester:
         self.params = _params_dict(self.strategy.params)
         wanted = tuple(self.strategy.tickers) or tuple(tickers)
         self.tickers = tuple(dict.fromkeys(t.upper() for t in wanted))
+        if not self.strategy.tickers:
+            self.strategy.tickers = self.tickers  # what flatten() without a ticker covers
         # None: every ticker fed (a recording replayed whole)
         self.wanted: frozenset[str] | None = frozenset(self.tickers) if self.tickers else None
         self.started = False

@@ -15,12 +15,21 @@ Load it as ``streamdesk.strategy.examples.opening_range:OpeningRangeBreakout``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streamdesk.strategy.api import Bar, Fill, Indicators, OrderUpdate, Strategy, StrategyError
+from streamdesk.strategy.api import (
+    Bar,
+    Context,
+    Fill,
+    Indicators,
+    OrderUpdate,
+    Strategy,
+    StrategyError,
+)
 
 
 def _hhmm(value: str) -> int:
@@ -47,7 +56,8 @@ class OpeningRangeBreakout(Strategy):
         tz: str = "America/New_York"
         tickers: tuple[str, ...] = ()
 
-    def on_start(self) -> None:
+    def __init__(self, ctx: Context, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(ctx, params)
         p = self.params
         if isinstance(p.quantity, bool) or not isinstance(p.quantity, int) or p.quantity <= 0:
             raise StrategyError(f"quantity must be a positive int, not {p.quantity!r}")
@@ -58,8 +68,12 @@ class OpeningRangeBreakout(Strategy):
             self._open, self._exit = _hhmm(p.open), _hhmm(p.exit_at)
         except (ValueError, KeyError) as exc:
             raise StrategyError(f"bad open/exit_at/tz: {exc}") from exc
-        self._days: dict[str, dict[str, Any]] = self.ctx.state.setdefault("days", {})
-        self._by_key: dict[str, str] = self.ctx.state.setdefault("keys", {})
+        self._days: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, str] = {}
+
+    def on_start(self) -> None:
+        self._days = self.ctx.state.setdefault("days", {})
+        self._by_key = self.ctx.state.setdefault("keys", {})
 
     def _local(self, ts: int) -> tuple[str, int]:
         dt = datetime.fromtimestamp(ts / 1000, UTC).astimezone(self._tz)
