@@ -38,7 +38,7 @@ from streamdesk.strategy.api import (
     load_strategy,
 )
 
-from .bars import MINUTE_MS, MinuteTracker
+from .bars import MinuteTracker
 from .store import Decision, NewOrder, OrderRow, StrategyRow
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class Runner:
         }
         self.books: dict[str, Book] = {}
         self.last_price: dict[str, float] = {}
+        self.last_row: dict[str, tuple[Any, ...]] = {}
         self.open: dict[int, Tracked] = {}
         # Average fill price last seen per open order (prices a partial fill's delta).
         self._avg: dict[int, float] = {}
@@ -231,6 +232,14 @@ class Runner:
             ticker = row["ticker"]
             if ticker not in self.tickers:
                 continue
+            # (ticker, ts) is a key: an older row or the same row again is not new (the
+            # backtester's TickBars rule); a changed row of the latest second is.
+            key = (row["ts"], row["price"], row["bid"], row["ask"], row["volume"], row["sma9"],
+                   row["vwap"], row["ema9"])  # fmt: skip
+            last = self.last_row.get(ticker)
+            if last is not None and (key[0] < last[0] or key == last):
+                continue
+            self.last_row[ticker] = key
             if row["price"] is not None:
                 self.last_price[ticker] = row["price"]
             finished = self.minutes.advance(ticker, row["ts"])
@@ -239,7 +248,8 @@ class Runner:
                 if bar is None:
                     self.counters["bars_missing"] += 1
                 else:
-                    self.now_ms = finished + MINUTE_MS
+                    # the row that finished the minute is "now", as in a backtest fed rows
+                    self.now_ms = row["ts"]
                     self.counters["bars"] += 1
                     self._call("on_bar", bar, ind)
             if self.active and row["price"] is not None:
