@@ -349,7 +349,7 @@ async def phase_loads(ctx: Ctx) -> list[dict[str, Any]]:
         ctx.trades.start()
         reps = [await measure_load(ctx, rate) for _ in range(ctx.prof.repeats)]
         await ctx.trades.stop()
-        trades = await ctx.trades.report(since, settle_s=3.0)
+        trades = await ctx.trades.report(since, settle_s=3.0 if ctx.prof.mode == "full" else 1.0)
         out.append(combine(rate, reps, trades))
     return out
 
@@ -990,6 +990,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, help="windows per load (medians reported)")
     ap.add_argument("--out", help="result file (default bench/results/latest.json)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs)")
+    ap.add_argument(
+        "--services",
+        help="the stack runner's STACK_SERVICES (default: its own, from the environment: all)",
+    )
     args = ap.parse_args()
     prof = QUICK if args.quick or os.environ.get("BENCH_QUICK") else FULL
     if args.rates:
@@ -998,6 +1002,8 @@ def main() -> int:
         prof = replace(prof, window=args.window)
     if args.repeats:
         prof = replace(prof, repeats=args.repeats)
+    if args.services:
+        os.environ["STACK_SERVICES"] = args.services
     return asyncio.run(main_async(prof, args))
 
 

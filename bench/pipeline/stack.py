@@ -69,7 +69,6 @@ _OWN = (
     "TICKERS",
     "OPTION_UNDERLYINGS",
     "INSTANCE_ID",
-    "STACK_SERVICES",
 )
 
 
