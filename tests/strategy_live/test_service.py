@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
@@ -26,10 +27,11 @@ pytestmark = pytest.mark.integration
 
 
 @asynccontextmanager
-async def service(db_url: str, redis_url: str) -> AsyncIterator[StrategyService]:
+async def service(db_url: str, redis_url: str, **extra: Any) -> AsyncIterator[StrategyService]:
     settings = load_settings(
         Settings, database_url=db_url, redis_url=redis_url, backfill_enabled=False,
         strategy_poll_interval=0.1, strategy_control_interval=0.2, strategy_block_ms=50,
+        **extra,
     )  # fmt: skip
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     redis = aioredis.Redis.from_url(redis_url)
@@ -149,5 +151,58 @@ async def test_a_strategy_bug_disables_it(db_url: str, redis_url: str) -> None:
             ("boom", "error"), ("missing", "load_error")}  # fmt: skip
         assert await conn.fetchval("SELECT count(*) FROM trades") == 0
     finally:
+        await conn.close()
+        await redis.aclose()
+
+
+async def test_identity_and_paper_in_a_live_deployment(db_url: str, redis_url: str) -> None:
+    """A configured operator identity must be an operator; its id is on the rows. A paper
+    strategy in a live deployment is never run (disabled with an alert)."""
+    import uuid
+
+    from streamdesk_strategy.service import IdentityError
+
+    conn = await asyncpg.connect(db_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    who = uuid.uuid4()
+    try:
+        await redis.delete(constants.COMMITTED_STREAM)
+        base = {"database_url": db_url, "redis_url": redis_url, "backfill_enabled": False}
+        svc = StrategyService(
+            load_settings(Settings, **base, strategy_operator_id=who), pool, redis
+        )
+        with pytest.raises(IdentityError, match="not an operator"):
+            await svc.start()
+        supa = load_settings(Settings, **base, supabase_url="https://abcd.supabase.co")
+        with pytest.raises(IdentityError, match="STRATEGY_OPERATOR_ID"):
+            await StrategyService(supa, pool, redis).start()
+
+        await conn.execute("INSERT INTO operators (user_id) VALUES ($1)", who)
+        await add_strategy(conn, "op", "live_strategies:BuyOnFirstBar")
+        await insert_bar(conn, "AAA", T0, 10.0)
+        async with service(db_url, redis_url, strategy_operator_id=who):
+            await publish(redis, message(T0, 10.0))
+            await publish(redis, message(T0 + 60_000, 10.0))
+            user = await wait_for(lambda: conn.fetchval("SELECT user_id FROM trades"), bool)
+        assert user == who
+
+        live = load_settings(
+            Settings, **base, trading_mode="live", schwab_api_key="real-key-123",
+            schwab_app_secret="real-secret-456",
+        )  # fmt: skip
+        await add_strategy(conn, "paper1", "live_strategies:BuyOnFirstBar")
+        svc = StrategyService(live, pool, redis)
+        await svc.start()
+        assert not svc.runners["paper1"].active
+        row = await conn.fetchrow(
+            "SELECT enabled, disabled_reason FROM strategies WHERE id = 'paper1'"
+        )
+        assert (
+            not row["enabled"] and "paper strategy in a live deployment" in row["disabled_reason"]
+        )
+        await svc.aclose()
+    finally:
+        await pool.close()
         await conn.close()
         await redis.aclose()

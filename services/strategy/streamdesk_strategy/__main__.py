@@ -15,7 +15,7 @@ from streamdesk.redisutil import create_redis
 from streamdesk.shutdown import GracefulShutdown, log_task_exception
 
 from .config import Settings
-from .service import FatalError, StrategyService
+from .service import FatalError, IdentityError, StrategyService
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ async def run(settings: Settings) -> int:
             log.warning("strategy service did not stop within %.1fs", settings.shutdown_timeout)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(service.aclose(), settings.shutdown_timeout)
+    except IdentityError as exc:
+        log.critical("refusing to start: %s", exc)
+        code = 2
     except FatalError as exc:
         log.critical("stopping: %s", exc)
         code = 3

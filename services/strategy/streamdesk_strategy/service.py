@@ -49,7 +49,11 @@ NOTIFY_CHANNEL = "streamdesk_strategies"
 
 
 class FatalError(Exception):
-    """The service cannot go on (a write failed, the operator identity is not an operator)."""
+    """The service cannot go on (a write failed): exit 3, the supervisor restarts it."""
+
+
+class IdentityError(FatalError):
+    """The configured operator identity is missing or not an operator: exit 2 (config)."""
 
 
 class StrategyService:
@@ -106,11 +110,11 @@ class StrategyService:
         """Check the operator identity, then build a runner per strategy row."""
         s = self.settings
         if s.supabase_url and s.strategy_operator_id is None:
-            raise FatalError("SUPABASE_URL is set: STRATEGY_OPERATOR_ID must name an operator")
+            raise IdentityError("SUPABASE_URL is set: STRATEGY_OPERATOR_ID must name an operator")
         if s.strategy_operator_id is not None and not await store.is_operator(
             self.pool, s.strategy_operator_id
         ):
-            raise FatalError(
+            raise IdentityError(
                 f"STRATEGY_OPERATOR_ID {s.strategy_operator_id} is not an operator "
                 "(streamdesk operators add); the executor would reject every strategy order"
             )
