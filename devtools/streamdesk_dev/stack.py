@@ -34,6 +34,8 @@ DATA = Path(".data")
 PG_PORT = 54329
 REDIS_PORT = 63799
 #: STACK_SERVICES: "all" (default), "none", or a comma list of the program names below.
+#: STACK_COMBINE: a comma list of them run as one program, ``stack`` (one interpreter:
+#: ``streamdesk.multiservice``; docs/deploy.md, "Memory budget"); the executor never is.
 #: STACK_PG_PORT / STACK_REDIS_PORT override the local servers' ports.
 DB_NAME = "streamdesk"
 #: Supervision defaults (STACK_START_SECS, STACK_START_RETRIES): a service must stay up this
@@ -361,22 +363,46 @@ def _child_setup() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
+def _combined(env: dict[str, str]) -> list[str]:
+    """``STACK_COMBINE``: the services run in one process (``streamdesk.multiservice``)."""
+    raw = env.get("STACK_COMBINE", "").strip()
+    if not raw:
+        return []
+    from streamdesk.multiservice import parse_names  # imported where needed (log listener)
+
+    try:
+        return parse_names(raw)
+    except ValueError as exc:
+        raise PrerequisiteError(f"STACK_COMBINE: {exc}") from None
+
+
 def _programs(env: dict[str, str], use_sim: bool, sim_port: int) -> list[Program]:
     wanted = env.get("STACK_SERVICES", "all").strip().lower()
     chosen = {n.strip() for n in wanted.split(",")} if wanted not in ("all", "") else None
+    combined = _combined(env)
+    wait = [sys.executable, "-m", "streamdesk.waitfor", f"127.0.0.1:{sim_port}", "--"]
     out = []
+    group: list[str] = []
+    group_waits = False
     for name, pkg, script, waits, priority in SERVICES:
         if not _installed(pkg) or (name == "market-sim" and not use_sim):
             continue
         if chosen is not None and name not in chosen:
             continue
+        if name in combined:
+            group.append(name)
+            group_waits = group_waits or waits
+            continue
         # Absolute path: the venv's bin directory need not be on PATH.
         exe = Path(sys.executable).parent / script
         argv = [str(exe) if exe.exists() else script]
         if waits and use_sim:
-            wait = [sys.executable, "-m", "streamdesk.waitfor", f"127.0.0.1:{sim_port}", "--"]
             argv = wait + argv
         out.append(Program(name, argv, priority))
+    if group:
+        # One program for the group, started with the data services (priority 200).
+        argv = [sys.executable, "-m", "streamdesk.multiservice", ",".join(group)]
+        out.append(Program("stack", wait + argv if group_waits and use_sim else argv, 200))
     return out
 
 

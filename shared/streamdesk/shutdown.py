@@ -6,9 +6,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+import weakref
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
+
+#: Every installed :class:`GracefulShutdown` of this process. A signal handler is per signal
+#: and per loop (the last ``add_signal_handler`` wins), so one handler requests them all:
+#: several services in one interpreter (``streamdesk.multiservice``) each stop on SIGTERM.
+_INSTALLED: weakref.WeakSet[GracefulShutdown] = weakref.WeakSet()
+
+
+def request_all(reason: str = "requested") -> None:
+    """Request a stop of every installed :class:`GracefulShutdown` of this process."""
+    for shutdown in list(_INSTALLED):
+        shutdown.request(reason)
 
 
 class GracefulShutdown:
@@ -41,12 +53,16 @@ class GracefulShutdown:
             self.event.set()
 
     def install(self) -> None:
-        """Install SIGTERM/SIGINT handlers on the running loop."""
+        """Install SIGTERM/SIGINT handlers on the running loop.
+
+        The handler stops every installed instance (:func:`request_all`), not only the last.
+        """
         loop = asyncio.get_running_loop()
+        _INSTALLED.add(self)
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Not available off the main thread (tests running a service in a thread).
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request, sig.name)
+                loop.add_signal_handler(sig, request_all, sig.name)
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until stop is requested (or ``timeout``); return whether it was."""

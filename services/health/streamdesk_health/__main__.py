@@ -41,6 +41,19 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def _serve(server: uvicorn.Server) -> int:
+    """``server.serve()``, with uvicorn's ``sys.exit`` on a failed start turned into a code.
+
+    A ``SystemExit`` raised inside a task escapes the event loop itself and would end a
+    process running other services beside this one (``streamdesk-stack``) without a drain.
+    """
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        return int(exc.code or 1)
+    return 0
+
+
 async def serve(settings: Settings) -> int:
     """Run uvicorn until SIGTERM/SIGINT; uvicorn drains, then the lifespan stops the monitor.
 
@@ -69,20 +82,20 @@ async def serve(settings: Settings) -> int:
         ",".join(settings.health_expected_services),
     )
     _tune_malloc()
-    serve_task = asyncio.create_task(server.serve(), name="uvicorn")
+    serve_task = asyncio.create_task(_serve(server), name="uvicorn")
     stop_task = asyncio.create_task(shutdown.wait(), name="stop-signal")
     await asyncio.wait({serve_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     stop_task.cancel()
     try:
-        await asyncio.wait_for(serve_task, settings.shutdown_timeout)
+        code = await asyncio.wait_for(serve_task, settings.shutdown_timeout)
     except TimeoutError:
         log.warning("server did not stop within %.1fs", settings.shutdown_timeout)
         return 1
-    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
-        return int(exc.code or 1)
     finally:
         await asyncio.gather(stop_task, return_exceptions=True)
+    if code:  # uvicorn's exit code when it cannot bind
+        return code
     return 0 if server.started else 1
 
 
