@@ -17,104 +17,39 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from streamdesk.messages import CommittedMessage
 from streamdesk.pnl import Book, signed_quantity
 from streamdesk.strategy.api import (
-    Bar,
     Fill,
     Indicators,
     OrderRequest,
     OrderUpdate,
-    Side,
     Strategy,
+    StrategyError,
     Tick,
     load_strategy,
 )
 
 from .bars import MinuteTracker
+from .context import (
+    FINAL,
+    KEYS_REMEMBERED,
+    STATUS_WORDS,
+    BarFetch,
+    LiveContext,
+    Tracked,
+    check_order,
+    ny_day,
+    request_of,
+    stream_id,
+)
 from .store import Decision, NewOrder, OrderRow, StrategyRow
 
 log = logging.getLogger(__name__)
-NY = ZoneInfo("America/New_York")
-
-#: Executor status words -> OrderUpdate statuses (others are reported as their upper case).
-STATUS_WORDS = {
-    "working": "ACCEPTED",
-    "filled": "FILLED",
-    "cancelled": "CANCELLED",
-    "expired": "CANCELLED",
-    "rejected": "REJECTED",
-}
-FINAL = frozenset({"filled", "cancelled", "expired", "rejected"})
-#: Keys remembered per process for the "same key twice is a no-op" rule (the unique index on
-#: client_order_id is the guarantee; this only spares a round trip).
-KEYS_REMEMBERED = 10_000
-
-BarFetch = Callable[[str, int], Awaitable[tuple[Bar | None, Indicators]]]
-
-
-def stream_id(value: str) -> tuple[int, int]:
-    """A Redis stream id as a comparable tuple."""
-    ms, _, seq = value.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def ny_day(at: datetime) -> date:
-    """The New York calendar day of ``at``."""
-    return at.astimezone(NY).date()
-
-
-@dataclass(slots=True)
-class Tracked:
-    """An open order as last seen: the request and the row's fill/status."""
-
-    trade_id: int
-    request: OrderRequest
-    filled: int
-    status: str
-
-
-class LiveContext:
-    """The strategy's :class:`~streamdesk.strategy.api.Context` in the live runtime."""
-
-    def __init__(self, runner: Runner) -> None:
-        self._r = runner
-
-    @property
-    def now_ms(self) -> int:
-        return self._r.now_ms
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self._r.state
-
-    def position(self, ticker: str) -> int:
-        book = self._r.books.get(ticker)
-        return int(book.quantity) if book else 0
-
-    def avg_price(self, ticker: str) -> float | None:
-        book = self._r.books.get(ticker)
-        return float(book.average) if book and book.quantity else None
-
-    def submit(self, order: OrderRequest) -> str:
-        self._r.submit(order)
-        return order.key
-
-    def cancel(self, key: str) -> None:
-        self._r.cancel(key)
-
-    def open_orders(self, ticker: str | None = None) -> list[OrderRequest]:
-        return [r for r in self._r.open_requests() if ticker is None or r.ticker == ticker]
-
-    def log(self, message: str) -> None:
-        log.info("[%s] %s", self._r.sid, message)
 
 
 class Runner:
@@ -167,8 +102,6 @@ class Runner:
         if self.row.tickers:
             strategy.tickers = tuple(self.row.tickers)
         if not strategy.tickers:
-            from streamdesk.strategy.api import StrategyError
-
             raise StrategyError(f"{self.sid}: no tickers (set strategies.tickers)")
         self.tickers = frozenset(strategy.tickers)
         self.strategy = strategy
@@ -203,15 +136,8 @@ class Runner:
 
     def _track(self, row: OrderRow, filled: int, status: str) -> None:
         key = row.client_order_id.removeprefix(f"{self.sid}:")
-        side: Side = "BUY" if row.instruction.startswith("BUY") else "SELL"
-        req = OrderRequest(
-            key=key,
-            ticker=row.symbol,
-            side=side,
-            quantity=row.quantity,
-            order_type="LIMIT" if row.order_type == "LIMIT" else "MARKET",
-            limit_price=row.limit_price if row.order_type == "LIMIT" else None,
-        )
+        req = request_of(key, row.symbol, row.instruction, row.quantity, row.order_type,
+                         row.limit_price)  # fmt: skip
         self.open[row.id] = Tracked(row.id, req, filled, status)
         if filled and row.avg_fill_price is not None:
             self._avg[row.id] = row.avg_fill_price
@@ -314,30 +240,16 @@ class Runner:
         """Buffer ``order`` after the limits; a known key is a no-op."""
         if order.key in self.keys:
             return
-        if not self.active:
-            self._refuse(order, "the strategy is disabled")
-            return
-        if order.ticker not in self.tickers:
-            self._refuse(order, f"{order.ticker} is not one of the strategy's tickers")
-            return
-        if order.quantity > self.row.quantity_max:
-            self._refuse(order, f"quantity {order.quantity} above quantity_max "
-                         f"{self.row.quantity_max}")  # fmt: skip
-            return
-        before = self.exposure(order.ticker)
-        after = before + (order.quantity if order.side == "BUY" else -order.quantity)
-        if abs(after) > self.row.max_position and abs(after) > abs(before):
-            self._refuse(order, f"position would reach {after}, beyond max_position "
-                         f"{self.row.max_position}", kind="max_position")  # fmt: skip
-            return
-        if self.orders_today + len(self.buffer.orders) >= self.row.max_orders_per_day:
-            self._refuse(order, f"{self.orders_today} orders today: max_orders_per_day "
-                         f"{self.row.max_orders_per_day} reached")  # fmt: skip
-            self.request_disable(
-                "max_orders_per_day",
-                f"disabled: max_orders_per_day {self.row.max_orders_per_day} reached",
-                {"orders_today": self.orders_today},
-            )
+        orders = self.orders_today + len(self.buffer.orders)
+        refused = check_order(self.row, order, self.active, self.tickers,
+                              self.exposure(order.ticker), orders)  # fmt: skip
+        if refused is not None:
+            kind, reason = refused
+            self._refuse(order, reason, kind="max_position" if kind == "max_position" else "")
+            if kind == "max_orders_per_day":
+                self.request_disable(kind, f"disabled: max_orders_per_day "
+                                     f"{self.row.max_orders_per_day} reached",
+                                     {"orders_today": self.orders_today})  # fmt: skip
             return
         self._remember(order.key)
         self.buffer_requests.append(order)
@@ -518,14 +430,8 @@ class Runner:
                 self.counters["orders"] += 1
                 if not key.startswith("flatten:"):
                     self.orders_today += 1
-                req = OrderRequest(
-                    key=key,
-                    ticker=order.symbol,
-                    side="BUY" if order.instruction == "BUY" else "SELL",
-                    quantity=order.quantity,
-                    order_type="LIMIT" if order.order_type == "LIMIT" else "MARKET",
-                    limit_price=order.limit_price,
-                )
+                req = request_of(key, order.symbol, order.instruction, order.quantity,
+                                 order.order_type, order.limit_price)  # fmt: skip
                 self.open[tid] = Tracked(tid, req, 0, "pending")
             else:
                 self.counters["duplicates"] += 1

@@ -40,7 +40,8 @@ from streamdesk.strategy.api import Bar, Indicators, StrategyError
 
 from . import store
 from .config import Settings
-from .runner import Runner, ny_day, stream_id
+from .context import NY, ny_day, stream_id
+from .runner import Runner
 from .store import StrategyRow
 
 log = logging.getLogger(__name__)
@@ -446,7 +447,4 @@ def _decode(value: Any) -> str:
 
 def _day_start(now: datetime) -> datetime:
     """Midnight of ``now``'s New York day."""
-    from .runner import NY
-
-    local = now.astimezone(NY)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now.astimezone(NY).replace(hour=0, minute=0, second=0, microsecond=0)
