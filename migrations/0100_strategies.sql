@@ -106,15 +106,18 @@ CREATE TABLE backfill_tickers (
     daily_rows  integer     NOT NULL DEFAULT 0
 );
 
--- Closed by default: only services (table owner / service_role) see strategies; bars_1d is
--- market data like bars_1m.
+-- Closed by default: only services (table owner / service_role) see strategies.
 ALTER TABLE strategies       ENABLE ROW LEVEL SECURITY;
 ALTER TABLE strategy_alerts  ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bars_1d          ENABLE ROW LEVEL SECURITY;
 ALTER TABLE backfill_tickers ENABLE ROW LEVEL SECURITY;
 GRANT ALL ON strategies, strategy_alerts, bars_1d, backfill_tickers TO service_role;
+-- bars_1d as the other market data (0081): signed-in users read it, anon while the anon
+-- market-data switch is on.
 GRANT SELECT ON bars_1d TO anon, authenticated;
-CREATE POLICY market_read ON bars_1d FOR SELECT TO anon, authenticated USING (true);
+CREATE POLICY market_read ON bars_1d FOR SELECT TO authenticated USING (true);
+CREATE POLICY market_read_anon ON bars_1d FOR SELECT TO anon
+    USING ((SELECT public.streamdesk_anon_market_data()));
 
 -- A Supabase operator's own insert cannot pose as a strategy's order (`source` is one of the
 -- columns they may insert): the policy of 0090 again, with that one condition added.

@@ -129,6 +129,11 @@ async def seed(conn: asyncpg.Connection) -> dict[str, int]:
         INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume)
             VALUES ('SPY', date_trunc('minute', now()), 1, 2, 1, 2, 100);
         INSERT INTO stream_gaps (started_at, reason) VALUES (now(), 'seed');
+        INSERT INTO bars_1d (ticker, day, open, high, low, close, volume)
+            VALUES ('SPY', current_date, 1, 2, 1, 2, 100);
+        INSERT INTO strategies (id, module) VALUES ('seed', 'm:C');
+        INSERT INTO strategy_alerts (strategy_id, kind, message) VALUES ('seed', 'seed', 'seed');
+        INSERT INTO backfill_tickers (ticker) VALUES ('SPY');
         INSERT INTO positions (account_hash, symbol, asset_type, quantity)
             VALUES ('acct', 'SPY', 'EQUITY', 3);
         INSERT INTO account_balances (account_hash, cash, buying_power) VALUES ('acct', 1, 1);
