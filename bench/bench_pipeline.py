@@ -221,6 +221,7 @@ async def measure_load(ctx: Ctx, rate: float) -> dict[str, Any]:
     b1 = await probes.streamer_beat_after(ctx.r, time.time())
     s1, cpu1, t1 = sim_sent(base), ctx.pipe.procs.cpu(), time.time()
     rss = ctx.pipe.procs.peak_report()
+    ind = await probes.heartbeats(ctx.r, "indicators")
     post(base, "/admin/load", {"rate": OFF})
     ok_drain = await drained(ctx, 30 + rate / 20_000)
     await asyncio.sleep(0.3)  # the last commit's message reaches the WebSocket client
@@ -261,6 +262,12 @@ async def measure_load(ctx: Ctx, rate: float) -> dict[str, Any]:
         "cpu_pct": pct,
         "rss_peak_mb": rss,
         "rows_per_s": rows_per_s(ctx, t0 * 1000, t1 * 1000),
+        # the writer's own view (its heartbeat at the end of the window): why the latency is
+        # what it is (a flush's duration adds to BATCH_INTERVAL)
+        "writer_flush_p99_ms": max((b.get("flush_p99_ms") or 0 for b in ind), default=None),
+        "writer_commit_latency_p99_ms": max(
+            (b.get("commit_latency_p99_ms") or 0 for b in ind), default=None
+        ),
     }
     say(
         f"  {rate:>9,.0f}/s: sent {out['sim_sent_per_s']:,.0f}/s, committed "
@@ -312,6 +319,7 @@ def combine(rate: float, reps: list[dict[str, Any]], trades: dict[str, Any]) -> 
             k: max(r["rss_peak_mb"].get(k, 0) for r in reps) for k in reps[0]["rss_peak_mb"]
         },
         "rows_per_s": med_dict("rows_per_s"),
+        "writer_flush_p99_ms": med([r.get("writer_flush_p99_ms") for r in reps])["median"],
         "trades": trades,
         "runs": reps,
     }
@@ -358,10 +366,10 @@ async def phase_baseline(ctx: Ctx) -> dict[str, Any]:
     """schwab-py StreamClient + one INSERT per tick, alone against the same simulator."""
     pipe, p, base = ctx.pipe, ctx.prof, ctx.pipe.sim_url
     post(base, "/admin/load", {"rate": OFF})
-    for name in [
-        n for n in pipe.running if n.startswith(("streamer", "indicators"))
-    ]:  # sim's only client
-        pipe.stop(name)
+    # from now on market-sim's only client: the streamer and indicators stop (together)
+    pipe.stop_all(
+        keep=tuple(n for n in pipe.running if not n.startswith(("streamer", "indicators")))
+    )
     loads = []
     script = ROOT / "bench" / "pipeline" / "baseline.py"
     for rate in p.baseline_rates:
@@ -666,11 +674,14 @@ async def phase_scaleout(ctx: Ctx) -> dict[str, Any]:
     m1 = stats.median_spread([x["ticks_per_s"] for x in one])
     m2 = stats.median_spread([x["ticks_per_s"] for x in two])
     factor = round(m2["median"] / m1["median"], 3) if m1["median"] and m2["median"] else None
+    # each 2-worker drain against the 1-worker drain just before it (the machine's load drifts)
+    paired = [round(b["ticks_per_s"] / a["ticks_per_s"], 3) for a, b in zip(one, two, strict=True)]
     handover = await handover_check(ctx)
     return {
         "one_worker_ticks_per_s": m1,
         "two_workers_ticks_per_s": m2,
         "scaling_factor": factor,
+        "paired_factors": paired,
         "fill_rate": ctx.prof.fill_rate,
         "fill_s": ctx.prof.fill_s,
         "one_worker_runs": one,
