@@ -922,6 +922,9 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
         doc["idle"] = await phase_idle(ctx)
         # 3. load mode
         pipe.stop_all()
+        # market-sim was restarted for the idle phase: its broker starts afresh and its order
+        # ids start again, so the trades of the reference phase must not stay behind them
+        await conn.execute("TRUNCATE trades, trade_events, positions CASCADE")
         await set_universe(conn, symbols, [])
         ctx.env = pipe.service_env(HEARTBEAT_INTERVAL="1", LEASE_TTL="4", TICKERS=",".join(symbols))
         pipe.start_all(ctx.env)

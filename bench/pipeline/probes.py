@@ -230,12 +230,10 @@ class TradeFlow:
             nxt = time.monotonic()
             while not self._stop.is_set():
                 sym = self.symbols[i % len(self.symbols)]
-                side = "BUY" if (i // len(self.symbols)) % 2 == 0 else "SELL"
                 tid = await conn.fetchval(
                     "INSERT INTO trades (symbol, asset_type, instruction, quantity, order_type) "
-                    "VALUES ($1, 'EQUITY', $2, 1, 'MARKET') RETURNING id",
+                    "VALUES ($1, 'EQUITY', 'BUY', 1, 'MARKET') RETURNING id",
                     sym,
-                    side,
                 )
                 self.inserted[int(tid)] = time.time()
                 i += 1
