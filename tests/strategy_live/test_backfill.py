@@ -70,7 +70,7 @@ async def test_backfill_idempotent_and_gap_healed(
         # the writer's upsert of a backfilled minute makes it a streamed bar
         minute = datetime(2026, 11, 30, 11, 0, tzinfo=NY)
         await pool.execute(
-            "INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap) "
+            "INSERT INTO bars_1m_hot (ticker, bucket, open, high, low, close, volume, vwap) "
             "VALUES ('AAPL', $1, 2, 2, 2, 2, 2, 2) ON CONFLICT (ticker, bucket) DO UPDATE SET "
             "open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, "
             "close = EXCLUDED.close, volume = EXCLUDED.volume, vwap = EXCLUDED.vwap",

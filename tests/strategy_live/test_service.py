@@ -120,8 +120,22 @@ async def test_orders_limits_alert_and_cli(db_url: str, redis_url: str) -> None:
                 "cancelled by the strategy before submission"] * 2  # fmt: skip
         bad = await asyncio.to_thread(cli, db_url, "disable", "nope")
         assert bad.returncode == 1 and "no strategy" in bad.stderr
+        added = await asyncio.to_thread(
+            cli, db_url, "add", "x1", "live_strategies:BuyOnFirstBar", "--tickers", "aaa,bbb",
+            "--params", '{"qty": 2}', "--max-loss-per-day", "12.5", "--live",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        again = await asyncio.to_thread(cli, db_url, "add", "x1", "m:C", "--tickers", "A")
+        assert again.returncode == 1 and "exists" in again.stderr
+        bad = await asyncio.to_thread(cli, db_url, "add", "x2", "m:C", "--tickers", "A",
+                                      "--params", "[1]")  # fmt: skip
+        assert bad.returncode == 2 and "JSON object" in bad.stderr
         listing = await asyncio.to_thread(cli, db_url, "list", "--json")
-        assert json.loads(listing.stdout)[0]["id"] == "every"
+        rows = {r["id"]: r for r in json.loads(listing.stdout)}
+        assert set(rows) == {"every", "x1"}
+        assert (rows["x1"]["tickers"], rows["x1"]["mode"], rows["x1"]["enabled"]) == (
+            ["AAA", "BBB"], "live", False)  # fmt: skip
+        assert rows["x1"]["max_loss_per_day"] == 12.5
     finally:
         await conn.close()
         await redis.aclose()
