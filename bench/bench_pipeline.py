@@ -834,6 +834,9 @@ def summarize(doc: dict[str, Any]) -> None:
 
 
 def git_commit() -> str:
+    """HEAD of the checkout (``BENCH_GIT_COMMIT`` when run from an exported tree)."""
+    if os.environ.get("BENCH_GIT_COMMIT"):
+        return os.environ["BENCH_GIT_COMMIT"]
     res = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )

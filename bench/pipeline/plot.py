@@ -27,7 +27,8 @@ def plot(doc: dict[str, Any], path: Path) -> Path:
     if bound:
         a.axhline(bound, color="grey", lw=0.8, ls=":", label=f"bound {bound:.0f} ms")
     a.set_xlabel("offered load (k ticks/s)")
-    a.set_ylabel("latency (ms)")
+    a.set_ylabel("latency (ms, log)")
+    a.set_yscale("log")
     a.set_title("latency from the simulator's event time")
     a.legend(fontsize=8)
     a.grid(alpha=0.3)
