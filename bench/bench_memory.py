@@ -6,18 +6,21 @@ reference universe (5 tickers + 200 option contracts: 5 underlyings x 2 expirati
 strikes x call/put), then the live services with ``BATCH_INTERVAL=1`` and one WebSocket client
 on the gateway (a browser's live feed). Once rows are committed and the client receives
 them, it samples every process's RSS once a second for ``--seconds`` and prints, per process,
-the median RSS of the window and the peak (``VmHWM``), then the totals.
+the median RSS of the window and the peak (``VmHWM``), then the totals, and the CPU (% of
+one core) each process used in the window.
 
 Modes (``--mode``):
 
 - ``separate``: one process per service (what compose runs today);
-- ``combined``: ``streamdesk run-many <--group>`` (one interpreter for those services) and
-  every other service alone; the trade-executor always runs alone.
+- ``combined``: ``streamdesk-stack <--group>`` (``python -m streamdesk.multiservice``: one
+  interpreter for those services) and every other service alone; the trade-executor always
+  runs alone. The default group is docker-compose.small.yml's.
 
 ``--bytecode cached`` runs the services with compiled bytecode (``PYTHONPYCACHEPREFIX``,
 written once before the run), as the images do (``UV_COMPILE_BYTECODE=1``); ``as-is`` keeps
 the caller's environment (``PYTHONDONTWRITEBYTECODE=1`` here: every start compiles from
-source, which costs 7-17 MB of heap per process). ``--env K=V`` is passed to every service
+source: 7-17 MB more per process right after the imports, ~15 MB over the whole stack
+at work; docs/deploy.md). ``--env K=V`` is passed to every service
 (``MALLOC_ARENA_MAX=1``, ``PYTHONMALLOC=malloc`` ...). ``--json PATH`` writes the figures.
 
     .venv/bin/python bench/bench_memory.py                        # both modes, 30 s each
@@ -45,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import websockets
 from streamdesk_dev.localservers import PostgresServer, RedisServer, free_port, terminate
 
@@ -61,7 +65,7 @@ LIVE = [
     ("gateway", "gateway"),
     ("strategy", "strategy"),
 ]
-DEFAULT_GROUP = "streamer,indicators,health,gateway"
+DEFAULT_GROUP = "streamer,indicators,health,gateway,strategy"
 MAIN_MODULES = [
     "streamdesk_streamer.__main__",
     "streamdesk_indicators.__main__",
@@ -169,6 +173,8 @@ async def measure(
                 raise RuntimeError(f"no committed rows / live messages within 120 s; {run.log}")
             await asyncio.sleep(0.5)
         await asyncio.sleep(warmup)
+        ps = {name: psutil.Process(proc.pid) for name, proc in run.procs.items()}
+        cpu0 = {name: sum(p.cpu_times()[:2]) for name, p in ps.items()}
         rows0, msgs0, t0 = await _committed_rows(dsn), received[0], time.monotonic()
         samples: dict[str, list[float]] = {name: [] for name in run.procs}
         while time.monotonic() - t0 < seconds:
@@ -180,12 +186,14 @@ async def measure(
         dt = time.monotonic() - t0
         rows1, msgs1 = await _committed_rows(dsn), received[0]
         peaks = {name: _vm(proc.pid, "VmHWM") for name, proc in run.procs.items()}
+        cpu = {name: (sum(p.cpu_times()[:2]) - cpu0[name]) / dt * 100 for name, p in ps.items()}
     finally:
         stop.set()
         await asyncio.wait({client}, timeout=5)
     return {
         "rss_mb": {k: round(statistics.median(v), 1) for k, v in samples.items()},
         "peak_mb": {k: round(v, 1) for k, v in peaks.items()},
+        "cpu_pct": {k: round(v, 1) for k, v in cpu.items()},
         "option_rows_per_s": round((rows1 - rows0) / dt, 1),
         "ws_messages_per_s": round((msgs1 - msgs0) / dt, 2),
     }
@@ -230,6 +238,8 @@ def run_mode(args: argparse.Namespace, mode: str, base_env: dict[str, str]) -> d
             "SIM_OPTION_UNDERLYINGS": TICKERS,
             "SIM_OPTION_STRIKES": "10",
             "SIM_OPTION_EXPIRATIONS": "2",
+            # As docker-compose.yml runs the strategy service (its backfill loads schwab-py).
+            "BACKFILL_ENABLED": "true",
             **dict(kv.split("=", 1) for kv in args.env),
         }
         subprocess.run(
@@ -258,6 +268,12 @@ def run_mode(args: argparse.Namespace, mode: str, base_env: dict[str, str]) -> d
         result["total_peak_mb"] = round(sum(result["peak_mb"].values()), 1)
         result["mode"] = mode
         return result
+    except Exception:
+        args.keep = True  # the logs of what failed
+        for log in sorted(logs.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-3:]
+            print(f"  {log.name}: " + "\n    ".join(line[:300] for line in tail))
+        raise
     finally:
         if run is not None:
             run.stop()
@@ -280,26 +296,30 @@ async def _create_db(url: str) -> None:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
+    """Per process: median RSS and peak (MB) of each mode, then the totals."""
     names: list[str] = []
     for r in results:
         names += [n for n in r["rss_mb"] if n not in names]
-    head = "  process" + "".join(f"  {r['mode']:>10} RSS   peak" for r in results)
-    print(head)
-    for name in names:
-        cells = "".join(
-            f"  {r['rss_mb'].get(name, 0):15.1f} {r['peak_mb'].get(name, 0):6.1f}"
-            if name in r["rss_mb"] else f"  {'-':>15} {'-':>6}"
-            for r in results
-        )  # fmt: skip
-        print(f"  {name:<34}"[:36] + cells if len(name) > 7 else f"  {name:<7}" + cells)
+    width = max(len(n) for n in [*names, "process"])
     print(
-        "  total  "
-        + "".join(f"  {r['total_rss_mb']:15.1f} {r['total_peak_mb']:6.1f}" for r in results)
+        f"  {'process':<{width}}"
+        + "".join(f"  {r['mode'] + ' RSS':>14} {'peak':>6}" for r in results)
     )
+    for name in names:
+        cells = [
+            f"  {r['rss_mb'][name]:14.1f} {r['peak_mb'][name]:6.1f}"
+            if name in r["rss_mb"] else f"  {'-':>14} {'-':>6}"
+            for r in results
+        ]  # fmt: skip
+        print(f"  {name:<{width}}" + "".join(cells))
+    totals = "".join(f"  {r['total_rss_mb']:14.1f} {r['total_peak_mb']:6.1f}" for r in results)
+    print(f"  {'total':<{width}}{totals}")
     for r in results:
+        cpu = ", ".join(f"{k} {v}" for k, v in r["cpu_pct"].items())
         print(
-            f"  {r['mode']}: option rows/s {r['option_rows_per_s']}, "
-            f"live messages/s {r['ws_messages_per_s']}"
+            f"  {r['mode']}: option rows/s {r['option_rows_per_s']}, live messages/s "
+            f"{r['ws_messages_per_s']}; CPU % of one core: {cpu} (total "
+            f"{sum(r['cpu_pct'].values()):.1f})"
         )
 
 
