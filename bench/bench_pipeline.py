@@ -328,8 +328,18 @@ def combine(rate: float, reps: list[dict[str, Any]], trades: dict[str, Any]) -> 
 # ----------------------------------------------------------------------------- phases
 
 
+def services_of(ctx: Ctx, programs: list[str]) -> set[str]:
+    """The services the programs run: their names, and those of the combined program
+    (``stack``: the services named in ``STACK_COMBINE``)."""
+    out = set(programs)
+    if "stack" in out:
+        out |= {n.strip() for n in ctx.env.get("STACK_COMBINE", "").split(",") if n.strip()}
+    return out
+
+
 async def wait_ready(ctx: Ctx, *, streaming: bool, programs: list[str]) -> None:
     pipe = ctx.pipe
+    programs = sorted(services_of(ctx, programs))
 
     async def ready() -> bool:
         if streaming and "streamer" in programs:
@@ -664,6 +674,10 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
 
 async def phase_scaleout(ctx: Ctx) -> dict[str, Any]:
     pipe = ctx.pipe
+    if "indicators" not in pipe.programs(ctx.env):
+        reason = "indicators runs inside the combined program (STACK_COMBINE): no workers to add"
+        say(f"  scale-out skipped: {reason}")
+        return {"skipped": reason}
     post(pipe.sim_url, "/admin/load", {"rate": OFF})
     for name in [n for n in pipe.running if n.startswith("indicators")]:
         pipe.stop(name)  # the layout's own indicators make way for the workers

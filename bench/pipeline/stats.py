@@ -429,7 +429,9 @@ def markdown_table(doc: Mapping[str, Any]) -> str:
             f"x{_f(base.get('throughput_ratio'), '.1f')}, CPU per tick "
             f"x{_f(base.get('cpu_per_tick_ratio'), '.3f')}"
         )
-    if so:
+    if so.get("skipped"):
+        lines.append(f"- scale-out skipped: {so['skipped']}")
+    elif so:
         h = so.get("handover", {})
         lines.append(
             f"- scale-out: drain 1 worker {_f(so['one_worker_ticks_per_s']['median'])} ticks/s, "
