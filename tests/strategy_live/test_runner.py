@@ -174,3 +174,11 @@ async def test_restore_delivers_fills_made_while_down() -> None:
     assert run.books["AAA"].quantity == 3
     assert run.state["fills"] == [["AAA:1:bar", 3, 20.0]]
     assert run.orders_today == 1
+
+
+def test_too_many_tickers_is_refused() -> None:
+    from streamdesk.strategy.api import StrategyError
+
+    run = Runner(row(tickers=("A", "B", "C")), paper=True, today=DAY)
+    with pytest.raises(StrategyError, match="3 tickers"):
+        run.load(max_tickers=2)

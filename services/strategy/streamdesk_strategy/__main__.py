@@ -68,8 +68,8 @@ async def run(settings: Settings) -> int:
     except FatalError as exc:
         log.critical("stopping: %s", exc)
         code = 3
-    except OSError as exc:
-        log.critical("cannot run: %s: %s", type(exc).__name__, exc)
+    except Exception as exc:  # Postgres, Redis, the network: the restart resumes cleanly
+        log.critical("stopping: %s: %s", type(exc).__name__, exc, exc_info=True)
         code = 3
     finally:
         await heartbeat.stop()

@@ -95,14 +95,17 @@ class Runner:
 
     # ------------------------------------------------------------------ set-up
 
-    def load(self) -> None:
-        """Import and build the strategy; :class:`StrategyError` if it cannot be."""
+    def load(self, max_tickers: int = 10_000) -> None:
+        """Import and build the strategy; :class:`StrategyError` if it cannot be (or trades
+        more than ``max_tickers``)."""
         cls = load_strategy(self.row.module)
         strategy = cls(self.ctx, self.row.params)
         if self.row.tickers:
             strategy.tickers = tuple(self.row.tickers)
         if not strategy.tickers:
             raise StrategyError(f"{self.sid}: no tickers (set strategies.tickers)")
+        if len(strategy.tickers) > max_tickers:
+            raise StrategyError(f"{len(strategy.tickers)} tickers: more than {max_tickers}")
         self.tickers = frozenset(strategy.tickers)
         self.strategy = strategy
 

@@ -136,7 +136,7 @@ class StrategyService:
             )
         else:
             try:
-                runner.load()
+                runner.load(max_tickers=self.settings.strategy_max_tickers)
             except StrategyError as exc:
                 problem = str(exc)
         ids = [int(k) for k in runner.seen]

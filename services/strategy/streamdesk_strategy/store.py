@@ -86,10 +86,6 @@ class Decision:
     state: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
 
-    def empty(self) -> bool:
-        """Nothing to write."""
-        return not self.orders and not self.cancels and self.state is None and not self.runtime
-
 
 _STRATEGY_COLUMNS = (
     "id, module, params, tickers, enabled, mode, quantity_max, max_position, "
