@@ -133,3 +133,49 @@ async def test_rate_limiter_spaces_requests() -> None:
     for _ in range(4):
         await limiter.wait()
     assert time.monotonic() - start >= 3 / 20 - 0.01
+
+
+async def test_the_strategy_service_backfills_new_tickers_and_heals_gaps(
+    db_url: str, redis_url: str, market_sim_module: Any, tmp_path: Path
+) -> None:
+    import redis.asyncio as aioredis
+
+    from streamdesk import control
+    from streamdesk.clock import ManualClock
+    from streamdesk_strategy.config import Settings
+    from streamdesk_strategy.service import StrategyService
+
+    settings = load_settings(
+        Settings, database_url=db_url, redis_url=redis_url, tickers="AAPL",
+        option_underlyings="", backfill_enabled=True, backfill_days=1, backfill_daily_days=5,
+        **market_sim_module.settings_overrides(tmp_path),
+    )  # fmt: skip
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    redis = aioredis.Redis.from_url(redis_url)
+    svc = StrategyService(settings, pool, redis, clock=ManualClock(NOW))
+    try:
+        await svc._backfill_once(RateLimiter(50))
+        first = await pool.fetchval("SELECT count(*) FROM bars_1m WHERE ticker = 'AAPL'")
+        assert first >= 390 and svc.counters["backfill_rows"] > first  # minutes and days
+        await svc._backfill_once(RateLimiter(50))  # nothing new: no request at all
+        assert svc.counters["backfill_requests"] == 2
+        # a ticker added to the universe at run time, and a gap recorded by the streamer
+        await control.add_symbol(pool, "equity", "MSFT", defaults=control.UniverseSpec.of(
+            ["AAPL"], []))  # fmt: skip
+        await pool.execute(
+            "INSERT INTO stream_gaps (started_at, ended_at, symbols) VALUES ($1, $2, '{AAPL}')",
+            datetime(2026, 11, 24, 10, 0, 30, tzinfo=NY),
+            datetime(2026, 11, 24, 10, 2, 0, tzinfo=NY),
+        )
+        await svc._backfill_once(RateLimiter(50))
+        assert await pool.fetchval("SELECT count(*) FROM bars_1m WHERE ticker = 'MSFT'") >= 390
+        healed = await pool.fetch(
+            "SELECT bucket FROM bars_1m WHERE ticker = 'AAPL' AND bucket < $1 ORDER BY bucket",
+            datetime(2026, 11, 25, tzinfo=NY),
+        )
+        assert [r["bucket"].astimezone(NY).minute for r in healed] == [0, 1]
+        assert svc.counters["gaps_healed"] == 1
+    finally:
+        await svc.aclose()
+        await pool.close()
+        await redis.aclose()
