@@ -564,6 +564,7 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
     await drained(ctx, 30)
     await asyncio.sleep(0.5)
     beat0 = await probes.streamer_beat_after(ctx.r, time.time())
+    post(base, "/admin/sent/reset", {})  # market-sim's per-symbol count of what it sends
     s0, t0 = sim_sent(base), time.time()
     post(base, "/admin/load", {"rate": p.handover_rate})
     step = p.handover_s / 4
@@ -652,8 +653,24 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
             "volume": [list(k) for k in vol_bad[:5]],
         },
     }
+    # per symbol: what market-sim says it sent against the ticks in Redis
+    sent_by_sym = {
+        sym: int(v["count"])
+        for sym, v in get(base, "/admin/sent?service=LEVELONE_EQUITIES")
+        .get("LEVELONE_EQUITIES", {})
+        .items()
+    }
+    in_redis: dict[str, int] = {}
+    for sym, *_ in ticks:
+        in_redis[sym] = in_redis.get(sym, 0) + 1
+    result["symbols_count_mismatch"] = sum(
+        1
+        for sym in sent_by_sym.keys() | in_redis.keys()
+        if sent_by_sym.get(sym, 0) != in_redis.get(sym, 0)
+    )
     result["ok"] = bool(
         ok
+        and result["symbols_count_mismatch"] == 0
         and sent == len(ticks) + conflated
         and conflated == 0
         and not missing
@@ -664,7 +681,8 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
         and len(expected) > 0
     )
     say(
-        f"  handover: sim sent {sent:,}, Redis {len(ticks):,} (+{conflated} conflated), rows "
+        f"  handover: sim sent {sent:,}, Redis {len(ticks):,} (+{conflated} conflated, "
+        f"{result['symbols_count_mismatch']} symbols differing), rows "
         "expected "
         f"{len(expected):,}, missing {len(missing)}, extra {len(extra)}, volume mismatches "
         f"{len(vol_bad)}, price mismatches {len(price_bad)} -> {'OK' if result['ok'] else 'FAILED'}"

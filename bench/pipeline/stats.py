@@ -221,14 +221,18 @@ def kept_up(
     """Whether the pipeline kept up over a window: nothing conflated by the streamer, >= 98 %
     of what the simulator sent published, and a backlog (ticks read from Redis but not yet
     committed, plus ticks not yet read) that neither grows by more than ``growth_tolerance``
-    of the offered rate nor ends above ``max_backlog_s`` seconds of it."""
+    of the offered rate (and by more than a quarter second of it over the window) nor ends
+    above ``max_backlog_s`` seconds of it."""
     reasons = []
     if conflated:
         reasons.append(f"streamer conflated {conflated} ticks")
     if sim_sent and published < 0.98 * sim_sent:
         reasons.append(f"published {published} of {sim_sent} sent")
     growth = backlog_growth(backlog)
-    if growth > growth_tolerance * offered:
+    span = (max(t for t, _ in backlog) - min(t for t, _ in backlog)) if backlog else 0.0
+    # the floor must also have risen by more than a quarter second of load (a short window's
+    # few troughs move by less than that with the flush timing alone)
+    if growth > growth_tolerance * offered and growth * span / 2 > 0.25 * offered:
         reasons.append(f"backlog grew {growth:,.0f} ticks/s")
     if backlog and backlog[-1][1] > max_backlog_s * offered:
         reasons.append(f"backlog {backlog[-1][1]:,.0f} ticks at the end")

@@ -110,6 +110,12 @@ def test_kept_up_verdict_names_every_reason() -> None:
     text = " ".join(bad.reasons)
     assert "conflated 5" in text and "published 900000" in text and "backlog grew" in text
     assert "at the end" in text  # 410k ticks left > 3 s of 100k/s
+    # troughs 6 % of the rate apart over 2 s: a few hundred ticks, the flush timing's noise
+    noisy = [(t / 4, 2_000 * ((t % 4) / 4) + (600 if t >= 4 else 0)) for t in range(8)]
+    assert stats.backlog_growth(noisy) > 0.05 * 10_000
+    assert stats.kept_up(
+        offered=10_000, sim_sent=0, published=0, conflated=0, backlog=noisy, max_backlog_s=3
+    ).kept_up
 
 
 def test_expected_rows_follow_the_volume_rule() -> None:
