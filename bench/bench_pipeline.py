@@ -101,8 +101,8 @@ QUICK = Profile(
     fill_s=3,
     scale_repeats=1,
     handover_rate=10_000,
-    handover_s=8,
-    ref_window=6,
+    handover_s=6,
+    ref_window=5,
     idle_window=5,
     mode="quick",
 )
