@@ -254,12 +254,14 @@ def run_mode(args: argparse.Namespace, mode: str, base_env: dict[str, str]) -> d
         group = [g for g in args.group.split(",") if g] if mode == "combined" else []
         if "trade-executor" in group:
             raise SystemExit("the trade-executor always runs alone (it places orders)")
+        venvs = dict(kv.split("=", 1) for kv in args.venv)
         if group:
-            argv = [sys.executable, "-m", "streamdesk.multiservice", ",".join(group)]
+            python = Path(venvs.get("group", BIN.parent)) / "bin" / "python"
+            argv = [str(python), "-m", "streamdesk.multiservice", ",".join(group)]
             run.start("+".join(group), argv)
         for name, script in installed:
             if name not in group:
-                run.start(name, [str(BIN / script)])
+                run.start(name, [str(Path(venvs.get(name, BIN.parent)) / "bin" / script)])
         result = asyncio.run(measure(run, dsn, gw_port, args.seconds, args.warmup))
         assert redis.proc is not None
         result["rss_mb"]["redis"] = round(_vm(redis.proc.pid, "VmRSS"), 1)
@@ -331,6 +333,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--env", action="append", default=[], metavar="K=V")
+    parser.add_argument(
+        "--venv",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="run service NAME (or the combined 'group') from the virtualenv DIR, e.g. one "
+        "made as the image makes it: uv sync --frozen --no-dev --package <member>",
+    )
     parser.add_argument("--budget", type=float, default=250.0)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
@@ -353,7 +363,12 @@ def main() -> int:
     print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"bytecode": args.bytecode, "env": args.env, "seconds": args.seconds}
+        meta = {
+            "bytecode": args.bytecode,
+            "env": args.env,
+            "venv": args.venv,
+            "seconds": args.seconds,
+        }
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     return 0 if results[-1]["total_rss_mb"] <= args.budget else 1
 
