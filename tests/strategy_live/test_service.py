@@ -65,6 +65,8 @@ async def test_orders_limits_alert_and_cli(db_url: str, redis_url: str) -> None:
         for i in range(4):
             await insert_bar(conn, "AAA", T0 + i * 60_000, 10.0 + i)
         async with service(db_url, redis_url) as svc:
+            statuses: list[tuple[str, ...]] = []
+            svc.on_status = lambda *a: statuses.append(a)  # the heartbeat's set_status
             await publish(redis, {**message(T0, 10.0), "v": 99})  # type: ignore[typeddict-item]
             await redis.xadd(constants.COMMITTED_STREAM, {"d": b"not json"})
             for i in range(5):
@@ -93,11 +95,14 @@ async def test_orders_limits_alert_and_cli(db_url: str, redis_url: str) -> None:
                 [T0 + 120_000, 12.0],
             ]
 
+            await wait_for(lambda: asyncio.sleep(0, statuses[-1:]), lambda v: v == [
+                ("degraded", "1 open strategy alert(s)")])  # fmt: skip
             # enable from the CLI (functions; the entry point below): alerts resolved
             await set_enabled(conn, "every", True)
             listed = {r["id"]: r for r in await list_strategies(conn)}
             assert listed["every"]["enabled"] and listed["every"]["open_alerts"] == 0
             await wait_for(lambda: asyncio.sleep(0, svc.runners["every"].enabled), bool)
+            await wait_for(lambda: asyncio.sleep(0, statuses[-1:]), lambda v: v == [("ok",)])
 
             # flatten through the console entry point: the two pending orders are cancelled
             # (no position: nothing to sell) and the strategy is disabled

@@ -41,6 +41,7 @@ async def run(settings: Settings) -> int:
         counters=service.stats,
         instance=service.instance,
     )
+    service.on_status = heartbeat.set_status
     code = 0
     try:
         await service.start()

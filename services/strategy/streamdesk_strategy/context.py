@@ -44,6 +44,16 @@ def stream_id(value: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def decode_id(value: Any) -> str:
+    """A Redis stream id (bytes or str) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def ny_midnight(at: datetime) -> datetime:
+    """Midnight starting ``at``'s New York day."""
+    return at.astimezone(NY).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def ny_day(at: datetime) -> date:
     """The New York calendar day of ``at``."""
     return at.astimezone(NY).date()

@@ -40,7 +40,7 @@ from streamdesk.strategy.api import Bar, Indicators, StrategyError
 
 from . import store
 from .config import Settings
-from .context import NY, ny_day, stream_id
+from .context import decode_id, ny_day, ny_midnight, stream_id
 from .runner import Runner
 from .store import StrategyRow
 
@@ -82,6 +82,8 @@ class StrategyService:
         self.last_flush: dict[str, float] = {}
         self.last_committed_at = 0
         self.client: Any = None
+        #: Called with (status, reason) for the heartbeat: degraded while alerts are open.
+        self.on_status: Any = None
         self.stream_tail = "0-0"
         self.counters: dict[str, int] = {
             "messages": 0, "bad_messages": 0, "decisions": 0, "disabled": 0, "flattened": 0,
@@ -120,7 +122,7 @@ class StrategyService:
                 "(streamdesk operators add); the executor would reject every strategy order"
             )
         last: Any = await self.redis.xrevrange(constants.COMMITTED_STREAM, count=1)
-        self.stream_tail = _decode(last[0][0]) if last else "0-0"
+        self.stream_tail = decode_id(last[0][0]) if last else "0-0"
         async with self.lock:
             await self._reload()
 
@@ -143,7 +145,7 @@ class StrategyService:
         runner.restore(
             await store.filled_orders(self.pool, row.id),
             await store.open_orders(self.pool, row.id),
-            await store.orders_since(self.pool, row.id, _day_start(self.clock.now())),
+            await store.orders_since(self.pool, row.id, ny_midnight(self.clock.now())),
             self.clock.now(),
         )
         if ids:
@@ -171,6 +173,13 @@ class StrategyService:
         """Bring the runners in line with the strategies table."""
         self.counters["control_reloads"] += 1
         rows = await store.load_strategies(self.pool)
+        alerts = await self.pool.fetchval(
+            "SELECT count(*) FROM strategy_alerts WHERE resolved_at IS NULL"
+        )
+        if self.on_status is not None:
+            self.on_status(
+                *(("degraded", f"{alerts} open strategy alert(s)") if alerts else ("ok",))
+            )
         seen = set()
         for row in rows[: self.settings.strategy_max_strategies]:
             seen.add(row.id)
@@ -287,7 +296,7 @@ class StrategyService:
                 continue
             for _, messages in entries:
                 for raw_id, fields in messages:
-                    msg_id = _decode(raw_id)
+                    msg_id = decode_id(raw_id)
                     await self._message(msg_id, fields)
                     self.read_from = msg_id
 
@@ -439,12 +448,3 @@ class StrategyService:
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.close_async_session()
-
-
-def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _day_start(now: datetime) -> datetime:
-    """Midnight of ``now``'s New York day."""
-    return now.astimezone(NY).replace(hour=0, minute=0, second=0, microsecond=0)
