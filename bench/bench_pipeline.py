@@ -585,6 +585,10 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
     await asyncio.sleep(step)
     pipe.stop(w1)
     note(f"{w1} stopped (SIGTERM)")
+    # w2 takes two of the released partitions first: w1 (unlimited) would otherwise take all
+    # four, and nothing rebalances towards a worker holding none
+    await pipe.await_until(lambda: _owns(ctx, [2]), 30, "worker 2 taking two partitions")
+    note(f"{w2} owns two partitions")
     start_worker(ctx, 1, MAX_PARTITIONS="0", LEASE_TTL="3")
     note(f"{w1} started again")
     await wait_owning(ctx, 2)
