@@ -39,7 +39,7 @@ from streamdesk.migrate import find_migrations_dir, migrate
 from streamdesk.partitions import ensure_partition, ensure_storage_partitions
 from streamdesk.storage import report
 from streamdesk.storage_compact import compact
-from streamdesk.storage_layout import SPECS
+from streamdesk.storage_layout import BARS, SPECS
 from streamdesk_indicators.engine import Engine
 from streamdesk_indicators.sessions import SessionCalendar
 from streamdesk_indicators.writer import Batch, Writer
@@ -115,23 +115,55 @@ async def write_session(dsn: str, seconds: int, batch_seconds: int) -> dict[str,
     }
 
 
-async def bars_bytes_per_row(conn: asyncpg.Connection) -> float:
-    """bars_1m bytes per row, measured on 30 days of bars for the tickers (then removed)."""
+async def bars_bytes_per_row(conn: asyncpg.Connection) -> tuple[float, dict[str, Any]]:
+    """bars_1m bytes per bar, measured on a year of bars: the session's bars (written by the
+    writer from the simulated ticks: market-sim's prices, the engine's vwap) copied to
+    ``BAR_DAYS - 1`` earlier days, then compacted as the service does (migration 0110)."""
+    n_session = int(await conn.fetchval("SELECT count(*) FROM bars_1m"))
+    # --quick wrote the first hour: repeat its bars over the session's 390 minutes first
+    # (a chunk's size depends on how many of its slots have bars)
     await conn.execute(
         """
-        INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap)
-        SELECT t, timestamptz '2025-01-02 14:30+00' + d * interval '1 day' + m * interval '1 min',
-               100 + random(), 101 + random(), 99 + random(), 100 + random(),
-               (random() * 1e5)::bigint, 100 + random()
-        FROM unnest($1::text[]) t, generate_series(0, 29) d, generate_series(0, 389) m
-        """,
-        list(TICKERS),
+        INSERT INTO bars_1m_hot (ticker, bucket, open, high, low, close, volume, vwap, source)
+        SELECT b.ticker, b.bucket + k * s.span, b.open, b.high, b.low, b.close, b.volume,
+               b.vwap, b.source
+        FROM bars_1m_hot b,
+             (SELECT max(bucket) - min(bucket) + interval '1 minute' AS span,
+                     min(bucket) AS first FROM bars_1m_hot) s,
+             generate_series(1, 6) k
+        WHERE b.bucket + k * s.span < s.first + interval '390 minutes'
+        ON CONFLICT DO NOTHING
+        """
     )
-    await conn.execute("VACUUM ANALYZE bars_1m")
-    size = int(await conn.fetchval("SELECT pg_total_relation_size('bars_1m')"))
+    await conn.execute(
+        """
+        INSERT INTO bars_1m_hot (ticker, bucket, open, high, low, close, volume, vwap, source)
+        SELECT b.ticker, b.bucket - d * interval '1 day', b.open, b.high, b.low, b.close,
+               b.volume, b.vwap, b.source
+        FROM bars_1m_hot b, generate_series(1, $1::int - 1) d
+        """,
+        BAR_DAYS,
+    )
+    t = time.perf_counter()
+    stats = await compact(conn, tables=(BARS,))
+    compact_s = time.perf_counter() - t
+    await conn.execute("VACUUM ANALYZE bars_1m_hot, bars_1m_packed, bars_grid")
+    size = int(
+        await conn.fetchval(
+            "SELECT pg_total_relation_size('bars_1m_hot') + "
+            "(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_inherits i "
+            " JOIN pg_class c ON c.oid = i.inhrelid "
+            " WHERE i.inhparent IN ('bars_1m_packed'::regclass, 'bars_grid'::regclass))"
+        )
+    )
     rows = int(await conn.fetchval("SELECT count(*) FROM bars_1m"))
-    await conn.execute("DELETE FROM bars_1m WHERE bucket < '2026-01-01'")
-    return size / rows
+    info = {
+        "bars": rows,
+        "session_bars": n_session,
+        "packed_chunks": stats.chunks,
+        "compact_s": round(compact_s, 2),
+    }
+    return size / rows, info
 
 
 async def make_week(conn: asyncpg.Connection) -> None:
@@ -258,7 +290,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         run["wall_s"] = time.perf_counter() - t
         await conn.execute("VACUUM ANALYZE")
         rep = await report(conn, 500, 7)
-        bar_bytes = await bars_bytes_per_row(conn)
+        bar_bytes, bar_info = await bars_bytes_per_row(conn)
         scale = SESSION_SECONDS / seconds
         bps = {t.table: round(t.packed_bytes_per_sample or 0.0, 2) for t in rep.tables}
         packed_per_session = sum(t.packed_bytes + t.grid_share_bytes for t in rep.tables) * scale
@@ -282,6 +314,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "samples": samples,
         "hot_peak_mb": round(run["hot_peak_bytes"] / MB, 2),
         "bars_1m_bytes_per_row": round(bar_bytes, 1),
+        "bars_1m_year": bar_info,
         "empty_database_mb": round(base_bytes / MB, 2),
         "projected_mb_7_sessions": round(proj_7, 1),
         "projected_mb_1y_bars": round(proj_bars, 1),

@@ -67,7 +67,12 @@ async def _partitions(settings: AdminSettings, dry_run: bool) -> int:
     from datetime import UTC, datetime, timedelta
 
     from .db import close_connection, connect
-    from .partitions import drop_expired_partitions, ensure_partitions, list_partitions
+    from .partitions import (
+        drop_expired_bar_partitions,
+        drop_expired_partitions,
+        ensure_partitions,
+        list_partitions,
+    )
 
     conn = await connect(settings.database_url)
     try:
@@ -79,13 +84,19 @@ async def _partitions(settings: AdminSettings, dry_run: bool) -> int:
             return 0
         created = await ensure_partitions(conn, settings.partition_days_ahead)
         dropped = await drop_expired_partitions(conn, settings.retention_days)
+        # bars: whole months of packed bars go with their partitions; what is still hot that
+        # old is a leftover that could not be packed (normally nothing)
+        bar_parts = await drop_expired_bar_partitions(conn, settings.bars_retention_days)
         bars = await conn.execute(
-            "DELETE FROM bars_1m WHERE bucket < now() - make_interval(days => $1)",
+            "DELETE FROM bars_1m_hot WHERE bucket < now() - make_interval(days => $1)",
             settings.bars_retention_days,
         )
     finally:
         await close_connection(conn)
-    print(f"created {len(created)} partition(s), dropped {len(dropped)}; bars_1m: {bars}")
+    print(
+        f"created {len(created)} partition(s), dropped {len(dropped)}; bars_1m: "
+        f"{len(bar_parts)} monthly partition(s) dropped, hot leftovers {bars}"
+    )
     return 0
 
 

@@ -134,7 +134,7 @@ async def _fetch(
 
 
 _INSERT_MINUTES = """
-INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap, source)
+INSERT INTO bars_1m_hot (ticker, bucket, open, high, low, close, volume, vwap, source)
 SELECT $1, to_timestamp(u.ts / 1000.0), u.o, u.h, u.l, u.c, u.v, NULL, 'backfill'
 FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::bigint[])
      AS u(ts, o, h, l, c, v)

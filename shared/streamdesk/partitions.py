@@ -153,3 +153,37 @@ async def drop_expired_partitions(
                 if table in tables:  # the storage parts of the same day go with them
                     dropped.append(name)
     return dropped
+
+
+_BAR_PART_RE = re.compile(r"^(?P<table>bars_grid|bars_1m_packed)_p(?P<month>\d{6})$")
+
+
+async def drop_expired_bar_partitions(
+    conn: asyncpg.Connection, retention_days: int, today: date | None = None
+) -> list[str]:
+    """Drop the monthly partitions of ``bars_1m`` (packed bars and their grid, migration 0110)
+    whose whole month ended more than ``retention_days`` before ``today``."""
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    today = today or datetime.now(UTC).date()
+    cutoff = today - timedelta(days=retention_days)
+    rows = await conn.fetch(
+        """
+        SELECT c.relname FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname IN ('bars_grid', 'bars_1m_packed')
+        """
+    )
+    dropped = []
+    for r in sorted(x[0] for x in rows):
+        m = _BAR_PART_RE.match(r)
+        if not m:
+            continue
+        year, month = int(m["month"][:4]), int(m["month"][4:])
+        end = date(year + month // 12, month % 12 + 1, 1)
+        if end <= cutoff:
+            await conn.execute(f'DROP TABLE IF EXISTS "{r}"')
+            log.info("dropped partition %s (older than %d days)", r, retention_days)
+            dropped.append(r)
+    return dropped

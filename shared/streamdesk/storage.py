@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from .storage_layout import SPECS
+from .storage_layout import BARS, SPECS
 
 _PART_SIZE = """
 SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
@@ -65,7 +65,7 @@ class StorageReport:
     budget_bytes: int
     tables: list[TableUsage]
     grid_bytes: int
-    bars_bytes: int
+    bars_bytes: int  # hot + packed + grid (migration 0110)
     bars_rows: int
     days_retained: int
     retention_days: int
@@ -73,6 +73,8 @@ class StorageReport:
     steady_state_bytes: float | None = None
     days_until_budget: float | None = None
     notes: list[str] = field(default_factory=list)
+    bars_hot_bytes: int = 0
+    bars_packed_bytes: int = 0  # packed chunks and their time axis (bars_grid)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures."""
@@ -112,14 +114,23 @@ async def report(conn: asyncpg.Connection, budget_mb: float, retention_days: int
     for t in tables:  # the grid serves every table: shared by packed samples
         t.grid_share_bytes = round(grid * t.packed_samples / total_packed) if total_packed else 0
     parents = [p for s in SPECS for p in (s.hot, s.packed)]
+    bars_hot = int(await conn.fetchval("SELECT pg_total_relation_size('bars_1m_hot')"))
+    bars_packed = await _size(conn, BARS.packed) + await _size(conn, BARS.grid)
     days = int(await conn.fetchval(_DAYS, parents))
     rep = StorageReport(
         database_bytes=int(await conn.fetchval("SELECT pg_database_size(current_database())")),
         budget_bytes=int(budget_mb * 2**20),
         tables=tables,
         grid_bytes=grid,
-        bars_bytes=int(await conn.fetchval("SELECT pg_total_relation_size('bars_1m')")),
-        bars_rows=int(await conn.fetchval("SELECT count(*) FROM bars_1m")),
+        bars_bytes=bars_hot + bars_packed,
+        bars_rows=int(
+            await conn.fetchval(  # hot + packed (a hot bar inside a packed chunk: counted twice)
+                "SELECT (SELECT count(*) FROM bars_1m_hot) "
+                "+ (SELECT coalesce(sum(n), 0) FROM bars_1m_packed)"
+            )
+        ),
+        bars_hot_bytes=bars_hot,
+        bars_packed_bytes=bars_packed,
         days_retained=days,
         retention_days=retention_days,
     )
@@ -165,7 +176,14 @@ def format_report(rep: StorageReport) -> str:
                 f"{'' if bps is None else f'{bps:.1f}':>10}"
             )
     lines.append(f"{'storage_grid':<23}{rep.grid_bytes / mb:>10.2f}  (in packed above)")
-    lines.append(f"{'bars_1m':<23}{rep.bars_bytes / mb:>10.2f}{rep.bars_rows:>14,}")
+    lines.append(f"{'bars_1m':<15}{'hot':<8}{rep.bars_hot_bytes / mb:>10.2f}")
+    lines.append(
+        f"{'bars_1m':<15}{'packed':<8}{rep.bars_packed_bytes / mb:>10.2f}  (with bars_grid)"
+    )
+    per_bar = f"{rep.bars_bytes / rep.bars_rows:.1f}" if rep.bars_rows else ""
+    lines.append(
+        f"{'bars_1m':<15}{'total':<8}{rep.bars_bytes / mb:>10.2f}{rep.bars_rows:>14,}{per_bar:>10}"
+    )
     lines.append("")
     lines.append(
         f"days with per-second data: {rep.days_retained} (RETENTION_DAYS {rep.retention_days})"

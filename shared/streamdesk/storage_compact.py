@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 
 from .partitions import ensure_storage_partitions
-from .storage_layout import CHUNK_SECONDS, SPECS, TableSpec, encode
+from .storage_layout import ALL_SPECS, Packed, TableSpec, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +56,39 @@ class CompactStats:
 
 
 def _candidates_sql(spec: TableSpec) -> str:
+    fn, ts = spec.chunk_start_fn, spec.time_col
     return f"""
     WITH last AS (
-        SELECT ticker, storage_chunk_start(max("timestamp")) AS open_chunk
+        SELECT ticker, {fn}(max("{ts}")) AS open_chunk
         FROM {spec.hot} GROUP BY ticker
     )
-    SELECT storage_chunk_start(h."timestamp") AS t0, h.ticker, count(*) AS n
+    SELECT {fn}(h."{ts}") AS t0, h.ticker, count(*) AS n
     FROM {spec.hot} h JOIN last l ON l.ticker = h.ticker
-    WHERE h."timestamp" < l.open_chunk
+    WHERE h."{ts}" < l.open_chunk
     GROUP BY 1, 2 ORDER BY 1, 2
     """
 
 
 def _select_sql(spec: TableSpec) -> str:
     cols = ", ".join([*(s for s, _ in spec.static), *(c.name for c in spec.values)])
+    ts = spec.time_col
     return (
-        f'SELECT ticker, "timestamp", {cols} FROM {spec.hot} '
-        f'WHERE ticker = ANY($1::text[]) AND "timestamp" >= $2 AND "timestamp" < $3 '
-        f'ORDER BY ticker, "timestamp"'
+        f'SELECT ticker, "{ts}", {cols} FROM {spec.hot} '
+        f'WHERE ticker = ANY($1::text[]) AND "{ts}" >= $2 AND "{ts}" < $3 '
+        f'ORDER BY ticker, "{ts}"'
     )
 
 
 def _delete_sql(spec: TableSpec) -> str:
-    return (
-        f"DELETE FROM {spec.hot} "
-        f'WHERE ticker = ANY($1::text[]) AND "timestamp" >= $2 AND "timestamp" < $3'
-    )
+    ts = spec.time_col
+    if spec.hot_fills:
+        # only the rows read: a backfill (which does not take the storage lock) may insert
+        # into this window meanwhile, and its rows stay hot for the next round
+        return (
+            f"DELETE FROM {spec.hot} h USING unnest($1::text[], $4::timestamptz[]) AS k(t, b) "
+            f'WHERE h.ticker = k.t AND h."{ts}" = k.b AND $2::timestamptz <= $3'
+        )
+    return f'DELETE FROM {spec.hot} WHERE ticker = ANY($1::text[]) AND "{ts}" >= $2 AND "{ts}" < $3'
 
 
 _GRID_SQL = """
@@ -97,26 +104,40 @@ def _packed_columns(spec: TableSpec) -> list[str]:
 
 
 def _pack_ticker(
-    spec: TableSpec, ticker: str, t0: datetime, rows: list[asyncpg.Record]
+    spec: TableSpec,
+    ticker: str,
+    t0: datetime,
+    rows: list[asyncpg.Record],
+    existing: asyncpg.Record | None = None,
 ) -> tuple[Any, ...] | None:
-    """The packed row of one instrument's chunk, or None if it cannot be packed exactly."""
+    """The packed row of one instrument's chunk, or None if it cannot be packed exactly.
+
+    ``existing`` (``hot_fills`` tables): the chunk's packed row, whose bars the hot ``rows``
+    join in the slots it does not have (a packed bar wins over a hot one)."""
     n_static = len(spec.static)
     statics = tuple(rows[0][2 : 2 + n_static])
-    slots: list[tuple[Any, ...] | None] = [None] * CHUNK_SECONDS
+    slots: list[tuple[Any, ...] | None] = [None] * spec.chunk_slots
+    if existing is not None:
+        old = Packed(existing["n"], list(existing["m"]), list(existing["w"]), existing["f"])
+        slots = decode(spec, old)
     base = int((t0 - _EPOCH).total_seconds())
     for r in rows:
         ts: datetime = r[1]
         if ts.microsecond:
             return None
-        pos = int((ts - _EPOCH).total_seconds()) - base
-        if tuple(r[2 : 2 + n_static]) != statics or not 0 <= pos < CHUNK_SECONDS:
+        offset = int((ts - _EPOCH).total_seconds()) - base
+        pos, rest = divmod(offset, spec.slot_seconds)
+        if rest or tuple(r[2 : 2 + n_static]) != statics or not 0 <= pos < spec.chunk_slots:
             return None
-        slots[pos] = tuple(r[2 + n_static :])
+        if slots[pos] is None:
+            slots[pos] = tuple(r[2 + n_static :])
     try:
         packed = encode(spec, slots)
     except ValueError:
         return None
-    return (ticker, t0, rows[-1][1], packed.n, *statics, packed.meta, packed.words, packed.floats)
+    last = max(i for i, sl in enumerate(slots) if sl is not None)
+    t1 = t0 + timedelta(seconds=last * spec.slot_seconds)
+    return (ticker, t0, t1, packed.n, *statics, packed.meta, packed.words, packed.floats)
 
 
 _PAGE = 8192 - 24  # usable bytes of a heap page
@@ -159,13 +180,14 @@ async def _compact_batch(
     conn: asyncpg.Connection, spec: TableSpec, t0: datetime, tickers: list[str]
 ) -> tuple[int, int, int]:
     """Move one window of ``tickers``; return (chunks, rows, skipped chunks)."""
-    t1 = t0 + timedelta(seconds=CHUNK_SECONDS)
+    t1 = t0 + timedelta(seconds=spec.chunk_seconds)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", STORAGE_LOCK_KEY)
         existing = {
-            r[0]
+            r["ticker"]: r
             for r in await conn.fetch(
-                f"SELECT ticker FROM {spec.packed} WHERE ticker = ANY($1::text[]) AND t0 = $2",
+                f"SELECT ticker, n, m, w, f FROM {spec.packed} "
+                "WHERE ticker = ANY($1::text[]) AND t0 = $2",
                 tickers,
                 t0,
             )
@@ -176,22 +198,42 @@ async def _compact_batch(
             by_ticker.setdefault(r[0], []).append(r)
         records = []
         moved: list[str] = []
+        merged: list[str] = []
         skipped = 0
         n_rows = 0
         for ticker, trows in by_ticker.items():
-            packed = None if ticker in existing else _pack_ticker(spec, ticker, t0, trows)
+            old = existing.get(ticker)
+            if old is not None and not spec.hot_fills:
+                packed = None  # never: nothing writes into a packed per-second chunk
+            else:
+                packed = _pack_ticker(spec, ticker, t0, trows, old)
             if packed is None:
                 skipped += 1
                 continue
             records.append(packed)
             moved.append(ticker)
+            if old is not None:
+                merged.append(ticker)
             n_rows += len(trows)
         if records:
+            if merged:  # the merged chunk replaces the packed one, in this transaction
+                await conn.execute(
+                    f"DELETE FROM {spec.packed} WHERE ticker = ANY($1::text[]) AND t0 = $2",
+                    merged,
+                    t0,
+                )
             await conn.copy_records_to_table(
                 spec.packed, records=page_order(records), columns=_packed_columns(spec)
             )
-            await conn.execute(_GRID_SQL, t0, CHUNK_SECONDS)
-            await conn.execute(_delete_sql(spec), moved, t0, t1)
+            if spec.hot_fills:
+                # the grid already has every hot bar's minute (a trigger on the hot table)
+                keys = [r for r in rows if r[0] in set(moved)]
+                await conn.execute(
+                    _delete_sql(spec), [r[0] for r in keys], t0, t1, [r[1] for r in keys]
+                )
+            else:
+                await conn.execute(_GRID_SQL, t0, spec.chunk_slots)
+                await conn.execute(_delete_sql(spec), moved, t0, t1)
     if skipped:
         log.warning(
             "%s: %d chunk(s) at %s left hot (cannot be packed exactly)",
@@ -212,8 +254,21 @@ WHERE i.inhparent = $1::regclass
 """
 
 
+#: How often (seconds, per process) compaction ANALYZEs ``storage_grid``: autovacuum never
+#: analyzes a partitioned parent, and the views' plans need its statistics (the number of
+#: chunks in a time range decides whether each chunk is read once, memoized).
+GRID_ANALYZE_INTERVAL = 600.0
+_grid_analyzed_at: dict[tuple[object, ...], float] = {}  # (server port, database) -> monotonic
+
+
 async def maintain(conn: asyncpg.Connection, tables: list[TableSpec]) -> None:
-    """VACUUM the hot tables; REINDEX empty hot partitions of past days (outside a txn)."""
+    """VACUUM the hot tables; REINDEX empty hot partitions of past days (outside a txn);
+    ANALYZE ``storage_grid`` every :data:`GRID_ANALYZE_INTERVAL` seconds."""
+    now = time.monotonic()
+    key = tuple(await conn.fetchrow("SELECT inet_server_port(), current_database()") or ())
+    if now - _grid_analyzed_at.get(key, -GRID_ANALYZE_INTERVAL) >= GRID_ANALYZE_INTERVAL:
+        await conn.execute("ANALYZE storage_grid, storage_instruments")
+        _grid_analyzed_at[key] = now
     for spec in tables:
         await conn.execute(f"VACUUM {spec.hot}")
         for r in await conn.fetch(_EMPTY_PAST, spec.hot):
@@ -228,7 +283,7 @@ async def compact(
     *,
     batch_rows: int = 20_000,
     max_batches: int | None = None,
-    tables: tuple[TableSpec, ...] = SPECS,
+    tables: tuple[TableSpec, ...] = ALL_SPECS,
 ) -> CompactStats:
     """Compact every finished chunk (or ``max_batches`` batches); see the module docstring."""
     stats = CompactStats()
@@ -252,7 +307,12 @@ async def compact(
             if max_batches is not None and stats.batches >= max_batches:
                 break
             day = t0.astimezone(UTC).date()
-            if day not in days_done:
+            if spec.hot_fills:  # bars: monthly partitions (migration 0110)
+                month = day.replace(day=1)
+                if ("bars", month) not in days_done:
+                    await conn.execute("SELECT bars_partitions($1::date)", month)
+                    days_done.add(("bars", month))
+            elif day not in days_done:
                 await ensure_storage_partitions(conn, day)
                 days_done.add(day)
             chunks, rows, skipped = await _compact_batch(conn, spec, t0, tickers)

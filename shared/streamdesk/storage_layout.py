@@ -46,26 +46,61 @@ _MAX_WIDTH = 62  # (1 << width) - 1 must fit a bigint
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "f" (double precision) | "i" (bigint)
+    kind: str  # "f" (double precision) | "i" (bigint) | "e" (text, one of ``labels``)
+    labels: tuple[str, ...] = ()  # "e": the closed set of values, stored as their index
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One logical table: its view, hot table, packed table and columns."""
+    """One logical table: its view, hot table, packed table and columns.
+
+    The per-second tables use the defaults; ``bars_1m`` (:data:`BARS`) packs a UTC day of
+    minutes per chunk on its own time axis, and its hot rows fill the slots a packed chunk
+    does not have (a backfill healing a gap in an already packed day), where the per-second
+    tables' chunks are either hot or packed.
+    """
 
     view: str
     packed: str
     static: tuple[tuple[str, str], ...]  # per-instrument columns stored once per chunk
     values: tuple[Column, ...]
+    time_col: str = "timestamp"
+    slot_seconds: int = 1  # seconds per slot
+    chunk_slots: int = CHUNK_SECONDS  # slots per chunk
+    grid: str = "storage_grid"  # the time axis: one row per slot that has rows
+    chunk_origin: int = 0  # chunks start at this many seconds past the epoch (mod chunk)
+    hot_fills: bool = False  # hot rows fill a packed chunk's absent slots (else: one or other)
+    order: tuple[str, ...] = ()  # the view's column order when not the default
 
     @property
     def hot(self) -> str:
         return f"{self.view}_hot"
 
     @property
+    def chunk_seconds(self) -> int:
+        return self.slot_seconds * self.chunk_slots
+
+    @property
+    def chunk_start_fn(self) -> str:
+        """SQL function mapping a time to its chunk start."""
+        return "storage_chunk_start" if self.grid == "storage_grid" else f"{self.grid}_chunk_start"
+
+    @property
+    def pos_fn(self) -> str:
+        """SQL function mapping a time to its 1-based slot (NULL off the slot grid)."""
+        return "storage_grid_pos" if self.grid == "storage_grid" else f"{self.grid}_pos"
+
+    @property
     def columns(self) -> list[str]:
         """Columns of the view, in the original table's order."""
-        return ["ticker", "timestamp", *[s for s, _ in self.static], *[c.name for c in self.values]]
+        if self.order:
+            return list(self.order)
+        return [
+            "ticker",
+            self.time_col,
+            *[s for s, _ in self.static],
+            *[c.name for c in self.values],
+        ]
 
 
 def _f(*names: str) -> tuple[Column, ...]:
@@ -98,6 +133,31 @@ OPTIONS = TableSpec(
 )
 SPECS = (EQUITY, INDICATORS, OPTIONS)
 BY_VIEW = {s.view: s for s in SPECS}
+#: Bar chunks: 8 hours of 1-minute slots from 13:00 UTC (migration 0110, ``bars_grid``), so
+#: the regular session (13:30-20:00 UTC in summer, 14:30-21:00 in winter) is one chunk and a
+#: chunk (its exact-double vwap included) fits a page.
+BAR_SLOT_SECONDS = 60
+BAR_CHUNK_SLOTS = 480
+BAR_CHUNK_ORIGIN = 13 * 3600
+BARS = TableSpec(
+    "bars_1m",
+    "bars_1m_packed",
+    (),
+    (
+        *_f("open", "high", "low", "close"),
+        Column("volume", "i"),
+        Column("vwap", "f"),
+        Column("source", "e", ("stream", "backfill")),
+    ),
+    time_col="bucket",
+    slot_seconds=BAR_SLOT_SECONDS,
+    chunk_slots=BAR_CHUNK_SLOTS,
+    grid="bars_grid",
+    chunk_origin=BAR_CHUNK_ORIGIN,
+    hot_fills=True,
+)
+#: Every packed table, per-second ones first (compaction's order).
+ALL_SPECS = (*SPECS, BARS)
 GREEKS = ("delta", "gamma", "theta", "vega", "rho", "implied_volatility")
 
 
@@ -164,6 +224,21 @@ def _pack_ints(ints: list[int], width: int, words: list[int]) -> tuple[int, int]
 def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool = True) -> Packed:
     """Encode one chunk: ``slots[i]`` = the value tuple of second i (or None if absent)."""
     n_slots = len(slots)
+    enums = [(c, col.labels) for c, col in enumerate(spec.values) if col.kind == "e"]
+    if enums:
+        mapped: list[tuple[Any, ...] | None] = []
+        for sl in slots:
+            if sl is None:
+                mapped.append(None)
+                continue
+            row = list(sl)
+            for c, labels in enums:
+                if row[c] is not None:
+                    if row[c] not in labels:
+                        raise ValueError(f"{spec.view}: {row[c]!r} is not one of {labels}")
+                    row[c] = labels.index(row[c])
+            mapped.append(tuple(row))
+        slots = mapped
     present = [s is not None for s in slots]
     meta: list[int] = []
     words: list[int] = []
@@ -207,7 +282,7 @@ def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool =
             bwidth, bstart = 0, 1
         else:
             div = 10.0**scale
-            if col is None or col.kind == "i":
+            if col is None or col.kind != "f":
                 q = [None if v is None else int(v) for v in vals]
             else:
                 q = [None if v is None else round(v * div) for v in vals]
@@ -249,9 +324,11 @@ def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool =
 
 
 def decode(
-    spec: TableSpec, p: Packed, n_slots: int = CHUNK_SECONDS
+    spec: TableSpec, p: Packed, n_slots: int | None = None
 ) -> list[tuple[Any, ...] | None]:
-    """Inverse of :func:`encode` (the view does the same in SQL); used by tests."""
+    """Inverse of :func:`encode` (the view does the same in SQL); used by tests and by the
+    re-packing of a bar chunk that a backfill added minutes to."""
+    n_slots = n_slots or spec.chunk_slots
     cols: list[list[Any]] = []
     for c in range(len(spec.values) + 1):
         base, info = p.meta[2 * c], p.meta[2 * c + 1]
@@ -274,6 +351,8 @@ def decode(
                 out.append(None if nullable and v == 1 else p.floats[base - 1 + j])
             elif nullable and v == mask:
                 out.append(None)
+            elif col is not None and col.kind == "e":
+                out.append(col.labels[base + bb + v])
             elif col is None or col.kind == "i":
                 out.append(base + bb + v)
             else:

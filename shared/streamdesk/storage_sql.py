@@ -70,8 +70,10 @@ def _value(i: int, kind: str) -> str:
     )
 
 
-def view_sql(spec: TableSpec) -> str:
-    """``CREATE VIEW`` of one logical table: per grid second, hot rows UNION ALL decoded slots.
+def view_sql_0060(spec: TableSpec) -> str:
+    """``CREATE VIEW`` of migration 0060 (replaced by :func:`view_sql` in 0095; kept so the
+    0060 file can still be regenerated and checked): per grid second, hot rows UNION ALL
+    decoded slots.
 
     The view's top level is ``storage_grid g CROSS JOIN LATERAL (...)``: a plain join, which
     the planner pulls up into the caller's query, so ``timestamp`` (``g.ts``, a primary key)
@@ -102,10 +104,11 @@ CROSS JOIN LATERAL (
 
 def _packed_table_sql(spec: TableSpec) -> str:
     statics = "".join(f"    {name} {typ} NOT NULL,\n" for name, typ in spec.static)
+    unit = "second" if spec.slot_seconds == 1 else "slot"
     return f"""CREATE TABLE {spec.packed} (
     ticker text        NOT NULL,
-    t0     timestamptz NOT NULL,  -- chunk start ({CHUNK_SECONDS} s windows)
-    t1     timestamptz NOT NULL,  -- last second with a row
+    t0     timestamptz NOT NULL,  -- chunk start ({spec.chunk_seconds} s windows)
+    t1     timestamptz NOT NULL,  -- last {unit} with a row
     n      integer     NOT NULL,  -- rows in the chunk
 {statics}    m      bigint[]    NOT NULL,  -- per column: base, info (see streamdesk.storage_layout)
     w      bigint[]    NOT NULL,  -- frame-of-reference codes, bit-packed
@@ -116,7 +119,7 @@ CREATE INDEX {spec.packed}_t0 ON {spec.packed} (t0);
 ALTER TABLE {spec.packed} ENABLE ROW LEVEL SECURITY;
 CREATE POLICY market_read ON {spec.packed} FOR SELECT TO anon, authenticated USING (true);
 COMMENT ON TABLE {spec.packed} IS
-    'Compacted rows of {spec.view}: one row per instrument and {CHUNK_SECONDS} s chunk.';
+    'Compacted rows of {spec.view}: one row per instrument and {spec.chunk_seconds} s chunk.';
 """
 
 
@@ -269,7 +272,7 @@ def migration_sql() -> str:
         parts.append(_packed_table_sql(spec))
         parts.append("\n")
     for spec in SPECS:
-        parts.append(view_sql(spec))
+        parts.append(view_sql_0060(spec))
         parts.append("\n")
         parts.append(_defaults_sql(spec))
         parts.append("\n")
@@ -280,4 +283,9 @@ def migration_sql() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(migration_sql(), end="")
+    import sys
+
+    from .storage_views import bars_migration_sql, reads_migration_sql
+
+    which = {"0095": reads_migration_sql, "0110": bars_migration_sql}
+    print(which.get(sys.argv[1] if sys.argv[1:] else "", migration_sql)(), end="")

@@ -161,6 +161,12 @@ async def seed(conn: asyncpg.Connection) -> dict[str, int]:
             f"VALUES ('ZZZ', storage_chunk_start(now()), storage_chunk_start(now()), 0, "
             f"'{{}}', '{{}}'{extra_vals})"
         )
+    # A packed bar chunk likewise (its month's partitions first).
+    await conn.execute("SELECT bars_partitions(current_date)")
+    await conn.execute(
+        "INSERT INTO bars_1m_packed (ticker, t0, t1, n, m, w) "
+        "VALUES ('ZZZ', bars_grid_chunk_start(now()), bars_grid_chunk_start(now()), 0, '{}', '{}')"
+    )
     ids: dict[str, int] = {}
     for key, uid in (
         ("op", OPERATOR),

@@ -74,7 +74,11 @@ EXPECTED: dict[str, dict[Who, tuple[str, str, str, str]]] = {
     "indicators_packed": MARKET,
     "option_prices_packed": MARKET,
     "storage_grid": MARKET,
-    "bars_1m": MARKET,
+    "storage_instruments": MARKET,
+    "bars_1m": MARKET_VIEW,
+    "bars_1m_hot": MARKET,
+    "bars_1m_packed": MARKET,
+    "bars_grid": MARKET,
     "stream_gaps": MARKET,
     "bars_1d": MARKET,
     "trades": {
@@ -385,6 +389,9 @@ async def test_anon_switch_closes_market_data_to_anon_only(db_url: str) -> None:
             "equity_data_hot",
             "storage_grid",
             "option_prices_packed",
+            "bars_1m_packed",
+            "bars_grid",
+            "storage_instruments",
         ):
             assert (await probe(conn, ANON, rel, "select", None))[0] == "none", rel
             assert (await probe(conn, USER, rel, "select", None))[0] == "rows", rel

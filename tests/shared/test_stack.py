@@ -80,7 +80,10 @@ def test_killed_services_come_back_and_data_keeps_flowing(
     run_stack: Callable[..., Stack],
 ) -> None:
     s = run_stack()
-    s.wait_log(r"stack: services: market-sim, streamer, indicators, executor, health, gateway", 90)
+    s.wait_log(
+        r"stack: services: market-sim, streamer, indicators, executor, strategy, health, gateway",
+        90,
+    )
     rows = wait_for("equity_data rows", s.equity_rows, 90, s.log)
     for name in HEARTBEATS:  # up for startsecs: a kill now is a crash, not a failed start
         wait_for(f"{name} RUNNING", lambda n=name: s.serving(n, running=True), 60, s.log)

@@ -122,6 +122,30 @@ async def test_original_queries_read_compacted_rows(db_url: str) -> None:
             )
         )
         assert "Index Scan Backward using storage_grid" in plan, plan
+        # a range reads each chunk once (memoized per instrument and chunk), and the hot
+        # tables only for seconds outside packed chunks (a one-time filter)
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT * FROM option_prices "
+                'WHERE ticker = $1 AND "timestamp" >= $2 AND "timestamp" < $3',
+                contract,
+                start,
+                end,
+            )
+        )
+        assert "Cache Key: i.ticker, g.t0" in plan, plan
+        assert "One-Time Filter: (c.nohash IS NULL)" in plan, plan
+        misses = int(plan.split("Cache Key: i.ticker, g.t0")[1].split("Misses: ")[1].split()[0])
+        assert misses <= 600 // CHUNK_SECONDS + 1, plan
+        # every instrument is on the views' instrument axis (kept by the hot tables' trigger)
+        listed = {
+            (r["tbl"], r["ticker"])
+            for r in await conn.fetch(
+                "SELECT tbl, ticker FROM storage_instruments WHERE tbl <> 'bars_1m'"
+            )
+        }
+        assert listed == {(t, r[0]) for t in TABLES for r in before[t]}
     finally:
         await conn.close()
 

@@ -19,6 +19,7 @@ from streamdesk.storage_layout import (
     encode,
 )
 from streamdesk.storage_sql import migration_sql
+from streamdesk.storage_views import bars_migration_sql, reads_migration_sql
 
 pytestmark = pytest.mark.unit
 
@@ -117,5 +118,17 @@ def test_migration_file_is_the_generated_sql() -> None:
     path = ROOT / "migrations" / "0060_storage_layout.sql"
     assert path.read_text() == migration_sql(), (
         "regenerate: python -m streamdesk.storage_sql > migrations/0060_storage_layout.sql "
+        "(only before it was applied anywhere; afterwards add a new migration)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "generate"),
+    [("0095_storage_reads", reads_migration_sql), ("0110_storage_bars", bars_migration_sql)],
+)
+def test_later_storage_migrations_are_the_generated_sql(name: str, generate: Any) -> None:
+    path = ROOT / "migrations" / f"{name}.sql"
+    assert path.read_text() == generate(), (
+        f"regenerate: python -m streamdesk.storage_sql {name[:4]} > migrations/{name}.sql "
         "(only before it was applied anywhere; afterwards add a new migration)"
     )

@@ -159,10 +159,12 @@ async def latest_session(conn: asyncpg.Pool | asyncpg.Connection, ticker: str) -
     return None if newest is None else ny_date(newest)
 
 
-# Loose index scan over bars_1m's primary key (ticker, bucket): one probe per session.
+# Loose index scan over bars_1m's time axis (bars_grid, backwards): one probe per session
+# (ORDER BY .. LIMIT 1, not max(): an aggregate over the view would visit every minute).
 _SESSIONS_SQL = """
 WITH RECURSIVE s(day) AS (
-    SELECT (max(bucket) AT TIME ZONE 'America/New_York')::date FROM bars_1m WHERE ticker = $1
+    SELECT (SELECT (bucket AT TIME ZONE 'America/New_York')::date FROM bars_1m WHERE ticker = $1
+            ORDER BY bucket DESC LIMIT 1)
     UNION ALL
     SELECT (SELECT (b.bucket AT TIME ZONE 'America/New_York')::date FROM bars_1m b
             WHERE b.ticker = $1

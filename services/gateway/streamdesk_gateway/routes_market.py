@@ -75,7 +75,8 @@ LEFT JOIN indicators i ON i.ticker = u.ticker AND i."timestamp" = l.ts
 LEFT JOIN LATERAL (
     SELECT b.close FROM bars_1m b
     WHERE b.ticker = u.ticker
-      AND b.bucket < ((coalesce(l.ts, (SELECT max(bucket) FROM bars_1m WHERE ticker = u.ticker))
+      AND b.bucket < ((coalesce(l.ts, (SELECT x.bucket FROM bars_1m x WHERE x.ticker = u.ticker
+                                       ORDER BY x.bucket DESC LIMIT 1))
                        AT TIME ZONE 'America/New_York')::date)::timestamp
                      AT TIME ZONE 'America/New_York'
     ORDER BY b.bucket DESC LIMIT 1

@@ -190,7 +190,7 @@ def _merge_sql() -> list[str]:
         "ON CONFLICT DO NOTHING"
     )
     stmts.append(
-        "INSERT INTO bars_1m (ticker, bucket, open, high, low, close, volume, vwap) "
+        "INSERT INTO bars_1m_hot (ticker, bucket, open, high, low, close, volume, vwap) "
         f"SELECT s.ticker, {_TS}, s.open, s.high, s.low, s.close, s.volume, s.vwap "
         "FROM stg_bar s ON CONFLICT (ticker, bucket) DO UPDATE SET open = EXCLUDED.open, "
         "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
