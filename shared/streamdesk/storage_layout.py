@@ -323,9 +323,7 @@ def encode(spec: TableSpec, slots: list[tuple[Any, ...] | None], strides: bool =
     return Packed(sum(present), meta, words, floats or None)
 
 
-def decode(
-    spec: TableSpec, p: Packed, n_slots: int | None = None
-) -> list[tuple[Any, ...] | None]:
+def decode(spec: TableSpec, p: Packed, n_slots: int | None = None) -> list[tuple[Any, ...] | None]:
     """Inverse of :func:`encode` (the view does the same in SQL); used by tests and by the
     re-packing of a bar chunk that a backfill added minutes to."""
     n_slots = n_slots or spec.chunk_slots
