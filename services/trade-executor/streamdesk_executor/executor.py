@@ -249,7 +249,12 @@ class Executor:
         try:
             await self.stopping.wait()
         finally:
-            watcher.cancel()
+            # Cancel until it is done: on Python 3.11 an asyncio.wait_for whose inner call
+            # completes at the moment of the cancel can swallow it, and the watcher loops on
+            # (seen once as a stop that never finished).
+            while not watcher.done():
+                watcher.cancel()
+                await asyncio.wait({watcher}, timeout=1.0)
             await asyncio.gather(watcher, return_exceptions=True)
 
     async def _worker(self) -> None:
