@@ -31,6 +31,7 @@ def _b64(data: bytes) -> str:
 
 
 def hs256(secret: str, sub: uuid.UUID) -> str:
+    # iat/exp relative to now: the gateway checks them against the same clock, at any hour
     now = int(time.time())
     claims = {"iss": f"{SUPABASE}/auth/v1", "aud": "authenticated", "sub": str(sub),
               "role": "authenticated", "iat": now, "exp": now + 600}  # fmt: skip
