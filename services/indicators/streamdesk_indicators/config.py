@@ -35,7 +35,24 @@ class Settings(CommonSettings):
         default=100, ge=1, le=10_000, description="Stream entries per XREADGROUP call."
     )
     read_block_ms: int = Field(
-        default=100, ge=1, le=10_000, description="XREADGROUP block time (ms)."
+        default=100,
+        ge=1,
+        le=10_000,
+        description="XREADGROUP block time (ms) while entries flow; after an empty read the "
+        "reader blocks up to IDLE_READ_BLOCK_MS.",
+    )
+    idle_read_block_ms: int = Field(
+        default=2000,
+        ge=1,
+        le=9_000,
+        description="XREADGROUP block time (ms) after an empty read (nothing flowing); a stop "
+        "ends the wait at once. Below the Redis client's 10 s socket timeout.",
+    )
+    idle_probe_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="With nothing to write, probe the database (SELECT 1) this often (s).",
     )
     indicator_bar_seconds: int = Field(
         default=60, ge=1, le=86_400, description="Bar length of SMA9/EMA9 (seconds)."

@@ -68,7 +68,8 @@ class Consumer:
     """Reads the owned partitions into their engines; hands batches to the flusher.
 
     The flusher and the consumer meet here: :meth:`take_batch` (what was consumed),
-    ``flush_now`` (a flush is wanted: buffer full or reading ended), ``space`` (a commit freed
+    ``flush_now`` (a flush is wanted: buffer full or reading ended), ``arrived`` (entries wait
+    for a commit: the flusher sleeps on it while nothing is buffered), ``space`` (a commit freed
     the buffer), ``commit_idle`` (cleared while a commit talks to the database) and
     ``inflight_rows`` (rows of the batch being committed, still counted as buffered).
     """
@@ -88,6 +89,7 @@ class Consumer:
         self.workers: dict[str, PartitionWorker] = {}
         self.inflight_rows = 0
         self.flush_now = asyncio.Event()
+        self.arrived = asyncio.Event()  # set by read_loop once entries wait for a commit
         self.commit_idle = asyncio.Event()
         self.commit_idle.set()
         self.space = asyncio.Event()
@@ -272,27 +274,59 @@ class Consumer:
             log.info("replayed %d pending entries of %s", replayed, w.stream)
 
     async def read_loop(self) -> None:
-        """Replay the pending entries, then read new ones until stop or rebalance."""
+        """Replay the pending entries, then read new ones until stop or rebalance.
+
+        While entries flow each XREADGROUP blocks at most ``READ_BLOCK_MS``; after an empty
+        read (nothing flowing, e.g. the market is closed) it blocks up to
+        ``IDLE_READ_BLOCK_MS``, a wait that a stop ends at once (the read is cancelled: its
+        connection is dropped and anything Redis delivered to it stays pending, replayed by
+        the next owner). An entry ends either block as soon as Redis has it.
+        """
         try:
             for w in list(self.workers.values()):
                 await self._replay_pending(w)
+                if w.acks:
+                    self.arrived.set()
             block = self.settings.read_block_ms
+            idle_block = max(block, self.settings.idle_read_block_ms)
+            group, count = constants.INDICATORS_GROUP, self.settings.read_count
+            idle = False
             while not self.shutdown.requested and not self.rebalance:
                 await self.wait_for_space()
                 if self.shutdown.requested:
                     break
                 streams: dict[Any, Any] = {w.stream: ">" for w in self.workers.values()}
                 try:
-                    resp: Any = await asyncio.wait_for(
-                        self.redis.xreadgroup(
-                            constants.INDICATORS_GROUP,
-                            self.name,
-                            streams,
-                            count=self.settings.read_count,
-                            block=block,
-                        ),
-                        timeout=block / 1000 + 10.0,
-                    )
+                    if not idle:
+                        resp: Any = await asyncio.wait_for(
+                            self.redis.xreadgroup(
+                                group, self.name, streams, count=count, block=block
+                            ),
+                            timeout=block / 1000 + 10.0,
+                        )
+                    else:
+                        read = asyncio.ensure_future(
+                            self.redis.xreadgroup(
+                                group, self.name, streams, count=count, block=idle_block
+                            )
+                        )
+                        stop = asyncio.ensure_future(self.shutdown.event.wait())
+                        try:
+                            await asyncio.wait(
+                                {read, stop},
+                                timeout=idle_block / 1000 + 10.0,
+                                return_when=asyncio.FIRST_COMPLETED,
+                            )
+                        finally:
+                            stop.cancel()
+                            if not read.done():
+                                read.cancel()
+                                await asyncio.gather(read, return_exceptions=True)
+                        if read.cancelled():
+                            if self.shutdown.requested:
+                                break
+                            raise TimeoutError("XREADGROUP did not return")
+                        resp = read.result()
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
@@ -300,6 +334,9 @@ class Consumer:
                         await self.ensure_group(w.stream)
                     continue
                 await self._handle(resp)
+                idle = not resp
+                if not self.arrived.is_set() and self.oldest_ms() is not None:
+                    self.arrived.set()  # the first entry since a flush: wake the flusher
                 if resp and sum(len(e) for _, e in resp) < SMALL_READ_ENTRIES:
                     # a trickle: let entries accumulate a little (fewer round trips and
                     # parses per tick; adds at most READ_COALESCE_S to the latency)

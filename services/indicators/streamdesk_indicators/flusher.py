@@ -10,14 +10,14 @@ after COMMIT) and publishes the committed message (:mod:`.committed`).
 Database errors of the temporary kind (:data:`streamdesk.errors.POSTGRES_TEMPORARY`) are
 retried with :class:`streamdesk.backoff.Backoff` (0.1 s doubling up to ``RETRY_MAX_DELAY``,
 jittered), the heartbeat says ``degraded`` meanwhile, nothing is acknowledged; others end the
-process (the data stays pending in Redis). With nothing to write, ``SELECT 1`` once per
-flush keeps the reported database status true.
+process (the data stays pending in Redis). With nothing to write, ``SELECT 1`` every
+``IDLE_PROBE_INTERVAL`` keeps the reported database status true; between flushes the loop
+sleeps until a flush is due, asked for, or the first entry after a flush arrives (no polling).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -76,6 +76,11 @@ class Flusher:
         self.latencies: deque[float] = deque(maxlen=20_000)
         self.flush_latencies: deque[float] = deque(maxlen=2_000)
         self._recent_flushes: deque[float] = deque(maxlen=20)
+        self.pings = 0  # idle probes (SELECT 1) that succeeded
+        self._probe_interval = settings.idle_probe_interval
+        #: time.monotonic() of the last database round trip that succeeded (None: none yet,
+        #: or the last probe failed)
+        self._db_ok_at: float | None = None
 
     def set_ok(self) -> None:
         """Heartbeat ok, or degraded with the reason :attr:`degraded_reason` gives."""
@@ -122,15 +127,21 @@ class Flusher:
     def flush_delay(self) -> float:
         """Seconds until the next flush is due.
 
-        Due when the oldest uncommitted entry (by the time Redis accepted it) has waited
-        ``BATCH_INTERVAL`` minus the recent commit time, so that ticks are committed within
-        about ``BATCH_INTERVAL`` of their arrival. The loop clamps it between half and one
-        ``BATCH_INTERVAL`` after the previous flush.
+        Due when the oldest uncommitted entry has waited ``BATCH_INTERVAL`` minus the recent
+        commit time, so that ticks are committed within about ``BATCH_INTERVAL`` of their event
+        time: its age counts from the earlier of the time Redis accepted it and the event time
+        of its first tick (the way in, broker -> streamer -> Redis, counts against the bound
+        too). The loop clamps it between half and one ``BATCH_INTERVAL`` after the previous
+        flush started, and leaves the reader a quarter interval after a flush ends, so a clock
+        skew or a backlog only makes flushes more frequent within those limits.
         """
         interval = self.settings.batch_interval
         oldest = self.consumer.oldest_ms()
         if oldest is None:
             return interval
+        event = self.consumer.oldest_event_ms()
+        if event is not None and event < oldest:
+            oldest = event
         recent = sorted(self._recent_flushes)
         margin = min(
             interval / 2, (recent[len(recent) * 9 // 10 - 1] if recent else 0) / 1000 + 0.05
@@ -142,24 +153,47 @@ class Flusher:
         loop = asyncio.get_running_loop()
         interval = self.settings.batch_interval
         consumer = self.consumer
+        started = ended = loop.time()
         while True:
-            last = loop.time()
+            # The reader pauses while a commit runs: leave it a quarter interval after each
+            # flush, half an interval when flushes get long (behind, flushing more often would
+            # only slow the catch-up).
+            gap = interval / 2 if ended - started > interval / 2 else interval / 4
             while not consumer.flush_now.is_set() and not consumer.done:
                 now = loop.time()
-                # when behind, flushing more often would only slow the catch-up
                 delay = max(
-                    min(self.flush_delay(), last + interval - now), last + interval / 2 - now
+                    min(self.flush_delay(), started + interval - now),
+                    started + interval / 2 - now,
+                    ended + gap - now,
                 )
                 if delay <= 0:
                     break
-                # short waits: the due time moves when the first entry after a flush arrives
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(consumer.flush_now.wait(), min(delay, 0.02))
+                # The due time moves only when the first entry after a flush arrives (the
+                # consumer sets `arrived`) or when a flush is asked for (`flush_now`): wait for
+                # either, or the due time, instead of polling.
+                await self._wait_wake(delay)
             consumer.flush_now.clear()
             done = consumer.done
+            started = loop.time()
             await self.flush_once()
+            ended = loop.time()
             if done:
                 return
+
+    async def _wait_wake(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for ``flush_now`` or, while nothing is buffered, ``arrived``."""
+        consumer = self.consumer
+        waits = [consumer.flush_now.wait()]
+        if consumer.oldest_ms() is None:
+            # Cleared only here, with nothing buffered: the next entry's arrival sets it.
+            consumer.arrived.clear()
+            waits.append(consumer.arrived.wait())
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
 
     # -- one flush -----------------------------------------------------------------------
 
@@ -168,14 +202,21 @@ class Flusher:
         consumer = self.consumer
         batch = consumer.take_batch()
         if batch is None:
-            # nothing to write (market closed?): a cheap probe keeps the reported DB status
-            # true while idle
+            # Nothing to write (market closed?): a cheap probe every IDLE_PROBE_INTERVAL keeps
+            # the reported DB status true while idle (a commit counts as one). After a failed
+            # probe the next flush probes again, so a recovery is seen within BATCH_INTERVAL.
+            now = time.monotonic()
+            if self._db_ok_at is not None and now - self._db_ok_at < self._probe_interval:
+                return
             try:
                 await asyncio.wait_for(self.writer.ping(), timeout=5.0)
             except POSTGRES_TEMPORARY as exc:
+                self._db_ok_at = None
                 self._db_down(exc)
                 await self.writer.reset()
             else:
+                self._db_ok_at = now
+                self.pings += 1
                 self.set_ok()
             return
         consumer.inflight_rows = batch.rows
@@ -188,6 +229,7 @@ class Flusher:
             consumer.space.set()
         self.flush_latencies.append(self.last_flush_ms)
         self._recent_flushes.append(self.last_flush_ms)
+        self._db_ok_at = time.monotonic()
         self.set_ok()
         self.commits += 1
         self.rows_written += batch.rows
