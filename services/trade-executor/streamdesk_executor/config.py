@@ -36,6 +36,13 @@ class Settings(RiskSettings):
     executor_sync_interval: float = Field(
         default=1.0, gt=0, le=300, description="Order status/fill sync and reconciliation (s)."
     )
+    executor_idle_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="While idle (no open order, LISTEN connected): the trade poll, the "
+        "maintenance pass and the control version poll run this often instead (s).",
+    )
     executor_balance_interval: float = Field(
         default=30.0,
         gt=0,

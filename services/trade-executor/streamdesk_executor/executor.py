@@ -121,8 +121,19 @@ class Executor:
         # racing for the same row would only queue on the claim lock). Bounded.
         self._wake: asyncio.Queue[None] = asyncio.Queue(maxsize=settings.executor_workers)
         self._maint_wake = asyncio.Event()
+        #: Set when a worker placed an order: the maintenance loop leaves its idle period.
+        self._maint_active = asyncio.Event()
+        #: True while the LISTEN connection is up (the polls are then only a safety net).
+        self.listening = False
+        self._last_work = -float("inf")  # loop time of the last claim that found a trade
         #: Pause flag of the control plane (the kill switch is read in each claim instead).
-        self.control = ControlWatcher(pool, redis, poll_interval=settings.executor_poll_interval)
+        #: The Redis announcement is the fast path; the version poll only covers a lost
+        #: message on a connection that stays up, so it runs at the idle period.
+        self.control = ControlWatcher(
+            pool,
+            redis,
+            poll_interval=max(settings.executor_poll_interval, settings.executor_idle_interval),
+        )
 
     # ------------------------------------------------------------------ public
 
@@ -151,7 +162,7 @@ class Executor:
             tg.create_task(self._maintenance_loop(), name="executor-maintenance")
             tg.create_task(self._control_loop(), name="executor-control")
             for i in range(self.settings.executor_workers):
-                tg.create_task(self._worker(), name=f"executor-worker-{i}")
+                tg.create_task(self._worker(i), name=f"executor-worker-{i}")
 
     def stop(self) -> None:
         """Stop taking new trades; loops finish their current step and return."""
@@ -209,6 +220,13 @@ class Executor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
+    def _idle(self) -> bool:
+        """Nothing to do lately and notifications arrive: the polls may slow down."""
+        loop = asyncio.get_running_loop()
+        return (
+            self.listening and loop.time() - self._last_work >= self.settings.executor_idle_interval
+        )
+
     async def _listen_loop(self) -> None:
         def on_notify(_c: object, _pid: int, _channel: str, payload: object) -> None:
             status = str(payload).partition(":")[2]
@@ -217,6 +235,7 @@ class Executor:
                 self._maint_wake.set()
             else:
                 self._wake_one()
+                self._maint_active.set()  # trading activity: maintenance leaves its idle period
 
         backoff = Backoff(1.0, 5.0)
         while not self.stopping.is_set():
@@ -230,6 +249,7 @@ class Executor:
                 )
                 await conn.add_listener(TRADES_NOTIFY_CHANNEL, on_notify)
                 backoff.reset()
+                self.listening = True
                 self._wake_one()  # catch up on anything inserted while not listening
                 while not self.stopping.is_set() and not conn.is_closed():
                     try:
@@ -237,10 +257,12 @@ class Executor:
                     except TimeoutError:
                         await asyncio.wait_for(conn.execute("SELECT 1"), 5.0)
             except Exception as exc:
+                self.listening = False
                 self.counters["listen_errors"] += 1
                 log.warning("LISTEN connection lost (%s); polling until it is back", exc)
                 await backoff.wait(self.stopping)
             finally:
+                self.listening = False
                 if conn is not None:
                     await close_connection(conn, 2.0)
 
@@ -257,13 +279,25 @@ class Executor:
                 await asyncio.wait({watcher}, timeout=1.0)
             await asyncio.gather(watcher, return_exceptions=True)
 
-    async def _worker(self) -> None:
+    async def _worker(self, index: int = 0) -> None:
+        """Claim and submit until stopped; between trades wait for a NOTIFY token.
+
+        The poll for trades whose notification was lost runs every EXECUTOR_POLL_INTERVAL
+        while the LISTEN connection is down or a trade was found within the idle period;
+        otherwise (idle, notifications flowing) only worker 0 polls, every
+        EXECUTOR_IDLE_INTERVAL.
+        """
         backoff = Backoff(1.0, 5.0)
+        claim = True
         while not self.stopping.is_set():
             if self.paused:
                 # Paused by the operator: claim nothing; working orders are still synced by
                 # the maintenance loop. Resuming is seen within the watcher's poll interval.
                 await self._sleep(_IDLE_STEP)
+                claim = True
+                continue
+            if not claim:
+                claim = await self._await_trade(index)
                 continue
             try:
                 worked = await self.intake.claim_and_submit()
@@ -289,17 +323,41 @@ class Executor:
                 continue
             backoff.reset()
             if worked:
+                self._last_work = asyncio.get_running_loop().time()
+                self._maint_active.set()  # its status and fills are synced at the fast period
                 continue  # there may be more
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.get(), self.settings.executor_poll_interval)
+            claim = await self._await_trade(index)
+
+    async def _await_trade(self, index: int) -> bool:
+        """Wait for a NOTIFY token or this worker's poll; True if it should claim now."""
+        idle = self._idle()
+        period = (
+            self.settings.executor_idle_interval if idle else self.settings.executor_poll_interval
+        )
+        try:
+            await asyncio.wait_for(self._wake.get(), period)
+        except TimeoutError:
+            # Idle: one poller is the safety net; the other workers wait for tokens.
+            return not idle or index == 0
+        return True
 
     async def _maintenance_loop(self) -> None:
-        # A fixed period, failing or not: the pass is the reconciliation that settles unknown
-        # orders and raises their alerts, so it is not slowed down while the broker is away.
+        # EXECUTOR_SYNC_INTERVAL, failing or not: the pass is the reconciliation that settles
+        # unknown orders and raises their alerts, so it is not slowed down while the broker is
+        # away. Only a pass that succeeded and found nothing open (no working, unknown or
+        # cancel-requested row, no unsettled leg or stop move, no post-fill balance sync due)
+        # with the LISTEN connection up waits EXECUTOR_IDLE_INTERVAL; a notification (cancel,
+        # stop move) still wakes it at once, and an order placed by a worker brings the next
+        # pass within EXECUTOR_SYNC_INTERVAL.
+        loop = asyncio.get_running_loop()
+        fast = self.settings.executor_sync_interval
         while not self.stopping.is_set():
             self._maint_wake.clear()
+            self._maint_active.clear()
+            idle = False
             try:
-                await self.reconciler.maintenance_pass()
+                summary = await self.reconciler.maintenance_pass()
+                idle = summary.open_work == 0
             except OperationalError as exc:
                 self._fail(str(exc))
                 return
@@ -309,7 +367,22 @@ class Executor:
                     log.warning("maintenance pass failed: %s", exc)
                 else:
                     log.exception("maintenance pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._maint_wake.wait(), self.settings.executor_sync_interval
+            ended = loop.time()
+            if idle and self.listening and not self._maint_active.is_set():
+                self.counters["maintenance_idle_waits"] += 1
+                await self._wait_any(
+                    (self._maint_wake, self._maint_active),
+                    max(fast, self.settings.executor_idle_interval),
                 )
+            left = ended + fast - loop.time()
+            if not self._maint_wake.is_set() and left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._maint_wake.wait(), left)
+
+    async def _wait_any(self, events: tuple[asyncio.Event, ...], timeout: float) -> None:
+        tasks = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()

@@ -48,6 +48,8 @@ class ReconcileSummary:
     resolved: int
     still_unknown: int
     error: str | None = None
+    #: Rows the pass had to look after (open rows, unsettled legs, stop moves): 0 = idle.
+    open_work: int = 0
 
     def as_json(self, instance: str) -> str:
         """The JSON written at :data:`EXECUTOR_RECONCILE_KEY`."""
@@ -196,6 +198,7 @@ class Reconciler:
             resolved,
             still,
             None if broker_error is None else f"broker unreachable: {broker_error}",
+            len(rows) + len(legs) + len(moves) + int(self.sync.balances_pending),
         )
         self.counters["reconciled"] += resolved
         try:

@@ -220,6 +220,11 @@ class BrokerSync:
 
     # ------------------------------------------------------------------ account
 
+    @property
+    def balances_pending(self) -> bool:
+        """True while a post-fill sync of positions and balances is still to come."""
+        return self._balances_dirty
+
     def balances_due(self, *, startup: bool) -> bool | None:
         """True: a full sync is due; False: a post-fill sync is due; None: nothing is due."""
         now = time.monotonic()
