@@ -75,6 +75,14 @@ class Profile:
     mode: str = "full"
 
 
+#: The small-VM layout (docker-compose.small.yml, docs/deploy.md): these services in one
+#: interpreter (``streamdesk-stack``), the executor in its own. The reference and idle phases run
+#: it by default (``--reference-layout``), as the 512 MB VM would.
+SMALL_VM_COMBINE = "streamer,indicators,health,gateway,strategy"
+
+#: The phases, in the order they run.
+PHASES = ("reference", "idle", "loads", "scaleout", "baseline")
+
 FULL = Profile(
     rates=[1_000, 10_000, 50_000, 100_000, 150_000],
     window=10,
@@ -187,6 +195,7 @@ async def latency_figures(ctx: Ctx, t0_ms: int, t1_ms: int) -> dict[str, Any]:
         "ticks_committed": len(lat.ms),
         "ticks_uncommitted": lat.uncommitted,
         "tick_to_commit_ms": stats.percentiles(lat.ms),
+        "tick_to_redis_ms": stats.percentiles(stats.arrival_latencies(streams)),
         "tick_to_ws_ms": stats.percentiles(ws_lat),
         "ticks_without_ws_message": ws_unmatched,
         "commit_ack_gap_ms": {k: v for k, v in stats.percentiles(gaps).items()},
@@ -310,6 +319,7 @@ def combine(rate: float, reps: list[dict[str, Any]], trades: dict[str, Any]) -> 
         if None not in p99s
         else {"min": None, "max": None},
         "tick_to_ws_ms": med_dict("tick_to_ws_ms"),
+        "tick_to_redis_ms": med_dict("tick_to_redis_ms"),
         "commit_ack_gap_ms": med_dict("commit_ack_gap_ms"),
         "ticks_uncommitted": sum(r["ticks_uncommitted"] for r in reps),
         "ticks_without_ws_message": sum(r["ticks_without_ws_message"] for r in reps),
@@ -826,6 +836,8 @@ async def phase_idle(ctx: Ctx) -> dict[str, Any]:
 
 def summarize(doc: dict[str, Any]) -> None:
     bound = (BATCH_INTERVAL + 0.25) * 1000
+    if not doc.get("loads"):
+        return  # a partial run (--only) without the load phase
     ok = [
         ld
         for ld in doc["loads"]
@@ -937,8 +949,10 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
         ref_env = pipe.service_env(
             TICKERS=",".join(REF_TICKERS), OPTION_UNDERLYINGS=",".join(REF_TICKERS)
         )
+        if args.reference_layout == "small":
+            ref_env["STACK_COMBINE"] = SMALL_VM_COMBINE
         layout = pipe.start_all(ref_env)
-        say(f"layout: {layout}")
+        say(f"layout of the reference and idle phases: {layout}")
         ws = probes.WsClient(pipe.ports["gateway"], pipe.token)
         ctx = Ctx(
             prof,
@@ -954,21 +968,27 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
         post(pipe.sim_url, "/admin/broker/reset", {"cash": 1e9})
         ws.start()
         await asyncio.wait_for(ws.connected.wait(), 30)
-        say("reference workload (5 tickers + 200 option contracts)")
-        doc["reference"] = await phase_reference(ctx)
+        only = args.only
+        if "reference" in only:
+            say("reference workload (5 tickers + 200 option contracts)")
+            doc["reference"] = await phase_reference(ctx)
         # 2. idle: market closed (every program restarted under libfaketime)
-        say("idle (market closed)")
-        doc["idle"] = await phase_idle(ctx)
+        if "idle" in only:
+            say("idle (market closed)")
+            doc["idle"] = await phase_idle(ctx)
         # 3. load mode
         pipe.stop_all()
         # market-sim was restarted for the idle phase: its broker starts afresh and its order
         # ids start again, so the trades of the reference phase must not stay behind them
         await conn.execute("TRUNCATE trades, trade_events, positions CASCADE")
         await set_universe(conn, symbols, [])
+        # one process per service (per-process figures; the scale-out phase adds workers),
+        # unless STACK_COMBINE came with the environment
         ctx.env = pipe.service_env(HEARTBEAT_INTERVAL="1", LEASE_TTL="4", TICKERS=",".join(symbols))
-        pipe.start_all(ctx.env)
+        load_layout = pipe.start_all(ctx.env)
+        say(f"layout of the load phases: {load_layout}")
         post(pipe.sim_url, "/admin/load", {"rate": 1000})
-        await wait_ready(ctx, streaming=True, programs=layout)
+        await wait_ready(ctx, streaming=True, programs=load_layout)
         post(pipe.sim_url, "/admin/broker/reset", {"cash": 1e9})
         await asyncio.wait_for(ws.connected.wait(), 30)
         doc["config"] = {
@@ -979,7 +999,9 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
             "settle_s": prof.settle,
             "repeats": prof.repeats,
             "seed": SEED,
-            "layout": layout,
+            "layout": load_layout,
+            "reference_layout": layout,
+            "reference_stack_combine": ref_env.get("STACK_COMBINE", ""),
             "rates": prof.rates,
             "trade_rate_per_s": prof.trade_rate,
             "postgres": "local, durable (fsync on)",
@@ -988,11 +1010,13 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
             f"offered loads {prof.rates} ({prof.repeats} x {prof.window:.0f} s after "
             f"{prof.settle:.0f} s warm-up)"
         )
-        doc["loads"] = await phase_loads(ctx)
-        say("scale-out: indicators workers sharing the partitions")
-        doc["scaleout"] = await phase_scaleout(ctx)
-        say("baseline: schwab-py StreamClient, one INSERT per tick")
-        doc["baseline"] = await phase_baseline(ctx)
+        doc["loads"] = await phase_loads(ctx) if "loads" in only else []
+        if "scaleout" in only:
+            say("scale-out: indicators workers sharing the partitions")
+            doc["scaleout"] = await phase_scaleout(ctx)
+        if "baseline" in only:
+            say("baseline: schwab-py StreamClient, one INSERT per tick")
+            doc["baseline"] = await phase_baseline(ctx)
     finally:
         if ctx is not None:
             await ctx.ws.stop()
@@ -1047,7 +1071,23 @@ def main() -> int:
         "--services",
         help="the stack runner's STACK_SERVICES (default: its own, from the environment: all)",
     )
+    ap.add_argument(
+        "--only",
+        type=lambda v: set(v.split(",")),
+        default=set(PHASES),
+        help=f"run only these phases (comma-separated, of {','.join(PHASES)}); a partial run's "
+        "file lacks the other phases' keys, so it exits 1",
+    )
+    ap.add_argument(
+        "--reference-layout",
+        choices=("small", "separate"),
+        default="small",
+        help="layout of the reference and idle phases: the small-VM one (default: "
+        f"STACK_COMBINE={SMALL_VM_COMBINE}, the executor apart) or one process per service",
+    )
     args = ap.parse_args()
+    if not args.only <= set(PHASES):
+        ap.error(f"--only: unknown phase(s) {sorted(args.only - set(PHASES))}")
     prof = QUICK if args.quick or os.environ.get("BENCH_QUICK") else FULL
     if args.rates:
         prof = replace(prof, rates=args.rates)

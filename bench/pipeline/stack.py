@@ -149,6 +149,15 @@ class Pipeline:
         pidfile = self.pg.datadir / "postmaster.pid"
         self.procs.set("postgres", int(pidfile.read_text().split()[0]))
         admin = await asyncpg.connect(self.pg.url)
+        if os.environ.get("BENCH_PG_LOG_MS"):  # diagnosis: slow statements, checkpoints
+            for k, v in (
+                ("log_min_duration_statement", os.environ["BENCH_PG_LOG_MS"]),
+                ("log_checkpoints", "on"),
+                ("log_autovacuum_min_duration", "0"),
+                ("log_lock_waits", "on"),
+            ):
+                await admin.execute(f"ALTER SYSTEM SET {k} = '{v}'")
+            await admin.execute("SELECT pg_reload_conf()")
         await admin.execute("CREATE DATABASE streamdesk")
         await admin.close()
         self.dsn = self.pg.dsn("streamdesk")

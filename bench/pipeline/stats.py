@@ -115,6 +115,17 @@ def tick_latencies(
     return Latencies(ms=c_all - ts_all, uncommitted=uncommitted, ts=ts_all, commit_ms=c_all)
 
 
+def arrival_latencies(streams: Mapping[str, StreamTicks]) -> np.ndarray[Any, Any]:
+    """Every tick's way in: the time Redis accepted its entry (the entry id's milliseconds)
+    minus the tick's event time, ms."""
+    out: list[np.ndarray[Any, Any]] = []
+    for st in streams.values():
+        if st.keys:
+            accepted = np.asarray([key_ms(k) for k in st.keys], dtype=np.float64)
+            out.append(np.repeat(accepted, st.counts) - np.asarray(st.ts, dtype=np.float64))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def ws_latencies(
     lat: Latencies,
     committed_at: Sequence[float],

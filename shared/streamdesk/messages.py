@@ -93,7 +93,10 @@ def encode_json(obj: Any) -> bytes:
 
     NaN and +-inf become ``null``; dict keys keep their order; floats are ``repr``-formatted.
     """
-    return json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False).encode()
+    try:  # the usual case: every float is finite, no copy of the message is needed
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False).encode()
 
 
 def encode_committed(msg: CommittedMessage) -> bytes:

@@ -61,6 +61,8 @@ class PartitionWorker:
         self.last_id = committed_id
         self.acks: list[bytes] = []  # processed, waiting for the next commit
         self.first_ms = 0  # Redis arrival time (id) of acks[0]
+        #: event time (epoch ms) of the first tick since the last take (None: no tick yet)
+        self.first_event_ms: int | None = None
         self.skipped: list[bytes] = []  # already committed before: ack right away
 
 
@@ -128,6 +130,14 @@ class Consumer:
         """Redis arrival time (epoch ms) of the oldest entry waiting for a commit."""
         return min((w.first_ms for w in self.workers.values() if w.acks), default=None)
 
+    def oldest_event_ms(self) -> int | None:
+        """Event time (epoch ms) of the first tick of the oldest batch waiting for a commit:
+        the time the bound on tick -> commit latency counts from."""
+        return min(
+            (w.first_event_ms for w in self.workers.values() if w.first_event_ms is not None),
+            default=None,
+        )
+
     async def ensure_group(self, stream: str) -> None:
         """Create the consumer group of ``stream`` (and the stream) if missing."""
         try:
@@ -164,6 +174,7 @@ class Consumer:
             batch.bars += out.bars
             batch.days |= out.days
             batch.states += [(sym, w.stream, kind, blob) for sym, kind, blob in states]
+            w.first_event_ms = None
             if w.acks:
                 batch.offsets.append(PartitionOffset(w.stream, w.last_id, w.epoch))
                 batch.acks[w.stream] = w.acks
@@ -207,6 +218,8 @@ class Consumer:
                 eid,
             )
         engine = w.engine
+        if w.first_event_ms is None:  # the oldest tick waiting for a commit, near enough
+            w.first_event_ms = equities[0][1] if equities else options[0].ts if options else None
         engine.process_equities(equities)
         for o in options:
             engine.on_option(o)

@@ -127,19 +127,24 @@ class Flusher:
     def flush_delay(self) -> float:
         """Seconds until the next flush is due.
 
-        Due when the oldest uncommitted entry (by the time Redis accepted it) has waited
-        ``BATCH_INTERVAL`` minus the recent commit time, so that ticks are committed within
-        about ``BATCH_INTERVAL`` of their arrival. The loop clamps it between half and one
-        ``BATCH_INTERVAL`` after the previous flush.
+        Due when the oldest uncommitted entry has waited ``BATCH_INTERVAL`` minus the recent
+        commit time (the longest of the last 20, capped at half an interval), so that ticks are committed within about ``BATCH_INTERVAL`` of their event
+        time: its age counts from the earlier of the time Redis accepted it and the event time
+        of its first tick (the way in, broker -> streamer -> Redis, counts against the bound
+        too). The loop clamps it between half and one ``BATCH_INTERVAL`` after the previous
+        flush started, and leaves the reader a quarter interval after a flush ends, so a clock
+        skew or a backlog only makes flushes more frequent within those limits.
         """
         interval = self.settings.batch_interval
         oldest = self.consumer.oldest_ms()
         if oldest is None:
             return interval
-        recent = sorted(self._recent_flushes)
-        margin = min(
-            interval / 2, (recent[len(recent) * 9 // 10 - 1] if recent else 0) / 1000 + 0.05
-        )
+        event = self.consumer.oldest_event_ms()
+        if event is not None and event < oldest:
+            oldest = event
+        # the longest of the last 20 commits (+50 ms): one slow commit in 20 must not cost the
+        # bound either
+        margin = min(interval / 2, max(self._recent_flushes, default=0.0) / 1000 + 0.05)
         return (oldest + interval * 1000) / 1000 - margin - time.time()
 
     async def run(self) -> None:
@@ -147,13 +152,18 @@ class Flusher:
         loop = asyncio.get_running_loop()
         interval = self.settings.batch_interval
         consumer = self.consumer
+        started = ended = loop.time()
         while True:
-            last = loop.time()
+            # The reader pauses while a commit runs: leave it a quarter interval after each
+            # flush, half an interval when flushes get long (behind, flushing more often would
+            # only slow the catch-up).
+            gap = interval / 2 if ended - started > interval / 2 else interval / 4
             while not consumer.flush_now.is_set() and not consumer.done:
                 now = loop.time()
-                # when behind, flushing more often would only slow the catch-up
                 delay = max(
-                    min(self.flush_delay(), last + interval - now), last + interval / 2 - now
+                    min(self.flush_delay(), started + interval - now),
+                    started + interval / 2 - now,
+                    ended + gap - now,
                 )
                 if delay <= 0:
                     break
@@ -163,7 +173,9 @@ class Flusher:
                 await self._wait_wake(delay)
             consumer.flush_now.clear()
             done = consumer.done
+            started = loop.time()
             await self.flush_once()
+            ended = loop.time()
             if done:
                 return
 
