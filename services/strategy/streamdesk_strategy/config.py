@@ -26,6 +26,13 @@ class Settings(CommonSettings):
     strategy_control_interval: float = Field(
         default=2.0, gt=0, le=300, description="Fallback poll of the strategies table (s)."
     )
+    strategy_idle_interval: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Safety-net period while idle (s): order read-back with no open order, "
+        "strategies poll while LISTEN is up; committed XREAD block after an empty read.",
+    )
     strategy_block_ms: int = Field(
         default=1000, ge=10, le=60_000, description="XREAD BLOCK on the committed stream (ms)."
     )

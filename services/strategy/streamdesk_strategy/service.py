@@ -6,9 +6,17 @@ Loops (one task each, all under one lock over the runners, all awaited by :meth:
   message goes to every runner, then each runner's decision is written (store.py: one
   transaction with its orders, cancels, state and resume point).
 * **orders**: every ``STRATEGY_POLL_INTERVAL`` the open strategy orders are read back
-  (the executor has no NOTIFY for fills): ``on_fill`` / ``on_order_update``.
+  (the executor has no NOTIFY for fills): ``on_fill`` / ``on_order_update``. With no open
+  order nothing is queried: the loop waits for ``orders_event`` (an order was placed or
+  restored), ``STRATEGY_IDLE_INTERVAL`` at most (daily reset).
 * **control**: ``LISTEN streamdesk_strategies`` (migration 0100's trigger) plus a poll:
-  enable, disable, flatten, changed parameters or limits, new and removed strategies.
+  enable, disable, flatten, changed parameters or limits, new and removed strategies. The
+  poll runs every ``STRATEGY_CONTROL_INTERVAL`` while LISTEN is down, every
+  ``STRATEGY_IDLE_INTERVAL`` while it is up (a safety net; also the open-alerts check).
+
+The committed ``XREAD`` blocks ``STRATEGY_BLOCK_MS``; after an empty read (nothing flowing)
+up to ``STRATEGY_IDLE_INTERVAL`` (at most ``STRATEGY_CHECKPOINT_INTERVAL``), a wait that a
+stop ends at once.
 * **backfill**: new universe tickers and recorded stream gaps (``streamdesk.cli_backfill``).
 
 A failed database write is not retried in place: the service stops (exit 3) and its restart
@@ -78,6 +86,9 @@ class StrategyService:
         self.lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.control_event = asyncio.Event()
+        #: Set when a runner may have open orders (placed, restored): the orders loop wakes.
+        self.orders_event = asyncio.Event()
+        self.listening = False
         self.read_from: str | None = None
         self.last_flush: dict[str, float] = {}
         self.last_committed_at = 0
@@ -88,7 +99,7 @@ class StrategyService:
         self.counters: dict[str, int] = {
             "messages": 0, "bad_messages": 0, "decisions": 0, "disabled": 0, "flattened": 0,
             "backfill_requests": 0, "backfill_rows": 0, "gaps_healed": 0, "backfill_errors": 0,
-            "control_reloads": 0,
+            "control_reloads": 0, "order_reads": 0, "idle_reads": 0,
         }  # fmt: skip
 
     # ------------------------------------------------------------------ stats
@@ -151,6 +162,8 @@ class StrategyService:
         if ids:
             runner.follow(await store.orders_by_id(self.pool, ids))
         self.runners[row.id] = runner
+        if runner.open:
+            self.orders_event.set()
         if problem:
             runner.strategy = None
             log.error("strategy %s cannot run: %s", row.id, problem)
@@ -250,6 +263,8 @@ class StrategyService:
                         if row is not None:
                             existing.append(row)
                 runner.written(results, existing)
+                if runner.open:
+                    self.orders_event.set()
                 self.last_flush[runner.sid] = now
                 self.counters["decisions"] += 1
             if runner.disable_request is not None:
@@ -282,23 +297,53 @@ class StrategyService:
 
     async def stream_loop(self) -> None:
         """Committed messages -> runners."""
-        s = self.settings
+        idle = False
         while not self.stopping.is_set():
-            entries: Any = await self.redis.xread(
-                {constants.COMMITTED_STREAM: self.read_from or "$"},
-                count=s.strategy_read_count,
-                block=s.strategy_block_ms,
-            )
+            entries: Any = await self._read(idle)
+            if self.stopping.is_set():
+                break
             if not entries:
                 async with self.lock:
                     for runner in list(self.runners.values()):
                         await self._flush(runner)
+                idle = True
                 continue
+            idle = False
             for _, messages in entries:
                 for raw_id, fields in messages:
                     msg_id = decode_id(raw_id)
                     await self._message(msg_id, fields)
                     self.read_from = msg_id
+
+    async def _read(self, idle: bool) -> Any:
+        """One XREAD: ``STRATEGY_BLOCK_MS``, or after an empty read the idle block, which a
+        stop cancels (the connection is dropped; nothing is lost: the cursor is not moved)."""
+        s = self.settings
+        streams: dict[Any, Any] = {constants.COMMITTED_STREAM: self.read_from or "$"}
+        count = s.strategy_read_count
+        if not idle:
+            return await self.redis.xread(streams, count=count, block=s.strategy_block_ms)
+        self.counters["idle_reads"] += 1
+        # capped by the checkpoint interval: an empty read is also when a due resume point
+        # is written (after the last message of a flow)
+        idle_s = min(s.strategy_idle_interval, s.strategy_checkpoint_interval)
+        block = max(s.strategy_block_ms, int(idle_s * 1000))
+        read = asyncio.ensure_future(self.redis.xread(streams, count=count, block=block))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait(
+                {read, stop}, timeout=block / 1000 + 10.0, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+            if not read.done():
+                read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
+        if read.cancelled():
+            if self.stopping.is_set():
+                return None
+            raise TimeoutError("XREAD of the committed stream did not return")
+        return read.result()
 
     async def _message(self, msg_id: str, fields: dict[Any, Any]) -> None:
         data = fields.get(b"d", fields.get("d"))
@@ -319,17 +364,40 @@ class StrategyService:
 
     async def orders_loop(self) -> None:
         """Read back the open orders; daily reset."""
+        s = self.settings
         while not self.stopping.is_set():
+            # Cleared before the pass: an order placed meanwhile sets it again.
+            self.orders_event.clear()
             async with self.lock:
                 today = ny_day(self.clock.now())
                 for runner in list(self.runners.values()):
                     runner.new_day(today)
                     if runner.open:
+                        self.counters["order_reads"] += 1
                         rows = await store.orders_by_id(self.pool, list(runner.open))
                         runner.apply_rows(rows)
                         await self._flush(runner)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.settings.strategy_poll_interval)
+                busy = any(r.open for r in self.runners.values())
+            if busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), s.strategy_poll_interval)
+                continue
+            # Nothing open: nothing to read back until an order is placed (orders_event).
+            wake = asyncio.ensure_future(self.orders_event.wait())
+            stop = asyncio.ensure_future(self.stopping.wait())
+            try:
+                await asyncio.wait(
+                    {wake, stop},
+                    timeout=max(s.strategy_poll_interval, s.strategy_idle_interval),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                wake.cancel()
+                stop.cancel()
+            if wake.done() and not wake.cancelled() and not self.stopping.is_set():
+                # placed just now: the executor needs a moment; read back at the fast period
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), s.strategy_poll_interval)
 
     async def control_loop(self) -> None:
         """LISTEN for strategy changes (and poll): reload."""
@@ -341,14 +409,20 @@ class StrategyService:
         try:
             conn = await asyncpg.connect(self.settings.database_url, timeout=10)
             await conn.add_listener(NOTIFY_CHANNEL, wake)
+            self.listening = True
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("LISTEN %s failed (%s); polling only", NOTIFY_CHANNEL, exc)
         try:
+            s = self.settings
             while not self.stopping.is_set():
+                # LISTEN up: the poll is only a safety net (and the open-alerts check).
+                listening = conn is not None and not conn.is_closed()
+                self.listening = listening
+                period = s.strategy_control_interval
+                if listening:
+                    period = max(period, s.strategy_idle_interval)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.control_event.wait(), self.settings.strategy_control_interval
-                    )
+                    await asyncio.wait_for(self.control_event.wait(), period)
                 self.control_event.clear()
                 if self.stopping.is_set():
                     break
