@@ -121,8 +121,10 @@ class Heartbeat:
 async def read_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
     """All live heartbeats (expired ones are gone), parsed; unparsable ones are skipped."""
     out: list[dict[str, Any]] = []
-    async for key in redis.scan_iter(match=HEARTBEAT_PATTERN, count=200):
-        raw = await redis.get(key)
+    keys = [key async for key in redis.scan_iter(match=HEARTBEAT_PATTERN, count=200)]
+    # One MGET for all of them: one round trip instead of one per service instance.
+    values: list[Any] = list(await redis.mget(keys)) if keys else []
+    for key, raw in zip(keys, values, strict=True):
         if raw is None:
             continue
         try:

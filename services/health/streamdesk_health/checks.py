@@ -6,10 +6,11 @@ the token file. Ages are computed against the injected ``ctx.now`` so tests can 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,19 @@ class CheckContext:
     get_pool: PoolGetter
     now: datetime
     heartbeats: list[dict[str, Any]]
+    #: Shared work of this round, run once whichever check asks first (see :meth:`once`).
+    _once: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    async def once(self, key: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """``fn()``'s result, computed once per round for every check that asks for ``key``.
+
+        Shielded: a check that times out stops waiting, without cancelling the others' wait.
+        """
+        task = self._once.get(key)
+        if task is None:
+            task = self._once[key] = asyncio.ensure_future(fn())
+            task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
 
     @property
     def now_s(self) -> float:
@@ -65,6 +79,12 @@ class CheckContext:
     def market_open(self) -> bool:
         """Whether the market is open now under MARKET_HOURS."""
         return is_market_open(self.now, self.settings.market_hours)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    # Every asker may have timed out: the outcome is read here, never logged as unretrieved.
+    if not task.cancelled():
+        task.exception()
 
 
 def fmt_duration(seconds: float) -> str:
@@ -109,6 +129,64 @@ async def _get_json(redis: aioredis.Redis, key: str) -> dict[str, Any] | None:
     except ValueError:
         return {"_unparsable": True}
     return value if isinstance(value, dict) else {"_unparsable": True}
+
+
+# --------------------------------------------------------------------------- Postgres round
+
+#: Newest row per configured ticker, one index probe each in the hot rows (PK is (ticker,
+#: timestamp)) and in the compacted chunks (PK (ticker, t0); t1 = the chunk's last row): the
+#: same rows as the view ``{table}``, without walking its whole time grid for a ticker that
+#: has no compacted data (migration 0060).
+LAST_PER_TICKER = """
+SELECT t.ticker, GREATEST(
+    (SELECT max(x."timestamp") FROM {table}_hot x WHERE x.ticker = t.ticker),
+    (SELECT p.t1 FROM {table}_packed p WHERE p.ticker = t.ticker ORDER BY p.t0 DESC LIMIT 1)
+) AS last
+FROM unnest($1::text[]) AS t(ticker)
+"""
+#: Newest option row (any contract): the (timestamp) index of migration 0050 on the hot rows,
+#: the chunk with the latest start among the compacted ones.
+LAST_OPTION = """
+SELECT GREATEST(
+    (SELECT max("timestamp") FROM option_prices_hot),
+    (SELECT t1 FROM option_prices_packed ORDER BY t0 DESC LIMIT 1)
+)
+"""
+#: Everything the round asks Postgres (postgres, freshness, streamer gaps, executor), in one
+#: round trip: the same index probes as separate queries, one client/server exchange.
+ROUND_QUERY = f"""
+WITH eq AS ({LAST_PER_TICKER.format(table="equity_data")}),
+     ind AS ({LAST_PER_TICKER.format(table="indicators")})
+SELECT pg_database_size(current_database()) AS size,
+       (SELECT array_agg(ticker ORDER BY ticker) FROM eq) AS eq_tickers,
+       (SELECT array_agg(last ORDER BY ticker) FROM eq) AS eq_last,
+       (SELECT max(last) FROM ind) AS ind_last,
+       ({LAST_OPTION}) AS opt_last,
+       gaps.n AS open_gaps, gaps.oldest AS oldest_gap,
+       unknown.n AS unknown, unknown.oldest AS oldest_unknown
+FROM (SELECT count(*) AS n, min(started_at) AS oldest FROM stream_gaps
+      WHERE ended_at IS NULL) AS gaps,
+     (SELECT count(*) AS n, min(updated_at) AS oldest FROM trades
+      WHERE status = 'unknown') AS unknown
+"""
+
+
+async def db_round(ctx: CheckContext) -> asyncpg.Record:
+    """This round's :data:`ROUND_QUERY` row, fetched once for every check that needs it."""
+
+    async def fetch() -> asyncpg.Record:
+        pool = await ctx.get_pool()
+        row = await pool.fetchrow(ROUND_QUERY, ctx.settings.tickers)
+        assert row is not None
+        return row
+
+    row: asyncpg.Record = await ctx.once("db", fetch)
+    return row
+
+
+def last_equity_rows(row: asyncpg.Record) -> dict[str, datetime | None]:
+    """Newest ``equity_data`` row per configured ticker, from a :func:`db_round` row."""
+    return dict(zip(row["eq_tickers"] or [], row["eq_last"] or [], strict=True))
 
 
 # --------------------------------------------------------------------------- heartbeats
@@ -171,21 +249,17 @@ async def streamer_result(ctx: CheckContext) -> ComponentResult:
         if market_open and state.get("gap_open"):
             problems.add(Status.DEGRADED, "data gap open")
     try:
-        pool = await ctx.get_pool()
-        row = await pool.fetchrow(
-            "SELECT count(*) AS n, min(started_at) AS oldest FROM stream_gaps "
-            "WHERE ended_at IS NULL"
-        )
+        row = await db_round(ctx)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         # Postgres trouble is the postgres component's finding; the streamer may be fine.
         figures["open_gaps"] = None
         figures["open_gaps_error"] = type(exc).__name__
         row = None
     if row is not None:
-        gaps = int(row["n"])
+        gaps = int(row["open_gaps"])
         figures["open_gaps"] = gaps
         if gaps:
-            oldest: datetime = row["oldest"]
+            oldest: datetime = row["oldest_gap"]
             figures["oldest_gap_started_at"] = oldest.isoformat()
             if market_open:
                 age = fmt_duration(ctx.now_s - oldest.timestamp())
@@ -198,9 +272,20 @@ async def streamer_result(ctx: CheckContext) -> ComponentResult:
 
 async def redis_result(ctx: CheckContext) -> ComponentResult:
     """Ping, memory, stream lengths and the indicators group's lag and pending count."""
-    redis = ctx.redis
-    await redis.ping()
-    info = await redis.info("memory")
+    names = constants.tick_streams(ctx.settings.stream_partitions)
+    # One pipelined round trip; a missing stream's XINFO error comes back in its place.
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.ping()
+    pipe.info("memory")
+    for name in names:
+        pipe.xlen(name)
+        pipe.xinfo_groups(name)
+    pipe.xlen(constants.COMMITTED_STREAM)
+    replies: list[Any] = await pipe.execute(raise_on_error=False)
+    for reply in replies[:2]:
+        if isinstance(reply, Exception):
+            raise reply
+    info = replies[1]
     used = int(info.get("used_memory", 0))
     maxmem = int(info.get("maxmemory", 0))
     figures: dict[str, Any] = {"used_memory_bytes": used, "maxmemory_bytes": maxmem}
@@ -209,13 +294,16 @@ async def redis_result(ctx: CheckContext) -> ComponentResult:
         problems.add(Status.DEGRADED, f"memory at {100 * used / maxmem:.0f}% of maxmemory")
     streams: dict[str, Any] = {}
     group = constants.INDICATORS_GROUP
-    for name in constants.tick_streams(ctx.settings.stream_partitions):
-        length = int(await redis.xlen(name))
+    for i, name in enumerate(names):
+        length_reply, groups = replies[2 + 2 * i], replies[3 + 2 * i]
+        if isinstance(length_reply, Exception):
+            raise length_reply
+        length = int(length_reply)
         entry: dict[str, Any] = {"length": length}
-        try:
-            groups = await redis.xinfo_groups(name)
-        except ResponseError:  # the stream does not exist yet
+        if isinstance(groups, ResponseError):  # the stream does not exist yet
             groups = []
+        elif isinstance(groups, Exception):
+            raise groups
         for g in groups:
             gname = g.get("name")
             gname = gname.decode() if isinstance(gname, bytes) else gname
@@ -233,9 +321,9 @@ async def redis_result(ctx: CheckContext) -> ComponentResult:
         if pending > ctx.settings.health_stream_pending_max:
             problems.add(Status.DEGRADED, f"{name}: {pending} pending (unacked)")
         streams[name] = entry
-    streams[constants.COMMITTED_STREAM] = {
-        "length": int(await redis.xlen(constants.COMMITTED_STREAM))
-    }
+    if isinstance(replies[-1], Exception):
+        raise replies[-1]
+    streams[constants.COMMITTED_STREAM] = {"length": int(replies[-1])}
     figures["streams"] = streams
     return problems.result("redis", figures, ok_reason=f"{used / 2**20:.1f} MB used")
 
@@ -295,16 +383,12 @@ def token_result(settings: Settings, now_s: float) -> ComponentResult:
 async def executor_result(ctx: CheckContext) -> ComponentResult:
     """Orders whose outcome is unknown, and the executor's last reconciliation."""
     s = ctx.settings
-    pool = await ctx.get_pool()
-    row = await pool.fetchrow(
-        "SELECT count(*) AS n, min(updated_at) AS oldest FROM trades WHERE status = 'unknown'"
-    )
-    assert row is not None
-    unknown = int(row["n"])
+    row = await db_round(ctx)
+    unknown = int(row["unknown"])
     figures: dict[str, Any] = {"unknown_orders": unknown}
     problems = Problems()
     if unknown:
-        oldest_age = ctx.now_s - row["oldest"].timestamp()
+        oldest_age = ctx.now_s - row["oldest_unknown"].timestamp()
         figures["oldest_unknown_age_s"] = round(oldest_age, 1)
         if oldest_age > s.health_unknown_grace_s:
             problems.add(

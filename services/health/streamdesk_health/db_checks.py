@@ -14,30 +14,20 @@ import asyncpg
 
 from streamdesk.market_calendar import current_session_open, next_open
 
-from .checks import CheckContext, fmt_duration
+from .checks import (
+    LAST_OPTION,
+    LAST_PER_TICKER,
+    CheckContext,
+    db_round,
+    fmt_duration,
+    last_equity_rows,
+)
 from .status import ComponentResult, Problems, Status
 
 # --------------------------------------------------------------------------- postgres
 
-#: Newest row per configured ticker, one index probe each in the hot rows (PK is (ticker,
-#: timestamp)) and in the compacted chunks (PK (ticker, t0); t1 = the chunk's last row): the
-#: same rows as the view ``{table}``, without walking its whole time grid for a ticker that
-#: has no compacted data (migration 0060).
-_LAST_PER_TICKER = """
-SELECT t.ticker, GREATEST(
-    (SELECT max(x."timestamp") FROM {table}_hot x WHERE x.ticker = t.ticker),
-    (SELECT p.t1 FROM {table}_packed p WHERE p.ticker = t.ticker ORDER BY p.t0 DESC LIMIT 1)
-) AS last
-FROM unnest($1::text[]) AS t(ticker)
-"""
-#: Newest option row (any contract): the (timestamp) index of migration 0050 on the hot rows,
-#: the chunk with the latest start among the compacted ones.
-_LAST_OPTION = """
-SELECT GREATEST(
-    (SELECT max("timestamp") FROM option_prices_hot),
-    (SELECT t1 FROM option_prices_packed ORDER BY t0 DESC LIMIT 1)
-)
-"""
+_LAST_PER_TICKER = LAST_PER_TICKER
+_LAST_OPTION = LAST_OPTION
 #: The database is reported degraded from this share of HEALTH_DB_BUDGET_MB (Supabase's free
 #: plan turns read-only at its limit; the indicators writer sheds load from 90%).
 BUDGET_WARN_FRACTION = 0.8
@@ -55,17 +45,17 @@ async def last_rows_per_ticker(
 
 async def postgres_result(ctx: CheckContext) -> ComponentResult:
     """Ping, age of the newest row per table, database size against the budget."""
-    pool = await ctx.get_pool()
-    size = int(await pool.fetchval("SELECT pg_database_size(current_database())"))
+    row = await db_round(ctx)
+    size = int(row["size"])
     budget = int(ctx.settings.health_db_budget_mb * 2**20)
-    tickers = ctx.settings.tickers
     ages: dict[str, float | None] = {}
-    for table in ("equity_data", "indicators"):
-        last = [v for v in (await last_rows_per_ticker(pool, table, tickers)).values() if v]
-        ages[table] = round(ctx.now_s - max(last).timestamp(), 3) if last else None
     # option_prices is keyed by contract, not ticker: the (timestamp) index of migration 0050.
-    opt_last = await pool.fetchval(_LAST_OPTION)
-    ages["option_prices"] = round(ctx.now_s - opt_last.timestamp(), 3) if opt_last else None
+    for table, newest in (
+        ("equity_data", max((v for v in last_equity_rows(row).values() if v), default=None)),
+        ("indicators", row["ind_last"]),
+        ("option_prices", row["opt_last"]),
+    ):
+        ages[table] = round(ctx.now_s - newest.timestamp(), 3) if newest else None
     figures: dict[str, Any] = {
         "database_size_bytes": size,
         "budget_bytes": budget,
@@ -99,8 +89,7 @@ async def freshness_result(ctx: CheckContext) -> ComponentResult:
     so the first seconds after the bell are not an alarm.
     """
     s = ctx.settings
-    pool = await ctx.get_pool()
-    last = await last_rows_per_ticker(pool, "equity_data", s.tickers)
+    last = last_equity_rows(await db_round(ctx))
     market_open = ctx.market_open
     session_open = current_session_open(ctx.now, s.market_hours)
     tickers: dict[str, Any] = {}
