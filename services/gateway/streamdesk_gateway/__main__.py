@@ -26,7 +26,37 @@ from .config import Settings
 log = logging.getLogger("streamdesk_gateway")
 
 
-class _Server(uvicorn.Server):
+class _IdleServer(uvicorn.Server):
+    """uvicorn whose main loop ticks once a second, not every 0.1 s: it only refreshes the
+    second-resolution Date header and checks ``should_exit``, and ten wake-ups a second were
+    a good part of an idle process's CPU. Setting ``should_exit`` from the loop ends it at
+    once (from a signal handler, within the second).
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit = asyncio.Event()
+        super().__init__(config)
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit.set()
+        else:
+            self._exit.clear()
+
+    async def main_loop(self) -> None:
+        counter = 0  # uvicorn refreshes the Date header when counter % 10 == 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
+
+
+class _Server(_IdleServer):
     """uvicorn without its own signal handling: SIGTERM goes through GracefulShutdown."""
 
     @contextlib.contextmanager
@@ -35,7 +65,6 @@ class _Server(uvicorn.Server):
 
 
 def _config(settings: Settings) -> uvicorn.Config:
-    # The same options as ``main``'s ``uvicorn.run``.
     return uvicorn.Config(
         create_app(settings),
         host=settings.gateway_host,
@@ -104,14 +133,8 @@ def main() -> int:
         settings.gateway_port,
         settings.trading_mode.value,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        ws_max_size=1 << 16,
-    )
+    # uvicorn.run's own Server (and its signal handling), with the once-a-second main loop
+    _IdleServer(_config(settings)).run()
     return 0
 
 

@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from streamdesk.backoff import Backoff
 from streamdesk.constants import COMMITTED_CHANNEL
 
 log = logging.getLogger(__name__)
+
+#: While messages flow each read waits at most 1 s; after an empty one (market closed) it
+#: waits this long, a wait that :meth:`Fanout.stop` ends at once.
+IDLE_READ_TIMEOUT = 30.0
 
 
 class Client:
@@ -48,7 +54,9 @@ class Fanout:
         self.clients: set[Client] = set()
         self.messages = 0
         self.errors = 0
+        self.idle_reads = 0
         self._stopped = False
+        self._stop_event = asyncio.Event()
 
     def add(self) -> Client:
         """Register a new client."""
@@ -67,6 +75,28 @@ class Fanout:
         cancellation that lands inside its read timeout, and the loop then runs on (seen as a
         shutdown that never ended)."""
         self._stopped = True
+        self._stop_event.set()
+
+    async def _idle_read(self, pubsub: PubSub) -> dict[str, Any] | None:
+        """The next message, waiting up to ``IDLE_READ_TIMEOUT``, or None (also on stop)."""
+        self.idle_reads += 1
+        read = asyncio.ensure_future(pubsub.get_message(timeout=IDLE_READ_TIMEOUT))
+        stop = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait(
+                {read, stop}, timeout=IDLE_READ_TIMEOUT + 5.0, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+            if not read.done():
+                read.cancel()
+                # bounded: get_message may swallow the cancel (see stop); the pubsub is
+                # closed next anyway
+                await asyncio.wait({read}, timeout=2.0)
+        if read.done() and not read.cancelled():
+            msg: dict[str, Any] | None = read.result()
+            return msg
+        return None
 
     async def run(self) -> None:
         """Subscribe and broadcast until stopped or cancelled; reconnect with backoff on
@@ -77,8 +107,13 @@ class Fanout:
             try:
                 await pubsub.subscribe(COMMITTED_CHANNEL)
                 backoff.reset()
+                idle = False
                 while not self._stopped:
-                    msg = await pubsub.get_message(timeout=1.0)
+                    if idle:
+                        msg = await self._idle_read(pubsub)
+                    else:
+                        msg = await pubsub.get_message(timeout=1.0)
+                    idle = msg is None
                     if msg is None:
                         continue
                     data = msg["data"]
