@@ -34,10 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import numpy as np
@@ -45,6 +46,8 @@ import redis.asyncio as aioredis
 from pipeline import probes, stats
 from pipeline.procs import cpu_delta, live_total
 from pipeline.stack import Pipeline, get, post, python_argv, set_universe
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -71,6 +74,8 @@ class Profile:
     ref_window: float
     idle_window: float
     trade_rate: float = 2.0
+    #: LEASE_TTL of the handover's workers, s (how long a killed worker's partitions wait)
+    handover_lease_ttl: float = 3.0
     symbols: int = 0  # 0: enough for the highest rate
     mode: str = "full"
 
@@ -100,18 +105,19 @@ FULL = Profile(
 )
 QUICK = Profile(
     rates=[10_000, 50_000],
-    window=5,
-    settle=2,
+    window=4,
+    settle=1.5,
     repeats=1,
     baseline_rates=[10_000],
-    baseline_window=4,
+    baseline_window=3,
     fill_rate=100_000,
     fill_s=3,
     scale_repeats=1,
     handover_rate=10_000,
-    handover_s=6,
+    handover_s=4,
     ref_window=5,
     idle_window=5,
+    handover_lease_ttl=2.0,
     mode="quick",
 )
 
@@ -351,12 +357,14 @@ async def wait_ready(ctx: Ctx, *, streaming: bool, programs: list[str]) -> None:
     pipe = ctx.pipe
     programs = sorted(services_of(ctx, programs))
 
+    since_ms = time.time() * 1000
+
     async def ready() -> bool:
         if streaming and "streamer" in programs:
-            beats = await probes.heartbeats(ctx.r, "streamer")
-            if not any(
-                b.get("state") == "streaming" and b.get("ticks_published", 0) > 0 for b in beats
-            ):
+            # streaming: ticks written since we started waiting (quicker than waiting for a
+            # heartbeat that says so, HEARTBEAT_INTERVAL is 5 s in the reference phase)
+            tails = await probes.stream_tail_ids(ctx.r, PARTITIONS)
+            if not any(stats.key_ms(k) >= since_ms for k in tails.values()):
                 return False
         for prog, service in (
             ("indicators", "indicators"),
@@ -562,13 +570,15 @@ async def _owns(ctx: Ctx, counts: list[int]) -> bool:
 async def handover_check(ctx: Ctx) -> dict[str, Any]:
     """Two workers while ticks flow, partitions moved three ways: w2 (MAX_PARTITIONS=2) is
     killed with SIGKILL and w1 (no limit) takes its partitions once the leases expire
-    (LEASE_TTL=4); w2 is started again (it finds nothing free); w1 is stopped (SIGTERM: final
-    flush, leases released) so w2 takes two, and w1 is started again and takes the rest. Then
-    every tick the simulator sent is compared with Redis and the database."""
+    (LEASE_TTL: the profile's handover_lease_ttl); w2 is started again (it finds nothing free);
+    w1 is stopped (SIGTERM: final flush, leases released) so w2 takes two, and w1 is started
+    again and takes the rest. Then every tick the simulator sent is compared with Redis and
+    the database."""
     pipe, base, p = ctx.pipe, ctx.pipe.sim_url, ctx.prof
-    w2 = start_worker(ctx, 2, MAX_PARTITIONS="2", LEASE_TTL="3")
+    ttl = f"{p.handover_lease_ttl:g}"
+    w2 = start_worker(ctx, 2, MAX_PARTITIONS="2", LEASE_TTL=ttl)
     await pipe.await_until(lambda: _owns(ctx, [2]), 60, "worker 2 owning 2 partitions")
-    w1 = start_worker(ctx, 1, MAX_PARTITIONS="0", LEASE_TTL="3")
+    w1 = start_worker(ctx, 1, MAX_PARTITIONS="0", LEASE_TTL=ttl)
     await wait_owning(ctx, 2)
     names = [w1, w2]
     await drained(ctx, 30)
@@ -590,7 +600,7 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
     await pipe.await_until(lambda: _owns(ctx, [4]), 30, "worker 1 taking every partition")
     note(f"{w1} owns every partition")
     await asyncio.sleep(step)
-    start_worker(ctx, 2, MAX_PARTITIONS="2", LEASE_TTL="3")
+    start_worker(ctx, 2, MAX_PARTITIONS="2", LEASE_TTL=ttl)
     note(f"{w2} started again")
     await asyncio.sleep(step)
     pipe.stop(w1)
@@ -599,7 +609,7 @@ async def handover_check(ctx: Ctx) -> dict[str, Any]:
     # four, and nothing rebalances towards a worker holding none
     await pipe.await_until(lambda: _owns(ctx, [2]), 30, "worker 2 taking two partitions")
     note(f"{w2} owns two partitions")
-    start_worker(ctx, 1, MAX_PARTITIONS="0", LEASE_TTL="3")
+    start_worker(ctx, 1, MAX_PARTITIONS="0", LEASE_TTL=ttl)
     note(f"{w1} started again")
     await wait_owning(ctx, 2)
     note("two workers own the partitions again")
@@ -934,6 +944,17 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
     r: aioredis.Redis | None = None
     conn = None
     ctx = None
+    #: wall seconds of each phase (and of the start and the teardown): where a run's time goes
+    phase_s: dict[str, float] = {}
+    doc["phase_seconds"] = phase_s
+
+    async def timed(name: str, coro: Awaitable[T]) -> T:
+        t = time.time()
+        try:
+            return await coro
+        finally:
+            phase_s[name] = round(time.time() - t, 1)
+
     try:
         say(f"starting PostgreSQL (durable) and Redis in {root}")
         await pipe.start_servers()
@@ -969,13 +990,14 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
         ws.start()
         await asyncio.wait_for(ws.connected.wait(), 30)
         only = args.only
+        phase_s["start"] = round(time.time() - started, 1)
         if "reference" in only:
             say("reference workload (5 tickers + 200 option contracts)")
-            doc["reference"] = await phase_reference(ctx)
+            doc["reference"] = await timed("reference", phase_reference(ctx))
         # 2. idle: market closed (every program restarted under libfaketime)
         if "idle" in only:
             say("idle (market closed)")
-            doc["idle"] = await phase_idle(ctx)
+            doc["idle"] = await timed("idle", phase_idle(ctx))
         # 3. load mode
         pipe.stop_all()
         # market-sim was restarted for the idle phase: its broker starts afresh and its order
@@ -1010,24 +1032,27 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
             f"offered loads {prof.rates} ({prof.repeats} x {prof.window:.0f} s after "
             f"{prof.settle:.0f} s warm-up)"
         )
-        doc["loads"] = await phase_loads(ctx) if "loads" in only else []
+        doc["loads"] = await timed("loads", phase_loads(ctx)) if "loads" in only else []
         if "scaleout" in only:
             say("scale-out: indicators workers sharing the partitions")
-            doc["scaleout"] = await phase_scaleout(ctx)
+            doc["scaleout"] = await timed("scaleout", phase_scaleout(ctx))
         if "baseline" in only:
             say("baseline: schwab-py StreamClient, one INSERT per tick")
-            doc["baseline"] = await phase_baseline(ctx)
+            doc["baseline"] = await timed("baseline", phase_baseline(ctx))
     finally:
+        t_down = time.time()
         if ctx is not None:
             await ctx.ws.stop()
-        pipe.stop_all()
+        pipe.stop_all(timeout=3)  # nothing is measured any more: a slow stop is cut short
         if conn is not None:
             await conn.close()
         if r is not None:
             await r.aclose()
-        pipe.stop_servers()
+        # the data is thrown away: no shutdown checkpoint (kept with --keep)
+        pipe.stop_servers(pg_mode="fast" if args.keep else "immediate")
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+        phase_s["teardown"] = round(time.time() - t_down, 1)
     summarize(doc)
     doc["duration_s"] = round(time.time() - started, 1)
     missing = stats.missing_keys(doc)

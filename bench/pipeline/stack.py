@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,6 +91,13 @@ async def set_universe(
         await conn.execute(
             "UPDATE control_state SET universe_seeded_at = now(), version = version + 1"
         )
+
+
+def _port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _http_ok(url: str) -> bool:
@@ -171,11 +179,11 @@ class Pipeline:
             await conn.close()
         self.procs.start()
 
-    def stop_servers(self) -> None:
+    def stop_servers(self, pg_mode: str = "fast") -> None:
         self.procs.stop()
         self.redis.stop()
         with contextlib.suppress(Exception):
-            self.pg.stop("fast")
+            self.pg.stop(pg_mode)
 
     # ------------------------------------------------------------------ services
 
@@ -227,6 +235,9 @@ class Pipeline:
         """Start market-sim first, then every other program of the layout."""
         progs = self.programs(env)
         if "market-sim" in progs:
+            # the previous simulator's port must be closed first, or its last answers would
+            # pass for the new one's health check
+            self.wait(lambda: not _port_open(self.ports["sim"]), 30, "the old market-sim")
             self.launch("market-sim", progs.pop("market-sim"), env, faketime)
             self.wait(lambda: _http_ok(self.sim_url + "/admin/health"), 60, "market-sim")
         for name, argv in progs.items():
@@ -254,7 +265,9 @@ class Pipeline:
         proc.kill()
         proc.wait(10)
 
-    def stop_all(self, keep: tuple[str, ...] = ()) -> None:
+    def stop_all(self, keep: tuple[str, ...] = (), timeout: float = 20) -> None:
+        """SIGTERM every program (but ``keep``) at once, then wait for each (SIGKILL after
+        ``timeout`` s); the simulator last."""
         names = [n for n in self.running if n not in keep]
         # services first, the simulator last (its clients reconnect otherwise)
         names.sort(key=lambda n: n == "market-sim")
@@ -264,10 +277,11 @@ class Pipeline:
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
+        t0 = time.monotonic()
         for n in others:
-            self.stop(n)
+            self.stop(n, timeout=max(0.1, t0 + timeout - time.monotonic()))
         if "market-sim" in names:
-            self.stop("market-sim")
+            self.stop("market-sim", timeout=timeout)
 
     def dead(self) -> list[str]:
         return [n for n, p in self.running.items() if p.poll() is not None]

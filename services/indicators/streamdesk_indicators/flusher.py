@@ -128,12 +128,13 @@ class Flusher:
         """Seconds until the next flush is due.
 
         Due when the oldest uncommitted entry has waited ``BATCH_INTERVAL`` minus the recent
-        commit time (the longest of the last 20, capped at half an interval), so that ticks are committed within about ``BATCH_INTERVAL`` of their event
-        time: its age counts from the earlier of the time Redis accepted it and the event time
-        of its first tick (the way in, broker -> streamer -> Redis, counts against the bound
-        too). The loop clamps it between half and one ``BATCH_INTERVAL`` after the previous
-        flush started, and leaves the reader a quarter interval after a flush ends, so a clock
-        skew or a backlog only makes flushes more frequent within those limits.
+        commit time (the longest of the last 20, capped at half an interval), so that ticks are
+        committed within about ``BATCH_INTERVAL`` of their event time: its age counts from the
+        earlier of the time Redis accepted it and the event time of its first tick (the way
+        in, broker -> streamer -> Redis, counts against the bound too). The loop clamps it
+        between half and one ``BATCH_INTERVAL`` after the previous flush started and leaves
+        the reader a gap after a flush ends, so a clock skew or a backlog only makes flushes
+        more frequent within those limits.
         """
         interval = self.settings.batch_interval
         oldest = self.consumer.oldest_ms()
@@ -153,11 +154,13 @@ class Flusher:
         interval = self.settings.batch_interval
         consumer = self.consumer
         started = ended = loop.time()
+        late = False
         while True:
             # The reader pauses while a commit runs: leave it a quarter interval after each
-            # flush, half an interval when flushes get long (behind, flushing more often would
-            # only slow the catch-up).
-            gap = interval / 2 if ended - started > interval / 2 else interval / 4
+            # flush, half an interval when behind (the last batch was already older than an
+            # interval, or its commit took over half of one): flushing more often would only
+            # slow the catch-up.
+            gap = interval / 2 if late or ended - started > interval / 2 else interval / 4
             while not consumer.flush_now.is_set() and not consumer.done:
                 now = loop.time()
                 delay = max(
@@ -174,6 +177,8 @@ class Flusher:
             consumer.flush_now.clear()
             done = consumer.done
             started = loop.time()
+            oldest = consumer.oldest_ms()
+            late = oldest is not None and time.time() * 1000 - oldest > interval * 1000
             await self.flush_once()
             ended = loop.time()
             if done:
