@@ -44,7 +44,10 @@ class Settings(CommonSettings):
         default=0.02, ge=0, le=1.0, description="Seconds the publisher waits to fill a batch."
     )
     quote_interval: float = Field(
-        default=0.1, ge=0, le=5.0, description="Latest-quote hashes written at most this often."
+        default=0.25,
+        ge=0,
+        le=5.0,
+        description="Latest-quote hashes written at most this often (s).",
     )
     stream_retention_seconds: float = Field(
         default=300.0, gt=0, le=7 * 86400, description="Trim stream entries older than this."

@@ -11,7 +11,7 @@ since the previous write: appended to a publish pipeline (after its XADDs, so a 
 newer than the ticks in the stream) when one is due, else by :meth:`Publisher.flush_quotes`
 from the publish loop when it is idle. One ``HSET`` costs Redis several microseconds of Lua
 and command overhead - more than everything else per tick - so a symbol ticking 50 times a
-second gets 10 quote writes, not 50 (``quote_interval`` 0 writes them with every publish).
+second gets 4 quote writes, not 50 (``quote_interval`` 0 writes them with every publish).
 
 Every XADD carries ``MAXLEN ~ max_entries``: the safety net against a consumer that is gone
 for good (abnormal operation); in normal operation the streams are trimmed by age, never past
@@ -69,7 +69,7 @@ class Publisher:
         partitions: int,
         max_ticks_per_entry: int = 2_000,
         max_entries: int = 100_000,
-        quote_interval: float = 0.1,
+        quote_interval: float = 0.25,
     ) -> None:
         self.redis = redis
         self.partitions = partitions
