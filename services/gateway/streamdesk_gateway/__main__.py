@@ -18,6 +18,8 @@ import uvicorn
 from streamdesk.config import ConfigError, load_settings
 from streamdesk.log import setup_logging
 from streamdesk.shutdown import GracefulShutdown
+from streamdesk.uvicorn_server import IdleServer
+from streamdesk.uvicorn_server import serve as serve_server
 
 from .app import create_app
 from .auth import load_or_create_token
@@ -26,34 +28,7 @@ from .config import Settings
 log = logging.getLogger("streamdesk_gateway")
 
 
-class _IdleServer(uvicorn.Server):
-    """uvicorn whose main loop ticks once a second, not every 0.1 s: it only refreshes the
-    second-resolution Date header and checks ``should_exit``, and ten wake-ups a second were
-    a good part of an idle process's CPU. Setting ``should_exit`` from the loop ends it at
-    once (from a signal handler, within the second).
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()
-        super().__init__(config)
-
-    @property
-    def should_exit(self) -> bool:
-        return self._exit.is_set()
-
-    @should_exit.setter
-    def should_exit(self, value: bool) -> None:
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
-
-    async def main_loop(self) -> None:
-        counter = 0  # uvicorn refreshes the Date header when counter % 10 == 0
-        while not await self.on_tick(counter):
-            counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
+_IdleServer = IdleServer
 
 
 class _Server(_IdleServer):
@@ -75,14 +50,7 @@ def _config(settings: Settings) -> uvicorn.Config:
     )
 
 
-async def _serve(server: uvicorn.Server) -> int:
-    # uvicorn's sys.exit on a failed start, as a code: a SystemExit raised inside a task
-    # escapes the event loop and would end the other services of the process undrained.
-    try:
-        await server.serve()
-    except SystemExit as exc:
-        return int(exc.code or 1)
-    return 0
+_serve = serve_server
 
 
 async def serve(settings: Settings) -> int:

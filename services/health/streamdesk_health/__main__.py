@@ -14,6 +14,8 @@ import uvicorn
 from streamdesk.config import ConfigError, load_settings
 from streamdesk.log import setup_logging
 from streamdesk.shutdown import GracefulShutdown
+from streamdesk.uvicorn_server import IdleServer
+from streamdesk.uvicorn_server import serve as serve_server
 
 from .app import create_app
 from .config import Settings
@@ -32,53 +34,17 @@ def _tune_malloc() -> None:
         libc.malloc_trim(0)
 
 
-class _Server(uvicorn.Server):
+class _Server(IdleServer):
     """uvicorn without its own signal handling: SIGTERM goes through GracefulShutdown, so a
-    requested stop exits 0 instead of re-raising the signal.
-
-    Its main loop ticks once a second, not every 0.1 s: it only refreshes the
-    second-resolution Date header and checks ``should_exit``, and ten wake-ups a second were
-    a good part of an idle process's CPU. Setting ``should_exit`` ends it at once.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()
-        super().__init__(config)
-
-    @property
-    def should_exit(self) -> bool:
-        return self._exit.is_set()
-
-    @should_exit.setter
-    def should_exit(self, value: bool) -> None:
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
+    requested stop exits 0 instead of re-raising the signal (its once-a-second main loop:
+    :class:`streamdesk.uvicorn_server.IdleServer`)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
-    async def main_loop(self) -> None:
-        counter = 0  # uvicorn refreshes the Date header when counter % 10 == 0
-        while not await self.on_tick(counter):
-            counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
 
-
-async def _serve(server: uvicorn.Server) -> int:
-    """``server.serve()``, with uvicorn's ``sys.exit`` on a failed start turned into a code.
-
-    A ``SystemExit`` raised inside a task escapes the event loop itself and would end a
-    process running other services beside this one (``streamdesk-stack``) without a drain.
-    """
-    try:
-        await server.serve()
-    except SystemExit as exc:
-        return int(exc.code or 1)
-    return 0
+_serve = serve_server
 
 
 async def serve(settings: Settings) -> int:
