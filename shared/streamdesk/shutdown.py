@@ -8,8 +8,11 @@ import logging
 import signal
 import weakref
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Every installed :class:`GracefulShutdown` of this process. A signal handler is per signal
 #: and per loop (the last ``add_signal_handler`` wins), so one handler requests them all:
@@ -99,3 +102,29 @@ def log_task_exception(task: asyncio.Task[object]) -> None:
     exc = task.exception()
     if exc is not None:
         log.error("task %s failed", task.get_name(), exc_info=exc)
+
+
+async def unless_stopped(
+    aw: Awaitable[T], stop: asyncio.Event, timeout: float, what: str
+) -> tuple[bool, T | None]:
+    """Await ``aw`` (a long blocking read, say) unless ``stop`` is set first.
+
+    Returns ``(True, result)``, or ``(False, None)`` when ``stop`` ended the wait (``aw`` is
+    cancelled and awaited: a redis-py command drops its connection, nothing it was handed is
+    lost that the caller's cursor or pending list does not still hold). Raises
+    ``TimeoutError`` naming ``what`` if neither happens within ``timeout`` seconds.
+    """
+    task = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        if stop.is_set():
+            return False, None
+        raise TimeoutError(f"{what} did not return")
+    return True, task.result()

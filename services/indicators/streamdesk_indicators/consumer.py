@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 
 from streamdesk import constants
 from streamdesk.codec import CodecError, decode_entry
-from streamdesk.shutdown import GracefulShutdown
+from streamdesk.shutdown import GracefulShutdown, unless_stopped
 
 from .config import Settings
 from .engine import Engine
@@ -318,28 +318,16 @@ class Consumer:
                             timeout=block / 1000 + 10.0,
                         )
                     else:
-                        read = asyncio.ensure_future(
+                        read, resp = await unless_stopped(
                             self.redis.xreadgroup(
                                 group, self.name, streams, count=count, block=idle_block
-                            )
+                            ),
+                            self.shutdown.event,
+                            idle_block / 1000 + 10.0,
+                            "XREADGROUP",
                         )
-                        stop = asyncio.ensure_future(self.shutdown.event.wait())
-                        try:
-                            await asyncio.wait(
-                                {read, stop},
-                                timeout=idle_block / 1000 + 10.0,
-                                return_when=asyncio.FIRST_COMPLETED,
-                            )
-                        finally:
-                            stop.cancel()
-                            if not read.done():
-                                read.cancel()
-                                await asyncio.gather(read, return_exceptions=True)
-                        if read.cancelled():
-                            if self.shutdown.requested:
-                                break
-                            raise TimeoutError("XREADGROUP did not return")
-                        resp = read.result()
+                        if not read:
+                            break
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise

@@ -44,6 +44,7 @@ from streamdesk.cli_backfill import BackfillError, RateLimiter, backfill_ticker,
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import TradingMode
 from streamdesk.messages import decode_committed
+from streamdesk.shutdown import unless_stopped
 from streamdesk.strategy.api import Bar, Indicators, StrategyError
 
 from . import store
@@ -328,22 +329,13 @@ class StrategyService:
         # is written (after the last message of a flow)
         idle_s = min(s.strategy_idle_interval, s.strategy_checkpoint_interval)
         block = max(s.strategy_block_ms, int(idle_s * 1000))
-        read = asyncio.ensure_future(self.redis.xread(streams, count=count, block=block))
-        stop = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait(
-                {read, stop}, timeout=block / 1000 + 10.0, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stop.cancel()
-            if not read.done():
-                read.cancel()
-                await asyncio.gather(read, return_exceptions=True)
-        if read.cancelled():
-            if self.stopping.is_set():
-                return None
-            raise TimeoutError("XREAD of the committed stream did not return")
-        return read.result()
+        _, entries = await unless_stopped(
+            self.redis.xread(streams, count=count, block=block),
+            self.stopping,
+            block / 1000 + 10.0,
+            "XREAD of the committed stream",
+        )
+        return entries
 
     async def _message(self, msg_id: str, fields: dict[Any, Any]) -> None:
         data = fields.get(b"d", fields.get("d"))
