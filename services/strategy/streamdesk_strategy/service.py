@@ -9,15 +9,13 @@ Loops (one task each, all under one lock over the runners, all awaited by :meth:
   (the executor has no NOTIFY for fills): ``on_fill`` / ``on_order_update``. With no open
   order nothing is queried: the loop waits for ``orders_event`` (an order was placed or
   restored), ``STRATEGY_IDLE_INTERVAL`` at most (daily reset).
-* **control**: ``LISTEN streamdesk_strategies`` (migration 0100's trigger) plus a poll:
-  enable, disable, flatten, changed parameters or limits, new and removed strategies. The
-  poll runs every ``STRATEGY_CONTROL_INTERVAL`` while LISTEN is down, every
-  ``STRATEGY_IDLE_INTERVAL`` while it is up (a safety net; also the open-alerts check).
+* **control** (loops.py): LISTEN plus a poll: enable, disable, flatten, changed parameters or
+  limits, new and removed strategies.
+* **backfill** (loops.py): new universe tickers and recorded stream gaps.
 
 The committed ``XREAD`` blocks ``STRATEGY_BLOCK_MS``; after an empty read (nothing flowing)
 up to ``STRATEGY_IDLE_INTERVAL`` (at most ``STRATEGY_CHECKPOINT_INTERVAL``), a wait that a
 stop ends at once.
-* **backfill**: new universe tickers and recorded stream gaps (``streamdesk.cli_backfill``).
 
 A failed database write is not retried in place: the service stops (exit 3) and its restart
 replays the committed messages from the last written resume point, which is how a signal is
@@ -39,23 +37,21 @@ import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 
-from streamdesk import constants, control
-from streamdesk.cli_backfill import BackfillError, RateLimiter, backfill_ticker, heal_gaps
+from streamdesk import constants
+from streamdesk.cli_backfill import RateLimiter
 from streamdesk.clock import SYSTEM_CLOCK, Clock
 from streamdesk.config import TradingMode
 from streamdesk.messages import decode_committed
 from streamdesk.shutdown import unless_stopped
 from streamdesk.strategy.api import Bar, Indicators, StrategyError
 
-from . import store
+from . import loops, store
 from .config import Settings
 from .context import decode_id, ny_day, ny_midnight, stream_id
 from .runner import Runner
 from .store import StrategyRow
 
 log = logging.getLogger(__name__)
-
-NOTIFY_CHANNEL = "streamdesk_strategies"
 
 
 class FatalError(Exception):
@@ -392,92 +388,11 @@ class StrategyService:
                     await asyncio.wait_for(self.stopping.wait(), s.strategy_poll_interval)
 
     async def control_loop(self) -> None:
-        """LISTEN for strategy changes (and poll): reload."""
-        conn: asyncpg.Connection | None = None
-
-        def wake(*_: Any) -> None:
-            self.control_event.set()
-
-        try:
-            conn = await asyncpg.connect(self.settings.database_url, timeout=10)
-            await conn.add_listener(NOTIFY_CHANNEL, wake)
-            self.listening = True
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("LISTEN %s failed (%s); polling only", NOTIFY_CHANNEL, exc)
-        try:
-            s = self.settings
-            while not self.stopping.is_set():
-                # LISTEN up: the poll is only a safety net (and the open-alerts check).
-                listening = conn is not None and not conn.is_closed()
-                self.listening = listening
-                period = s.strategy_control_interval
-                if listening:
-                    period = max(period, s.strategy_idle_interval)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.control_event.wait(), period)
-                self.control_event.clear()
-                if self.stopping.is_set():
-                    break
-                async with self.lock:
-                    await self._reload()
-        finally:
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 2.0)
-
-    async def backfill_loop(self) -> None:
-        """New universe tickers get their history; recorded gaps are healed."""
-        s = self.settings
-        limiter = RateLimiter(s.backfill_rate)
-        while not self.stopping.is_set():
-            try:
-                await self._backfill_once(limiter)
-            except (BackfillError, OSError, asyncpg.PostgresError) as exc:
-                self.counters["backfill_errors"] += 1
-                log.warning("backfill pass failed: %s: %s", type(exc).__name__, exc)
-            except Exception as exc:  # schwab-py / httpx errors, token problems
-                self.counters["backfill_errors"] += 1
-                log.warning("backfill pass failed: %s: %s", type(exc).__name__, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), s.backfill_interval)
-
-    async def _client(self) -> Any:
-        if self.client is None:
-            from streamdesk.schwab import ensure_paper_token, make_client
-
-            if self.paper:
-                await asyncio.to_thread(ensure_paper_token, self.settings)
-            self.client = make_client(self.settings, asyncio=True)
-        return self.client
+        """LISTEN for strategy changes (and poll): reload (loops.py)."""
+        await loops.control_loop(self)
 
     async def _backfill_once(self, limiter: RateLimiter) -> None:
-        s = self.settings
-        spec = await control.read_universe(
-            self.pool, defaults=control.UniverseSpec.of(s.tickers, s.option_underlyings)
-        )
-        tickers = list(spec.equities)
-        done = {r["ticker"] for r in await self.pool.fetch("SELECT ticker FROM backfill_tickers")}
-        todo = [t for t in tickers if t not in done]
-        unhealed = await self.pool.fetchval(
-            "SELECT count(*) FROM stream_gaps WHERE ended_at IS NOT NULL AND healed_at IS NULL"
-        )
-        if not todo and not unhealed:
-            return
-        client = await self._client()
-        for ticker in todo:
-            r = await backfill_ticker(
-                client, self.pool, ticker, now=self.clock.now(), days=s.backfill_days,
-                daily_days=s.backfill_daily_days, limiter=limiter,
-            )  # fmt: skip
-            self.counters["backfill_requests"] += r.requests
-            self.counters["backfill_rows"] += r.minute_inserted + r.daily_inserted
-            log.info("backfilled %s: %d minute, %d daily bars", ticker, r.minute_inserted,
-                     r.daily_inserted)  # fmt: skip
-        if unhealed:
-            r = await heal_gaps(client, self.pool, tickers, limiter)
-            self.counters["backfill_requests"] += r.requests
-            self.counters["backfill_rows"] += r.minute_inserted
-            self.counters["gaps_healed"] += r.gaps_healed
+        await loops.backfill_pass(self, limiter)
 
     async def run(self) -> None:
         """All loops until :meth:`stop` (or one fails: then the others stop too)."""
@@ -487,7 +402,7 @@ class StrategyService:
             asyncio.create_task(self.control_loop(), name="strategy-control"),
         ]
         if self.settings.backfill_enabled:
-            tasks.append(asyncio.create_task(self.backfill_loop(), name="strategy-backfill"))
+            tasks.append(asyncio.create_task(loops.backfill_loop(self), name="strategy-backfill"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
