@@ -22,7 +22,7 @@ import logging
 import math
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from streamdesk.sessions import SessionCalendar
@@ -35,8 +35,10 @@ from streamdesk.strategy.api import (
     Strategy,
     Tick,
 )
+from streamdesk.strategy.backtest_context import BacktestContext
 from streamdesk.strategy.fills import FillModel, bar_fill, touch_fill
 from streamdesk.strategy.replay import NO_INDICATORS, IndicatorReplay, TickBars
+from streamdesk.strategy.results import BacktestResult, Decimator, FillRecord, RoundTrip, book
 
 log = logging.getLogger(__name__)
 
@@ -49,135 +51,6 @@ class _Order:
     submitted: int
     eligible: int
     seq: int
-
-
-@dataclass(slots=True)
-class RoundTrip:
-    """A position from flat back to flat (or to a flip) in one ticker."""
-
-    ticker: str
-    side: str  # LONG / SHORT
-    entry_ts: int
-    entry_price: float
-    quantity: int  # largest absolute position
-    exit_ts: int | None = None
-    exit_price: float | None = None
-    pnl: float = 0.0  # realized, commissions included
-    fills: int = 0
-
-
-@dataclass(slots=True)
-class FillRecord:
-    """A fill as the result lists it."""
-
-    key: str
-    ticker: str
-    side: str
-    quantity: int
-    price: float
-    commission: float
-    ts: int
-    submitted_ts: int
-    order_type: str
-
-
-class Decimator:
-    """A bounded, deterministic subsample of a series: every ``step``-th point, the step
-    doubling (and every other kept point dropped) whenever ``2 * max_points`` are kept."""
-
-    __slots__ = ("max_points", "n", "step", "ts", "values")
-
-    def __init__(self, max_points: int = 1500) -> None:
-        self.max_points = max_points
-        self.step = 1
-        self.n = 0
-        self.ts: array[int] = array("q")
-        self.values: array[float] = array("d")
-
-    def add(self, ts: int, value: float) -> None:
-        """Offer one point."""
-        n = self.n
-        self.n = n + 1
-        if n % self.step:
-            return
-        self.ts.append(ts)
-        self.values.append(value)
-        if len(self.ts) >= 2 * self.max_points:
-            self.ts = self.ts[::2]
-            self.values = self.values[::2]
-            self.step *= 2
-
-
-class BacktestContext:
-    """The :class:`~streamdesk.strategy.api.Context` of a backtest."""
-
-    def __init__(self, bt: Backtester) -> None:
-        self._bt = bt
-        self._state: dict[str, Any] = {}
-        self.logs: list[tuple[int, str]] = []
-
-    @property
-    def now_ms(self) -> int:
-        return self._bt.now_ms
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self._state
-
-    def position(self, ticker: str) -> int:
-        return self._bt.positions.get(ticker, 0)
-
-    def avg_price(self, ticker: str) -> float | None:
-        return self._bt.avg_prices.get(ticker)
-
-    def submit(self, order: OrderRequest) -> str:
-        return self._bt.submit(order)
-
-    def cancel(self, key: str) -> None:
-        self._bt.cancel(key)
-
-    def open_orders(self, ticker: str | None = None) -> list[OrderRequest]:
-        bt = self._bt
-        if ticker is not None:
-            return [bt.orders[k].req for k in bt.by_ticker.get(ticker, ())]
-        return [o.req for o in sorted(bt.orders.values(), key=lambda o: o.seq)]
-
-    def log(self, message: str) -> None:
-        if len(self.logs) < self._bt.max_logs:
-            self.logs.append((self._bt.now_ms, str(message)))
-        self._bt.log_lines += 1
-
-
-@dataclass
-class BacktestResult:
-    """Everything a backtest produced; :mod:`~streamdesk.strategy.report` writes it out."""
-
-    strategy: str
-    params: dict[str, Any]
-    tickers: list[str]
-    initial_cash: float
-    final_cash: float
-    fill_model: FillModel
-    events: int
-    first_ts: int | None
-    last_ts: int | None
-    fills: list[FillRecord]
-    round_trips: list[RoundTrip]
-    open_trips: list[RoundTrip]
-    positions: dict[str, int]
-    last_prices: dict[str, float]
-    equity_ts: array[int]
-    equity: array[float]
-    exposed: int  # equity samples with a position held
-    rejected: list[dict[str, Any]]
-    cancelled: int
-    unfilled: list[str]
-    logs: list[tuple[int, str]]
-    log_lines: int
-    dropped_events: int
-    prices: dict[str, Decimator] = field(default_factory=dict)
-    calendar: SessionCalendar | None = None
-    source: dict[str, Any] = field(default_factory=dict)
 
 
 class Backtester:
@@ -480,47 +353,8 @@ class Backtester:
         self.strategy.on_order_update(OrderUpdate(r.key, "FILLED", qty, price, None))
 
     def _book(self, ticker: str, signed: int, price: float, commission: float, ts: int) -> None:
-        pos = self.positions.get(ticker, 0)
-        avg = self.avg_prices.get(ticker, 0.0)
-        trip = self.open_trips.get(ticker)
-        new = pos + signed
-        if pos == 0 or (pos > 0) == (signed > 0):
-            # opening or adding
-            if trip is None:
-                trip = self.open_trips[ticker] = RoundTrip(
-                    ticker, "LONG" if signed > 0 else "SHORT", ts, price, abs(signed)
-                )
-            self.avg_prices[ticker] = (abs(pos) * avg + abs(signed) * price) / abs(new)
-            trip.quantity = max(trip.quantity, abs(new))
-            trip.pnl -= commission
-            trip.fills += 1
-            self.positions[ticker] = new
-            return
-        assert trip is not None
-        closed = min(abs(signed), abs(pos))
-        share = closed / abs(signed)
-        trip.pnl += (price - avg) * closed * (1 if pos > 0 else -1) - commission * share
-        trip.fills += 1
-        if new == 0 or (new > 0) != (pos > 0):
-            trip.exit_ts, trip.exit_price = ts, price
-            self.trips.append(trip)
-            del self.open_trips[ticker]
-            if new == 0:
-                del self.positions[ticker]
-                del self.avg_prices[ticker]
-                return
-            # flipped: the rest opens a trip the other way
-            self.open_trips[ticker] = RoundTrip(
-                ticker,
-                "LONG" if new > 0 else "SHORT",
-                ts,
-                price,
-                abs(new),
-                pnl=-commission * (1.0 - share),
-                fills=1,
-            )
-            self.avg_prices[ticker] = price
-        self.positions[ticker] = new
+        book(self.positions, self.avg_prices, self.open_trips, self.trips,
+             ticker, signed, price, commission, ts)  # fmt: skip
 
     # --- equity -----------------------------------------------------------------------
 

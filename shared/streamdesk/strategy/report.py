@@ -14,7 +14,7 @@ from typing import Any
 
 from streamdesk.sessions import SessionCalendar
 from streamdesk.strategy import metrics as m
-from streamdesk.strategy.backtest import BacktestResult, Decimator, RoundTrip
+from streamdesk.strategy.results import BacktestResult, Decimator, RoundTrip
 
 FORMAT = "streamdesk-backtest/1"
 
