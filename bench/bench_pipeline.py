@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import asyncpg
 import numpy as np
 import redis.asyncio as aioredis
-from pipeline import probes, stats
+from pipeline import compaction, probes, stats
 from pipeline.procs import cpu_delta, live_total
 from pipeline.stack import Pipeline, get, post, python_argv, set_universe
 
@@ -264,6 +264,7 @@ async def measure_load(ctx: Ctx, rate: float) -> dict[str, Any]:
     us, pct = cpu_figures(cpu_delta(cpu0, cpu1), sent, seconds)
     out = {
         "window_s": round(seconds, 2),
+        "window_epoch_s": [round(t0, 3), round(t1, 3)],
         "sim_sent_per_s": round(sent / seconds, 1),
         "published_per_s": round(published / seconds, 1),
         "sustained_ticks_per_s": round(lat["ticks_committed"] / seconds, 1),
@@ -388,6 +389,35 @@ async def phase_loads(ctx: Ctx) -> list[dict[str, Any]]:
         trades = await ctx.trades.report(since, settle_s=3.0 if ctx.prof.mode == "full" else 1.0)
         out.append(combine(rate, reps, trades))
     return out
+
+
+async def phase_compaction(ctx: Ctx, loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Compaction's cost per row, then per tick of each load (pipeline/compaction.py)."""
+    stored = {
+        id(run): await compaction.stored_rows(ctx.conn, *run["window_epoch_s"])
+        for ld in loads
+        for run in ld["runs"]
+    }
+    result = await compaction.measure(ctx.conn, ctx.pipe.procs)
+    for ld in loads:
+        per_run = [
+            compaction.per_tick(
+                result, [stored[id(run)]], [run["sim_sent_per_s"] * run["window_s"]]
+            )
+            for run in ld["runs"]
+        ]
+        us = ld["cpu_us_per_tick"]
+        us["compaction"] = stats.median_spread(per_run)["median"]
+        us["total_with_compaction"] = round(us["total"] + us["compaction"], 3)
+        ld["stored_rows_per_s"] = stats.median_of_dicts(
+            [
+                {k: round(v / run["window_s"], 1) for k, v in stored[id(run)].items()}
+                for run in ld["runs"]
+            ]
+        )
+    each = ", ".join(f"{k} {v['us_per_row']}" for k, v in result["tables"].items())
+    say(f"  {result['rows']:,} rows compacted, {result['us_per_row']} us/row ({each})")
+    return result
 
 
 async def phase_baseline(ctx: Ctx) -> dict[str, Any]:
@@ -870,6 +900,10 @@ def summarize(doc: dict[str, Any]) -> None:
         "highest_kept_up_offered": max((ld["offered_ticks_per_s"] for ld in kept), default=0),
         "cpu_us_per_tick_total_at_highest": at["cpu_us_per_tick"]["total"],
         "cpu_us_per_tick_at_offered": at["offered_ticks_per_s"],
+        # the compaction the load's rows cost later, in the background (pipeline/compaction.py)
+        "cpu_us_per_tick_with_compaction_at_highest": at["cpu_us_per_tick"].get(
+            "total_with_compaction"
+        ),
         "targets": {"ticks_per_s": 100_000, "stretch_ticks_per_s": 150_000, "cpu_us_per_tick": 10},
     }
     base = doc.get("baseline", {})
@@ -1006,7 +1040,13 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
         await set_universe(conn, symbols, [])
         # one process per service (per-process figures; the scale-out phase adds workers),
         # unless STACK_COMBINE came with the environment
-        ctx.env = pipe.service_env(HEARTBEAT_INTERVAL="1", LEASE_TTL="4", TICKERS=",".join(symbols))
+        # compaction off: measured on its own after the loads (pipeline/compaction.py)
+        ctx.env = pipe.service_env(
+            HEARTBEAT_INTERVAL="1",
+            LEASE_TTL="4",
+            TICKERS=",".join(symbols),
+            STORAGE_COMPACT_INTERVAL="0",
+        )
         load_layout = pipe.start_all(ctx.env)
         say(f"layout of the load phases: {load_layout}")
         post(pipe.sim_url, "/admin/load", {"rate": 1000})
@@ -1033,6 +1073,9 @@ async def main_async(prof: Profile, args: argparse.Namespace) -> int:
             f"{prof.settle:.0f} s warm-up)"
         )
         doc["loads"] = await timed("loads", phase_loads(ctx)) if "loads" in only else []
+        if doc["loads"]:
+            say("compaction of the rows the loads stored (one day back: closed chunks)")
+            doc["compaction"] = await timed("compaction", phase_compaction(ctx, doc["loads"]))
         if "scaleout" in only:
             say("scale-out: indicators workers sharing the partitions")
             doc["scaleout"] = await timed("scaleout", phase_scaleout(ctx))

@@ -309,6 +309,9 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "loads[].commit_ack_gap_ms.p50",
     "loads[].cpu_us_per_tick.total",
     "loads[].cpu_us_per_tick.live_stack",
+    "loads[].cpu_us_per_tick.compaction",
+    "loads[].cpu_us_per_tick.total_with_compaction",
+    "loads[].stored_rows_per_s.equity_data",
     "loads[].cpu_us_per_tick.by_process.redis",
     "loads[].cpu_us_per_tick.by_process.postgres",
     "loads[].cpu_pct.total",
@@ -324,6 +327,11 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "summary.highest_sustained_within_bound_ticks_per_s",
     "summary.bound_ms",
     "summary.cpu_us_per_tick_total_at_highest",
+    "summary.cpu_us_per_tick_with_compaction_at_highest",
+    "compaction.rows",
+    "compaction.us_per_row",
+    "compaction.tables.equity_data.us_per_row",
+    "compaction.tables.indicators.us_per_row",
     "reference.tick_to_commit_ms.p99",
     "reference.tick_to_ws_ms.p99",
     "reference.cpu_pct.total",
@@ -412,8 +420,26 @@ def markdown_table(doc: Mapping[str, Any]) -> str:
         "",
         f"- highest load sustained with p99 tick->commit <= {_f(sm.get('bound_ms'))} ms: "
         f"**{_f(sm.get('highest_sustained_within_bound_ticks_per_s'))} ticks/s**, total CPU "
-        f"{_f(sm.get('cpu_us_per_tick_total_at_highest'), '.2f')} us/tick there",
+        f"{_f(sm.get('cpu_us_per_tick_total_at_highest'), '.2f')} us/tick there, "
+        f"{_f(sm.get('cpu_us_per_tick_with_compaction_at_highest'), '.2f')} with the compaction "
+        "of its rows (later, in the background)",
     ]
+    comp = doc.get("compaction", {})
+    if comp:
+        each = ", ".join(
+            f"{k} {_f(v['us_per_row'], '.2f')}"
+            for k, v in comp["tables"].items()
+            if v.get("us_per_row") is not None
+        )
+        added = ", ".join(
+            f"{_f(ld['offered_ticks_per_s'])}/s +{_f(ld['cpu_us_per_tick']['compaction'], '.2f')}"
+            for ld in doc.get("loads", [])
+            if "compaction" in ld["cpu_us_per_tick"]
+        )
+        lines.append(
+            f"- compaction: {_f(comp['rows'])} rows at {_f(comp['us_per_row'], '.2f')} us/row "
+            f"({each}); CPU us per tick it adds: {added}"
+        )
     if ref:
         lines.append(
             f"- reference workload (5 tickers + 200 contracts, BATCH_INTERVAL=1): p99 tick->commit "
