@@ -77,6 +77,8 @@ class Profile:
     #: LEASE_TTL of the handover's workers, s (how long a killed worker's partitions wait)
     handover_lease_ttl: float = 3.0
     symbols: int = 0  # 0: enough for the highest rate
+    #: instruments per table in the compaction phase's sample (pipeline/compaction.py)
+    compaction_sample: int = 200
     mode: str = "full"
 
 
@@ -118,6 +120,7 @@ QUICK = Profile(
     ref_window=5,
     idle_window=5,
     handover_lease_ttl=2.0,
+    compaction_sample=50,
     mode="quick",
 )
 
@@ -398,7 +401,7 @@ async def phase_compaction(ctx: Ctx, loads: list[dict[str, Any]]) -> dict[str, A
         for ld in loads
         for run in ld["runs"]
     }
-    result = await compaction.measure(ctx.conn, ctx.pipe.procs)
+    result = await compaction.measure(ctx.conn, ctx.pipe.procs, ctx.prof.compaction_sample)
     for ld in loads:
         per_run = [
             compaction.per_tick(

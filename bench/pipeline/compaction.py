@@ -74,7 +74,9 @@ SAMPLE_INSTRUMENTS = 200
 SESSION_BARS = 390
 
 
-async def copy_back_one_day(conn: asyncpg.Connection) -> dict[str, int]:
+async def copy_back_one_day(
+    conn: asyncpg.Connection, instruments: int = SAMPLE_INSTRUMENTS
+) -> dict[str, int]:
     """Copy a sample of the hot rows one day back as full chunks; return the rows per table.
 
     Full: the load phases touch each symbol for a few minutes, so its rows sit in sparse chunks
@@ -107,20 +109,22 @@ async def copy_back_one_day(conn: asyncpg.Connection) -> dict[str, int]:
             SELECT {", ".join(sel)} FROM src JOIN generate_series(0, $2 - 1) AS g(i)
               ON g.i % src.n = src.k
             """,
-            SAMPLE_INSTRUMENTS,
+            instruments,
             fill,
         )
         copied[spec.view] = int(status.split()[-1])
     return copied
 
 
-async def measure(conn: asyncpg.Connection, procs: ProcSet) -> dict[str, Any]:
+async def measure(
+    conn: asyncpg.Connection, procs: ProcSet, instruments: int = SAMPLE_INSTRUMENTS
+) -> dict[str, Any]:
     """Steps 2 and 3 of the module docstring: per table and in total."""
     t = time.perf_counter()
     # what the service would have compacted by now (a chunk boundary during the loads): so
     # that the measured rounds move the sample only
     await compact(conn)
-    copied = await copy_back_one_day(conn)
+    copied = await copy_back_one_day(conn, instruments)
     await conn.execute("ANALYZE")  # as autovacuum would have by the time the chunks close
     copy_s = time.perf_counter() - t
     tables: dict[str, Any] = {}
@@ -142,6 +146,7 @@ async def measure(conn: asyncpg.Connection, procs: ProcSet) -> dict[str, Any]:
     rows = sum(v["rows"] for v in tables.values())
     cpu = sum(v["cpu_s"]["bench_process"] + v["cpu_s"]["postgres"] for v in tables.values())
     return {
+        "sample_instruments": instruments,
         "copied_rows": copied,
         "copy_s": round(copy_s, 2),
         "tables": tables,
