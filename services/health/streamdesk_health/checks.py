@@ -137,10 +137,23 @@ async def _get_json(redis: aioredis.Redis, key: str) -> dict[str, Any] | None:
 #: timestamp)) and in the compacted chunks (PK (ticker, t0); t1 = the chunk's last row): the
 #: same rows as the view ``{table}``, without walking its whole time grid for a ticker that
 #: has no compacted data (migration 0060).
+#:
+#: Each probe is the greatest key at or below ``(ticker, infinity)`` in key order, then checked
+#: to be the ticker's: a row comparison ordered by both key columns, which only the primary key
+#: serves. ``max(timestamp) WHERE ticker = ...`` let the planner pick the ``(timestamp)`` index
+#: instead, walking back through every other ticker's newest rows: with statistics from a
+#: 5-ticker universe and 3,001 tickers streaming, that was 0.6-0.9 s per round (38 ms with
+#: fresh statistics; tests/health/test_queries.py).
 LAST_PER_TICKER = """
 SELECT t.ticker, GREATEST(
-    (SELECT max(x."timestamp") FROM {table}_hot x WHERE x.ticker = t.ticker),
-    (SELECT p.t1 FROM {table}_packed p WHERE p.ticker = t.ticker ORDER BY p.t0 DESC LIMIT 1)
+    (SELECT x.ts FROM (SELECT h.ticker, h."timestamp" AS ts FROM {table}_hot h
+                       WHERE (h.ticker, h."timestamp") <= (t.ticker, 'infinity'::timestamptz)
+                       ORDER BY h.ticker DESC, h."timestamp" DESC LIMIT 1) x
+     WHERE x.ticker = t.ticker),
+    (SELECT y.t1 FROM (SELECT p.ticker, p.t1 FROM {table}_packed p
+                       WHERE (p.ticker, p.t0) <= (t.ticker, 'infinity'::timestamptz)
+                       ORDER BY p.ticker DESC, p.t0 DESC LIMIT 1) y
+     WHERE y.ticker = t.ticker)
 ) AS last
 FROM unnest($1::text[]) AS t(ticker)
 """
