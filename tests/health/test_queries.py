@@ -63,6 +63,8 @@ async def test_newest_row_per_ticker_probes_the_primary_key_with_stale_statistic
     answers right, newest row per ticker, from the hot rows and the compacted chunks."""
     conn = await asyncpg.connect(db_url)
     try:
+        # ages relative to now (the partitions are the days around it): any hour gives the
+        # same rows and answers; market hours play no part in the query
         now = datetime.now(UTC).replace(microsecond=0)
         old = [
             (t, now - timedelta(seconds=600 + s), 1.0) for t in ("SPY", "QQQ") for s in range(600)
