@@ -404,9 +404,7 @@ async def phase_compaction(ctx: Ctx, loads: list[dict[str, Any]]) -> dict[str, A
     result = await compaction.measure(ctx.conn, ctx.pipe.procs, ctx.prof.compaction_sample)
     for ld in loads:
         per_run = [
-            compaction.per_tick(
-                result, [stored[id(run)]], [run["sim_sent_per_s"] * run["window_s"]]
-            )
+            compaction.per_tick(result, stored[id(run)], run["sim_sent_per_s"] * run["window_s"])
             for run in ld["runs"]
         ]
         us = ld["cpu_us_per_tick"]

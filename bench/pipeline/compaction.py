@@ -156,11 +156,11 @@ async def measure(
     }
 
 
-def per_tick(result: dict[str, Any], stored: list[dict[str, float]], ticks: list[float]) -> float:
-    """Compaction CPU (us) per tick sent, over windows that stored ``stored`` rows and were
+def per_tick(result: dict[str, Any], stored: dict[str, float], ticks: float) -> float:
+    """Compaction CPU (us) per tick sent, for a window that stored ``stored`` rows and was
     sent ``ticks`` ticks (step 4)."""
     cost = 0.0
     for view, t in result["tables"].items():
         if t["us_per_row"] is not None:
-            cost += t["us_per_row"] * sum(s.get(view, 0.0) for s in stored)
-    return round(cost / max(sum(ticks), 1.0), 3)
+            cost += t["us_per_row"] * stored.get(view, 0.0)
+    return round(cost / max(ticks, 1.0), 3)

@@ -75,7 +75,7 @@ async def test_sample_is_full_chunks_and_compaction_moves_it(db_url: str) -> Non
         ) == len(eq)
         assert await conn.fetchval("SELECT count(*) FROM equity_data_hot") == len(eq)
 
-        assert compaction.per_tick(result, [stored], [1000.0]) == pytest.approx(
+        assert compaction.per_tick(result, stored, 1000.0) == pytest.approx(
             (eq_t["us_per_row"] * 15 + bars_t["us_per_row"] * 0.25) / 1000, abs=1e-3
         )
     finally:

@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from streamdesk.partitions import ensure_storage_partitions
+from streamdesk.partitions import ensure_partitions, ensure_storage_partitions
 from streamdesk_health.db_checks import _LAST_OPTION, _LAST_PER_TICKER
 
 pytestmark = pytest.mark.integration
+
+#: A Saturday evening, days away from the partitions the template made around today.
+PINNED = datetime(2026, 6, 13, 23, 30, tzinfo=UTC)
 
 
 async def test_newest_row_queries_use_indexes_not_scans(db_url: str) -> None:
@@ -63,9 +66,8 @@ async def test_newest_row_per_ticker_probes_the_primary_key_with_stale_statistic
     answers right, newest row per ticker, from the hot rows and the compacted chunks."""
     conn = await asyncpg.connect(db_url)
     try:
-        # ages relative to now (the partitions are the days around it): any hour gives the
-        # same rows and answers; market hours play no part in the query
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = PINNED  # no wall clock: the query has no notion of time, only of keys
+        await ensure_partitions(conn, days_ahead=0, today=now.date(), days_behind=1)
         old = [
             (t, now - timedelta(seconds=600 + s), 1.0) for t in ("SPY", "QQQ") for s in range(600)
         ]
